@@ -1,0 +1,61 @@
+"""The ``--json`` convention shared by every ``jupyssh`` subcommand.
+
+A command computes one JSON-ready value and a way to show it to a person; :class:`Output`
+prints one or the other. Human output goes through rich; JSON output is one document on
+stdout, so ``jupyssh … --json | jq`` always works, errors included (see ``cli.main``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+from rich.console import Console
+
+__all__ = ["Output", "json_option", "pass_output"]
+
+
+@dataclass
+class Output:
+    """How the current command prints: as JSON or for a person, and how loudly."""
+
+    json: bool = False
+    verbosity: int = 0
+    console: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
+
+    def emit(self, data: Any, render: Callable[[Console], None]) -> None:
+        """Print ``data`` as JSON with ``--json``; otherwise call ``render``."""
+        if self.json:
+            click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+        else:
+            render(self.console)
+
+    def step(self, message: str) -> None:
+        """A progress line for a person (to stderr, so JSON on stdout stays clean)."""
+        if not self.json:
+            Console(stderr=True, highlight=False).print(f"[dim]…[/dim] {message}")
+
+
+def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.ensure_object(Output).json = True
+    return value
+
+
+def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--json`` to a command (it may also be given before the subcommand)."""
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,  # before --version, which prints and exits
+        callback=_set_json,
+        help="Print one JSON document on stdout instead of a table.",
+    )(command)
+
+
+pass_output = click.make_pass_decorator(Output, ensure=True)
