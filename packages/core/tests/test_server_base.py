@@ -1,0 +1,622 @@
+"""SSHServer end to end on 127.0.0.1:0 with paramiko's client: auth, deny-by-default,
+limits, timeouts, hooks and shutdown."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import paramiko
+import pytest
+from paramiko.channel import Channel
+from paramiko.common import (
+    MSG_CHANNEL_SUCCESS,
+    OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
+    OPEN_SUCCEEDED,
+)
+from paramiko.message import Message
+
+from jupyssh.core.errors import ServerConfigError
+from jupyssh.core.server import (
+    Connection,
+    ServerConfig,
+    ServerPolicy,
+    SSHServer,
+)
+from jupyssh.core.server.connection import ActivityPacketizer
+
+# --- fixtures ------------------------------------------------------------------------------
+
+
+class Keys:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.paths: dict[str, Path] = {}
+        for name, kind, bits in [
+            ("alice", "ed25519", None),
+            ("intruder", "ed25519", None),
+            ("ecdsa", "ecdsa", 256),
+            ("rsa", "rsa", 2048),
+        ]:
+            path = folder / name
+            argv = ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", name, "-f", str(path)]
+            if bits:
+                argv[2:2] = ["-b", str(bits)]
+            subprocess.run(argv, check=True)
+            self.paths[name] = path
+
+    def pub(self, name: str) -> str:
+        return self.paths[name].with_suffix(".pub").read_text()
+
+    def pkey(self, name: str) -> paramiko.PKey:
+        return paramiko.PKey.from_path(self.paths[name])
+
+    def fingerprint(self, name: str) -> str:
+        out = subprocess.run(
+            ["ssh-keygen", "-l", "-E", "sha256", "-f", str(self.paths[name])],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return out.split()[1]
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    return Keys(tmp_path_factory.mktemp("client-keys"))
+
+
+@pytest.fixture
+def authorized_keys(tmp_path: Path, keys: Keys) -> Path:
+    path = tmp_path / "authorized_keys"
+    path.write_text(keys.pub("alice") + keys.pub("ecdsa") + keys.pub("rsa"))
+    path.chmod(0o600)
+    return path
+
+
+MakeServer = Callable[..., SSHServer]
+
+
+@pytest.fixture
+def make_server(tmp_path: Path, authorized_keys: Path) -> Iterator[MakeServer]:
+    servers: list[SSHServer] = []
+
+    def make(cls: type[SSHServer] = SSHServer, **options: object) -> SSHServer:
+        options.setdefault("host_key", tmp_path / "host_key")
+        options.setdefault("authorized_keys", authorized_keys)
+        server = cls(ServerConfig(**options))  # type: ignore[arg-type]
+        servers.append(server)
+        return server.start()
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def clients() -> Iterator[list[paramiko.Transport]]:
+    opened: list[paramiko.Transport] = []
+    yield opened
+    for transport in opened:
+        transport.close()
+        transport.join(2)
+
+
+def connect(server: SSHServer, clients: list[paramiko.Transport]) -> paramiko.Transport:
+    """A client transport past key exchange, with the server's host key verified."""
+    transport = paramiko.Transport(server.address)
+    clients.append(transport)
+    transport.start_client(timeout=5)
+    assert transport.get_remote_server_key().asbytes() == server.host_key.asbytes()
+    return transport
+
+
+def login(
+    server: SSHServer, clients: list[paramiko.Transport], keys: Keys, name: str = "alice"
+) -> paramiko.Transport:
+    transport = connect(server, clients)
+    transport.auth_publickey("alice", keys.pkey(name))
+    assert transport.is_authenticated()
+    return transport
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+# --- policies used by the tests ----------------------------------------------------------------
+
+
+class SessionPolicy(ServerPolicy):
+    """Lets session channels open, nothing else."""
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:
+        if kind == "session":
+            return OPEN_SUCCEEDED
+        return super().check_channel_request(kind, chanid)
+
+
+class ExecPolicy(SessionPolicy):
+    """``exit N`` exits with N, anything else prints itself and exits 0."""
+
+    def check_channel_exec_request(self, channel: Channel, command: bytes) -> bool:
+        def run() -> None:
+            status = 0
+            if command.startswith(b"exit "):
+                status = int(command.split()[1])
+            else:
+                channel.sendall(b"ran " + command + b"\n")
+            channel.send_exit_status(status)
+            channel.shutdown_write()
+            channel.close()
+
+        self.connection.after_request(lambda: threading.Thread(target=run).start())
+        return True
+
+
+class SessionServer(SSHServer):
+    policy_class = SessionPolicy
+
+
+class ExecServer(SSHServer):
+    policy_class = ExecPolicy
+
+
+class SftpPolicy(SessionPolicy):
+    allowed_subsystems: ClassVar[frozenset[str]] = frozenset({"sftp"})
+
+
+class SftpServer(SSHServer):
+    """Registers the SFTP handler the way jupyssh-sftp will, policy permitting."""
+
+    policy_class = SessionPolicy
+
+    def on_transport(self, transport: paramiko.Transport, connection: Connection) -> None:
+        transport.set_subsystem_handler("sftp", paramiko.SFTPServer, paramiko.SFTPServerInterface)
+
+
+class AllowedSftpServer(SftpServer):
+    policy_class = SftpPolicy
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+def test_listens_on_loopback_port_zero_and_reports_known_hosts(
+    make_server: MakeServer,
+) -> None:
+    server = make_server()
+    host, port = server.address
+    assert host == "127.0.0.1"
+    assert port > 0
+    line = server.known_hosts_line()
+    assert line == f"[127.0.0.1]:{port} ssh-ed25519 {server.host_key.get_base64()}"
+    assert server.host_key_fingerprint().startswith("SHA256:")
+    assert server.known_hosts_line("localhost").startswith(f"[localhost]:{port} ")
+
+
+def test_host_key_is_reused_by_a_second_start(make_server: MakeServer, tmp_path: Path) -> None:
+    first = make_server()
+    fingerprint = first.host_key_fingerprint()
+    first.close()
+    assert (tmp_path / "host_key").stat().st_mode & 0o777 == 0o600
+    assert make_server().host_key_fingerprint() == fingerprint
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"host": "0.0.0.0"}, "refusing to listen on a non-loopback address"),  # noqa: S104
+        (
+            {"host": "0.0.0.0", "allow_non_loopback": True, "insecure_no_auth": True},  # noqa: S104
+            "refusing to run without authentication on a non-loopback address",
+        ),
+        ({"port": 70000}, "out of range"),
+        ({"max_connections": 0}, "max_connections"),
+        ({"auth_timeout": 0}, "timeouts"),
+        ({"idle_timeout": -1.0}, "timeouts"),
+    ],
+)
+def test_unsafe_or_invalid_configurations_are_refused_at_construction(
+    options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ServerConfigError, match=message):
+        SSHServer(ServerConfig(**options))  # type: ignore[arg-type]
+
+
+def test_loopback_forms_and_explicit_non_loopback_are_accepted() -> None:
+    assert SSHServer(ServerConfig(host="localhost", insecure_no_auth=True)).loopback
+    assert SSHServer(ServerConfig(host="::1", insecure_no_auth=True)).loopback
+    wide = SSHServer(ServerConfig(host="0.0.0.0", allow_non_loopback=True))  # noqa: S104
+    assert not wide.loopback  # constructed only: nothing is bound
+
+
+def test_missing_authorized_keys_refuses_to_start(tmp_path: Path) -> None:
+    server = SSHServer(ServerConfig(host_key=tmp_path / "hk", authorized_keys=tmp_path / "missing"))
+    with pytest.raises(ServerConfigError, match="authorized_keys file not found"):
+        server.start()
+    server.close()
+
+
+# --- authentication --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["alice", "ecdsa", "rsa"])
+def test_authorized_key_logs_in_and_is_recorded(
+    make_server: MakeServer, clients: list[paramiko.Transport], keys: Keys, name: str
+) -> None:
+    server = make_server()
+    login(server, clients, keys, name)
+
+    (connection,) = server.connections
+    assert connection.authenticated
+    assert connection.username == "alice"
+    assert connection.auth_method == "publickey"
+    assert connection.key_fingerprint == keys.fingerprint(name)
+    assert connection.peer[0] == "127.0.0.1"
+    assert connection.started_at <= time.time()
+
+
+def test_unauthorized_key_is_refused(
+    make_server: MakeServer, clients: list[paramiko.Transport], keys: Keys
+) -> None:
+    server = make_server()
+    transport = connect(server, clients)
+    with pytest.raises(paramiko.AuthenticationException):
+        transport.auth_publickey("alice", keys.pkey("intruder"))
+    assert not transport.is_authenticated()
+    (connection,) = server.connections
+    assert connection.username is None
+    assert connection.key_fingerprint is None
+
+
+def test_password_is_never_offered(
+    make_server: MakeServer, clients: list[paramiko.Transport]
+) -> None:
+    server = make_server()
+    transport = connect(server, clients)
+    with pytest.raises(paramiko.BadAuthenticationType) as info:
+        transport.auth_password("alice", "hunter2", fallback=False)
+    assert info.value.allowed_types == ["publickey"]
+
+
+def test_none_auth_is_refused_by_default(
+    make_server: MakeServer, clients: list[paramiko.Transport]
+) -> None:
+    server = make_server()
+    transport = connect(server, clients)
+    with pytest.raises(paramiko.BadAuthenticationType) as info:
+        transport.auth_none("alice")
+    assert info.value.allowed_types == ["publickey"]
+    assert not transport.is_authenticated()
+
+
+def test_none_auth_with_the_insecure_flag_on_loopback(
+    make_server: MakeServer,
+    clients: list[paramiko.Transport],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="jupyssh.core.server")
+    server = make_server(insecure_no_auth=True, authorized_keys=tmp_path / "missing")
+    assert "INSECURE" in caplog.text
+    transport = connect(server, clients)
+    transport.auth_none("bob")
+    assert transport.is_authenticated()
+    (connection,) = server.connections
+    assert (connection.username, connection.auth_method, connection.key_fingerprint) == (
+        "bob",
+        "none",
+        None,
+    )
+
+
+def test_revoking_a_key_takes_effect_without_restart(
+    make_server: MakeServer,
+    clients: list[paramiko.Transport],
+    keys: Keys,
+    authorized_keys: Path,
+) -> None:
+    server = make_server()
+    login(server, clients, keys)
+    authorized_keys.write_text(keys.pub("rsa"))  # alice removed, rsa kept
+    transport = connect(server, clients)
+    with pytest.raises(paramiko.AuthenticationException):
+        transport.auth_publickey("alice", keys.pkey("alice"))
+    login(server, clients, keys, "rsa")
+    authorized_keys.write_text(keys.pub("rsa") + keys.pub("intruder"))  # new key, no restart
+    login(server, clients, keys, "intruder")
+
+
+# --- deny by default --------------------------------------------------------------------------
+
+
+def test_base_policy_refuses_sessions_forwards_and_tcpip(
+    make_server: MakeServer, clients: list[paramiko.Transport], keys: Keys
+) -> None:
+    server = make_server()
+    transport = login(server, clients, keys)
+
+    with pytest.raises(paramiko.ChannelException) as info:
+        transport.open_session(timeout=5)
+    assert info.value.code == OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+    with pytest.raises(paramiko.ChannelException):
+        transport.open_channel(
+            "direct-tcpip", dest_addr=("127.0.0.1", 9), src_addr=("127.0.0.1", 0), timeout=5
+        )
+    with pytest.raises(paramiko.SSHException, match="denied"):
+        transport.request_port_forward("127.0.0.1", 0)
+    assert transport.global_request("no-such-request@example.com", wait=True) is None
+
+
+def test_session_policy_still_refuses_pty_shell_exec_and_unlisted_subsystems(
+    make_server: MakeServer, clients: list[paramiko.Transport], keys: Keys
+) -> None:
+    server = make_server(SftpServer)  # sftp handler registered, but not allowed by policy
+    transport = login(server, clients, keys)
+
+    requests: list[Callable[[Channel], object]] = [
+        lambda chan: chan.get_pty(),
+        lambda chan: chan.invoke_shell(),
+        lambda chan: chan.exec_command("true"),
+        lambda chan: chan.invoke_subsystem("sftp"),
+    ]
+    for request in requests:
+        channel = transport.open_session(timeout=5)
+        with pytest.raises(paramiko.SSHException):  # paramiko: "Channel closed."
+            request(channel)
+        channel.close()
+
+
+def test_allowed_subsystem_runs_the_handler_registered_in_on_transport(
+    make_server: MakeServer, clients: list[paramiko.Transport], keys: Keys
+) -> None:
+    server = make_server(AllowedSftpServer)
+    transport = login(server, clients, keys)
+    sftp = paramiko.SFTPClient.from_transport(transport)
+    assert sftp is not None
+    with pytest.raises(OSError, match="unsupported"):  # the stub supports nothing, but answers
+        sftp.listdir(".")
+    sftp.close()
+
+
+def test_exec_reply_precedes_work_started_after_request(
+    make_server: MakeServer,
+    clients: list[paramiko.Transport],
+    keys: Keys,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent: list[int] = []
+    original = ActivityPacketizer.send_message
+
+    def spy(self: ActivityPacketizer, data: Message) -> None:
+        sent.append(data.asbytes()[0])
+        original(self, data)
+
+    monkeypatch.setattr(ActivityPacketizer, "send_message", spy)
+    server = make_server(ExecServer)
+    transport = login(server, clients, keys)
+    channel = transport.open_session(timeout=5)
+    del sent[:]
+    channel.exec_command("exit 7")
+    assert channel.recv_exit_status() == 7
+    assert sent[0] == MSG_CHANNEL_SUCCESS  # the exec reply went out before exit-status
+
+    channel = transport.open_session(timeout=5)
+    channel.exec_command("hello")
+    assert channel.makefile("rb").read() == b"ran hello\n"
+    assert channel.recv_exit_status() == 0
+
+
+# --- limits and timeouts -----------------------------------------------------------------------
+
+
+def _closed_by_server(sock: socket.socket, timeout: float = 5.0) -> bytes:
+    sock.settimeout(timeout)
+    received = b""
+    while chunk := sock.recv(4096):
+        received += chunk
+    return received
+
+
+def test_connections_beyond_the_limit_are_closed(
+    make_server: MakeServer, clients: list[paramiko.Transport], keys: Keys
+) -> None:
+    server = make_server(max_connections=2)
+    first = login(server, clients, keys)
+    login(server, clients, keys)
+
+    with socket.create_connection(server.address, timeout=5) as extra:
+        assert _closed_by_server(extra) == b""  # closed before even the SSH banner
+    assert len(server.connections) == 2
+
+    first.close()
+    wait_until(lambda: len(server.connections) == 1)
+    login(server, clients, keys)
+
+
+def test_auth_timeout_closes_unauthenticated_connections(
+    make_server: MakeServer, clients: list[paramiko.Transport], keys: Keys
+) -> None:
+    server = make_server(auth_timeout=0.5)
+    silent = socket.create_connection(server.address, timeout=5)
+    handshaken = connect(server, clients)
+    authenticated = login(server, clients, keys)
+    started = time.monotonic()
+
+    with silent:
+        assert _closed_by_server(silent).startswith(b"SSH-2.0-")
+    wait_until(lambda: not handshaken.is_active())
+    assert time.monotonic() - started < 3
+    time.sleep(0.3)
+    assert authenticated.is_active()
+    assert len(server.connections) == 1
+
+
+def test_idle_timeout_closes_connections_without_channel_activity(
+    make_server: MakeServer,
+    clients: list[paramiko.Transport],
+    keys: Keys,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="jupyssh.core.server")
+    server = make_server(SessionServer, idle_timeout=0.6)
+    busy = login(server, clients, keys)
+    quiet = login(server, clients, keys)
+    channel = busy.open_session(timeout=5)
+
+    deadline = time.monotonic() + 1.8
+    while time.monotonic() < deadline:  # 3x the timeout: data keeps busy alive,
+        channel.sendall(b"x")  # global keepalives do not keep quiet alive
+        with contextlib.suppress(EOFError, OSError):  # quiet gets closed meanwhile
+            quiet.global_request("keepalive@openssh.com", wait=False)
+        time.sleep(0.1)
+
+    assert busy.is_active()
+    assert not quiet.is_active()
+    wait_until(lambda: not busy.is_active(), timeout=3)
+    assert "idle for more than 0.6s" in caplog.text
+
+
+# --- hooks and shutdown -----------------------------------------------------------------------
+
+
+class RecordingServer(SftpServer):
+    policy_class = SftpPolicy
+
+    def __init__(self, config: ServerConfig) -> None:
+        super().__init__(config)
+        self.events: list[tuple[str, int, str | None]] = []
+        self.hook_threads: set[str] = set()
+
+    def make_policy(self, connection: Connection) -> paramiko.ServerInterface:
+        self.events.append(("policy", connection.id, None))
+        self.hook_threads.add(threading.current_thread().name)
+        return super().make_policy(connection)
+
+    def on_channel(self, connection: Connection, channel: Channel) -> None:
+        self.events.append(("channel", connection.id, connection.username))
+        self.hook_threads.add(threading.current_thread().name)
+
+    def on_connection_closed(self, connection: Connection) -> None:
+        self.events.append(("closed", connection.id, connection.username))
+        self.hook_threads.add(threading.current_thread().name)
+
+
+def test_hooks_run_once_per_connection_on_the_documented_threads(
+    make_server: MakeServer, clients: list[paramiko.Transport], keys: Keys
+) -> None:
+    server = make_server(RecordingServer)
+    assert isinstance(server, RecordingServer)
+    transport = login(server, clients, keys)
+    transport.open_session(timeout=5).close()
+    transport.close()
+    wait_until(lambda: not server.connections)
+
+    (connection_id,) = {event[1] for event in server.events}
+    assert server.events == [
+        ("policy", connection_id, None),
+        ("channel", connection_id, "alice"),
+        ("closed", connection_id, "alice"),  # the user is still known at cleanup
+    ]
+    assert server.hook_threads == {"jupyssh-ssh-accept", f"jupyssh-ssh-conn-{connection_id}"}
+
+
+def test_close_ends_every_connection_and_leaves_no_thread(
+    tmp_path: Path,
+    authorized_keys: Path,
+    clients: list[paramiko.Transport],
+    keys: Keys,
+) -> None:
+    baseline = set(threading.enumerate())
+    server = RecordingServer(
+        ServerConfig(host_key=tmp_path / "hk", authorized_keys=authorized_keys)
+    ).start()
+    busy = login(server, clients, keys)
+    sftp = paramiko.SFTPClient.from_transport(busy)  # a subsystem thread on the server
+    assert sftp is not None
+    login(server, clients, keys).open_session(timeout=5)
+    connect(server, clients)  # not authenticated
+    silent = socket.create_connection(server.address, timeout=5)
+    wait_until(lambda: len(server.connections) == 4)
+
+    started = time.monotonic()
+    server.close(timeout=5)
+    assert time.monotonic() - started < 3
+
+    leftover = set(threading.enumerate()) - baseline - set(clients)
+    assert leftover == set()
+    closed = [event for event in server.events if event[0] == "closed"]
+    assert len(closed) == 4
+    assert len({event[1] for event in closed}) == 4
+    with silent:
+        assert _closed_by_server(silent).startswith(b"SSH-2.0-")
+    wait_until(lambda: not any(t.is_active() for t in clients))
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(server.address, timeout=1)
+    server.close()  # idempotent
+
+
+def test_context_manager_binds_and_closes(tmp_path: Path, authorized_keys: Path) -> None:
+    baseline = set(threading.enumerate())
+    with SSHServer(
+        ServerConfig(host_key=tmp_path / "hk", authorized_keys=authorized_keys)
+    ) as server:
+        assert server.address[1] > 0  # bound, not serving yet
+        assert set(threading.enumerate()) - baseline == set()
+        server.start()
+        assert {t.name for t in set(threading.enumerate()) - baseline} == {"jupyssh-ssh-accept"}
+    assert set(threading.enumerate()) - baseline == set()
+    with pytest.raises(ServerConfigError, match="closed"):
+        server.bind()
+
+
+def test_serve_forever_stops_on_sigterm_and_restores_handlers(
+    tmp_path: Path, authorized_keys: Path, clients: list[paramiko.Transport], keys: Keys
+) -> None:
+    server = SSHServer(ServerConfig(host_key=tmp_path / "hk", authorized_keys=authorized_keys))
+    server.bind()
+    before = signal.getsignal(signal.SIGTERM)
+    logged_in = threading.Event()
+
+    def client_then_sigterm() -> None:
+        login(server, clients, keys)
+        logged_in.set()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    helper = threading.Thread(target=client_then_sigterm)
+    helper.start()
+    server.serve_forever(handle_signals=True)  # returns once SIGTERM is handled
+    helper.join(5)
+
+    assert logged_in.is_set()
+    assert signal.getsignal(signal.SIGTERM) == before
+    assert server.connections == ()
+    wait_until(lambda: not any(t.is_active() for t in clients))
+
+
+def test_keyboard_interrupt_unwinds_serve_forever_cleanly(
+    tmp_path: Path, authorized_keys: Path
+) -> None:
+    server = SSHServer(ServerConfig(host_key=tmp_path / "hk", authorized_keys=authorized_keys))
+    server.bind()
+    timer = threading.Timer(0.3, os.kill, args=(os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        server.serve_forever()
+    timer.join()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(server.address, timeout=1)
