@@ -1,0 +1,75 @@
+"""The container harness of jupyssh's integration tests and demo sandbox.
+
+Makes a container engine, a base image, wheelhouses and content-addressed images available
+(:func:`prepare`), starts OpenSSH and Jupyter containers as context managers that yield
+ready hosts with ssh configs and known_hosts (:func:`start_ssh_host`,
+:func:`start_bastion_chain`, :func:`start_jupyter_server`, :class:`Sandbox`), and removes
+whatever a run left behind by label (:func:`cleanup`). CLI: ``python -m jupyssh_harness``.
+"""
+
+from __future__ import annotations
+
+from ._common import HarnessError, cache_dir, containers_dir, repo_root
+from .containers import (
+    SANDBOX_LABEL,
+    SSH_USER,
+    TEST_LABEL,
+    CleanupReport,
+    ExecResult,
+    cleanup,
+    configure_testcontainers,
+)
+from .engine import BASE_IMAGE, ensure_base_image, ensure_engine
+from .hosts import (
+    BastionChain,
+    JupyterServer,
+    SSHHost,
+    dead_port,
+    start_bastion_chain,
+    start_jupyter_server,
+    start_ssh_host,
+)
+from .images import HARNESS_LABEL, IMAGE_NAMES, BuiltImage, ensure_image, prepare
+from .keys import KeyPair, generate_host_key, generate_keypair, write_known_hosts
+from .sandbox import SANDBOX_ALIAS, Sandbox
+from .sshconfig import HostEntry, write_ssh_config
+from .wheelhouse import Wheelhouse, ensure_wheelhouse
+
+__all__ = [
+    "BASE_IMAGE",
+    "HARNESS_LABEL",
+    "IMAGE_NAMES",
+    "SANDBOX_ALIAS",
+    "SANDBOX_LABEL",
+    "SSH_USER",
+    "TEST_LABEL",
+    "BastionChain",
+    "BuiltImage",
+    "CleanupReport",
+    "ExecResult",
+    "HarnessError",
+    "HostEntry",
+    "JupyterServer",
+    "KeyPair",
+    "SSHHost",
+    "Sandbox",
+    "Wheelhouse",
+    "cache_dir",
+    "cleanup",
+    "configure_testcontainers",
+    "containers_dir",
+    "dead_port",
+    "ensure_base_image",
+    "ensure_engine",
+    "ensure_image",
+    "ensure_wheelhouse",
+    "generate_host_key",
+    "generate_keypair",
+    "prepare",
+    "repo_root",
+    "start_bastion_chain",
+    "start_jupyter_server",
+    "start_ssh_host",
+    "write_known_hosts",
+    "write_ssh_config",
+]

@@ -1,0 +1,252 @@
+"""Content-addressed image builds from ``containers/<name>/``.
+
+An image's tag is ``jupyssh-test/<name>:<digest[:12]>``, the digest hashing everything that
+goes into the build: the files of ``containers/<name>/``, the base image's id, the
+wheelhouse's file names and hashes, and the build arguments. A tag that exists is not
+rebuilt, so a second run builds nothing. The build context is made here (the spec's files
+plus ``wheels/`` and ``wheels/requirements.txt``) and sent to the engine as a tar stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import docker.errors
+
+from ._common import HarnessError, containers_dir, log, sha256_file
+from .engine import BASE_IMAGE, docker_client, ensure_base_image, ensure_engine
+from .wheelhouse import (
+    Wheelhouse,
+    ensure_wheelhouse,
+    extra_wheels_from_env,
+    read_requirements,
+)
+
+__all__ = [
+    "HARNESS_LABEL",
+    "IMAGE_NAMES",
+    "IMAGE_REPOSITORY",
+    "BuiltImage",
+    "ensure_image",
+    "image_digest",
+    "prepare",
+    "remove_images",
+]
+
+#: Every image, container and network the harness makes carries ``HARNESS_LABEL=1``.
+HARNESS_LABEL = "org.jupyssh.harness"
+#: The images of ``containers/`` the tests and the sandbox use.
+IMAGE_NAMES = ("openssh", "jupyter")
+IMAGE_REPOSITORY = "jupyssh-test"
+
+_FORMAT = 1  # bump to rebuild every image
+_WHEELS = "wheels"
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """An image that exists in the engine."""
+
+    name: str
+    tag: str
+    digest: str
+    #: whether this call built it (False: the tag existed, "up to date")
+    built: bool
+    seconds: float
+
+
+def _spec_files(spec: Path) -> list[Path]:
+    return sorted(
+        path
+        for path in spec.rglob("*")
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and not any(part.startswith(".") for part in path.relative_to(spec).parts)
+    )
+
+
+def image_digest(
+    spec: Path,
+    *,
+    base_image_id: str,
+    wheelhouse: Wheelhouse | None,
+    build_args: Mapping[str, str],
+) -> str:
+    """SHA-256 over an image's build inputs (see the module docstring)."""
+    material: dict[str, Any] = {
+        "format": _FORMAT,
+        "files": [
+            (
+                path.relative_to(spec).as_posix(),
+                bool(path.stat().st_mode & 0o111),
+                sha256_file(path),
+            )
+            for path in _spec_files(spec)
+        ],
+        "base": base_image_id,
+        "wheels": wheelhouse.digest_items() if wheelhouse else [],
+        "install": wheelhouse.install_requirements() if wheelhouse else "",
+        "args": sorted(build_args.items()),
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def _normalized(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime = 0
+    info.mode = 0o755 if info.mode & 0o111 or info.isdir() else 0o644
+    return info
+
+
+def _context(spec: Path, wheelhouse: Wheelhouse | None) -> IO[bytes]:
+    stream = tempfile.TemporaryFile()  # noqa: SIM115  # handed to the caller, who closes it
+    with tarfile.open(fileobj=stream, mode="w") as tar:
+        for path in _spec_files(spec):
+            tar.add(path, arcname=path.relative_to(spec).as_posix(), filter=_normalized)
+        wheels = wheelhouse.files() if wheelhouse else []
+        for wheel in wheels:
+            tar.add(wheel, arcname=f"{_WHEELS}/{wheel.name}", filter=_normalized)
+        text = (wheelhouse.install_requirements() if wheelhouse else "").encode()
+        info = _normalized(tarfile.TarInfo(f"{_WHEELS}/requirements.txt"))
+        info.size = len(text)
+        with tempfile.SpooledTemporaryFile() as body:
+            body.write(text)
+            body.seek(0)
+            tar.addfile(info, body)
+    stream.seek(0)
+    return stream
+
+
+def _build(
+    client: Any,
+    *,
+    name: str,
+    context: IO[bytes],
+    tag: str,
+    digest: str,
+    build_args: Mapping[str, str],
+) -> None:
+    lines: list[str] = []
+    stream: Iterator[dict[str, Any]] = client.api.build(
+        fileobj=context,
+        custom_context=True,
+        tag=tag,
+        buildargs=dict(build_args),
+        labels={
+            HARNESS_LABEL: "1",
+            f"{HARNESS_LABEL}.image": name,
+            f"{HARNESS_LABEL}.digest": digest,
+        },
+        rm=True,
+        forcerm=True,
+        pull=False,
+        decode=True,
+    )
+    for chunk in stream:
+        if "error" in chunk:
+            tail = "".join(lines[-40:])
+            raise HarnessError(f"docker build of {name} failed: {chunk['error'].strip()}\n{tail}")
+        text = chunk.get("stream")
+        if isinstance(text, str):
+            lines.append(text)
+            if text.startswith("Step "):
+                log(f"  {name}: {text.strip()[:110]}")
+
+
+def ensure_image(
+    name: str,
+    *,
+    extra_wheels: Sequence[Path] = (),
+    base_image: str = BASE_IMAGE,
+    build_args: Mapping[str, str] | None = None,
+) -> BuiltImage:
+    """Build ``containers/<name>`` unless an image with the same inputs exists.
+
+    ``extra_wheels`` (e.g. the project's freshly built wheels) are installed into the image's
+    venv next to its ``requirements.txt``; their hashes count toward the tag. The engine and
+    the base image must exist (see :func:`prepare`, which makes them).
+    """
+    started = time.monotonic()
+    spec = containers_dir() / name
+    if not (spec / "Dockerfile").is_file():
+        raise HarnessError(f"no image spec {spec}/Dockerfile")
+    requirements_file = spec / "requirements.txt"
+    wheelhouse = None
+    if requirements_file.is_file() or extra_wheels:
+        requirements = read_requirements(requirements_file) if requirements_file.is_file() else []
+        wheelhouse = ensure_wheelhouse(requirements, extra_wheels=extra_wheels)
+    args = {"BASE_IMAGE": base_image, **(build_args or {})}
+
+    client = docker_client()
+    try:
+        try:
+            base_id = str(client.images.get(base_image).id)
+        except docker.errors.ImageNotFound as exc:
+            raise HarnessError(f"base image {base_image} missing; run prepare first") from exc
+        digest = image_digest(spec, base_image_id=base_id, wheelhouse=wheelhouse, build_args=args)
+        tag = f"{IMAGE_REPOSITORY}/{name}:{digest[:12]}"
+        try:
+            client.images.get(tag)
+        except docker.errors.ImageNotFound:
+            pass
+        else:
+            log(f"image {name}: up to date ({tag})")
+            return BuiltImage(name, tag, digest, built=False, seconds=time.monotonic() - started)
+
+        log(f"image {name}: building {tag}")
+        with _context(spec, wheelhouse) as context:
+            _build(client, name=name, context=context, tag=tag, digest=digest, build_args=args)
+        client.images.get(tag).tag(f"{IMAGE_REPOSITORY}/{name}", "latest")
+        seconds = time.monotonic() - started
+        log(f"image {name}: built {tag} in {seconds:.1f}s")
+        return BuiltImage(name, tag, digest, built=True, seconds=seconds)
+    finally:
+        client.close()
+
+
+def prepare(
+    names: Sequence[str] = IMAGE_NAMES,
+    *,
+    extra_wheels: Sequence[Path] | None = None,
+) -> dict[str, BuiltImage]:
+    """Everything the containers need, idempotently: the engine, the base image, the
+    wheelhouses and the images. ``extra_wheels`` defaults to ``$JUPYSSH_EXTRA_WHEELS``."""
+    ensure_engine()
+    ensure_base_image()
+    wheels = extra_wheels_from_env() if extra_wheels is None else list(extra_wheels)
+    return {name: ensure_image(name, extra_wheels=wheels) for name in names}
+
+
+def remove_images(*, include_base: bool = False) -> int:
+    """Remove every image built by :func:`ensure_image` (all digests, ``latest`` tags and
+    dangling predecessors), and the base image too with ``include_base``. Returns how many
+    images went. The next :func:`prepare` rebuilds what it needs."""
+    client = docker_client()
+    removed = 0
+    try:
+        for image in client.images.list(all=True, filters={"label": f"{HARNESS_LABEL}.image"}):
+            try:
+                client.images.remove(image.id, force=True)
+            except docker.errors.ImageNotFound:
+                continue  # went with an image removed before it
+            removed += 1
+        if include_base:
+            try:
+                client.images.remove(BASE_IMAGE, force=True)
+                removed += 1
+            except docker.errors.ImageNotFound:
+                pass
+    finally:
+        client.close()
+    if removed:
+        log(f"removed {removed} images")
+    return removed

@@ -1,0 +1,151 @@
+"""Fixtures of the integration suite: a real OpenSSH sshd and a real jupyter server in
+containers (built from ``containers/`` by :mod:`jupyssh_harness`).
+
+Scopes: the client keypair and the images are per session; ``ssh_host``, ``bastion_chain``
+and ``jupyter_server`` are per module and shared by its tests, which must leave them as
+they found them (use ``fresh_ssh_host`` to change a host). Every container and network is
+labelled ``org.jupyssh.test=1`` and removed by label when the session starts (leftovers of
+a killed run) and when it ends, whatever happened in between.
+
+Images are prepared once, after collection and outside every test's timeout; a nox session
+that runs ``python -m jupyssh_harness prepare`` first makes this step a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from jupyssh_harness import (
+    TEST_LABEL,
+    BastionChain,
+    BuiltImage,
+    HarnessError,
+    JupyterServer,
+    KeyPair,
+    SSHHost,
+    cleanup,
+    dead_port,
+    generate_keypair,
+    prepare,
+    start_bastion_chain,
+    start_jupyter_server,
+    start_ssh_host,
+)
+
+_HERE = Path(__file__).resolve().parent
+_images: dict[str, BuiltImage] = {}
+_prepare_error: list[str] = []
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _ours(item: pytest.Item) -> bool:
+    return _HERE in Path(str(item.path)).resolve().parents
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _ours(item):
+            item.add_marker(pytest.mark.integration)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.option.collectonly or not any(_ours(item) for item in session.items):
+        return
+    try:
+        if not _is_xdist_worker(session.config):
+            cleanup(TEST_LABEL)
+        _images.update(prepare())
+    except HarnessError as exc:
+        _prepare_error.append(str(exc))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if (_images or _prepare_error) and not _is_xdist_worker(session.config):
+        try:
+            cleanup(TEST_LABEL)
+        except HarnessError as exc:
+            print(f"\nintegration cleanup failed: {exc}")
+
+
+@pytest.fixture(scope="session")
+def harness_images() -> dict[str, BuiltImage]:
+    """The images (``openssh``, ``jupyter``) by name, built or found up to date."""
+    if _prepare_error:
+        pytest.fail(f"integration harness not ready: {_prepare_error[0]}", pytrace=False)
+    if not _images:
+        _images.update(prepare())
+    return _images
+
+
+@pytest.fixture(scope="session")
+def openssh_image(harness_images: dict[str, BuiltImage]) -> str:
+    return harness_images["openssh"].tag
+
+
+@pytest.fixture(scope="session")
+def jupyter_image(harness_images: dict[str, BuiltImage]) -> str:
+    return harness_images["jupyter"].tag
+
+
+@pytest.fixture(scope="session")
+def keypair(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
+    """The client's ed25519 keypair (private key 0600), authorized on every ssh container."""
+    return generate_keypair(tmp_path_factory.mktemp("client-key"))
+
+
+@pytest.fixture(scope="module")
+def ssh_host(
+    openssh_image: str, keypair: KeyPair, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SSHHost]:
+    """An sshd reached as ``ssh -F ssh_host.config_file jupyssh-sandbox`` (shared by the
+    module: do not change it)."""
+    with start_ssh_host(
+        openssh_image, tmp_path_factory.mktemp("ssh-host"), keypair=keypair
+    ) as host:
+        yield host
+
+
+@pytest.fixture
+def fresh_ssh_host(openssh_image: str, keypair: KeyPair, tmp_path: Path) -> Iterator[SSHHost]:
+    """An sshd of the test's own, to change at will."""
+    with start_ssh_host(openssh_image, tmp_path / "fresh-ssh-host", keypair=keypair) as host:
+        yield host
+
+
+@pytest.fixture(scope="module")
+def bastion_chain(
+    openssh_image: str, keypair: KeyPair, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BastionChain]:
+    """``jupyssh-bastion`` (published) and ``jupyssh-target`` (``ProxyJump
+    jupyssh-bastion``, reachable only through it) in ``bastion_chain.config_file``."""
+    workdir = tmp_path_factory.mktemp("bastion-chain")
+    with start_bastion_chain(openssh_image, workdir, keypair=keypair) as chain:
+        yield chain
+
+
+@pytest.fixture(scope="module")
+def jupyter_server(
+    jupyter_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JupyterServer]:
+    """A jupyter server at ``.url`` with ``.token``; its root_dir is ``.host_dir``."""
+    root = tmp_path_factory.mktemp("jupyter-root")
+    with start_jupyter_server(jupyter_image, host_dir=root) as server:
+        yield server
+
+
+@pytest.fixture
+def changed_host_key_config(ssh_host: SSHHost, tmp_path: Path) -> Path:
+    """An ssh_config for ``ssh_host``'s alias whose known_hosts pins another host key."""
+    return ssh_host.config_with_changed_host_key(tmp_path / "changed-host-key")
+
+
+@pytest.fixture
+def dead_port_config(ssh_host: SSHHost, tmp_path: Path) -> Iterator[Path]:
+    """An ssh_config for ``ssh_host``'s alias pointing at a 127.0.0.1 port nobody listens on."""
+    with dead_port() as port:
+        yield ssh_host.config_with_port(tmp_path / "dead-port", port)

@@ -1,0 +1,209 @@
+"""Smoke tests of the harness itself, with the real OpenSSH client and plain HTTP."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from jupyssh_harness import (
+    BastionChain,
+    BuiltImage,
+    JupyterServer,
+    SSHHost,
+    ensure_image,
+)
+from jupyssh_harness.wheelhouse import extra_wheels_from_env
+
+pytestmark = pytest.mark.integration
+
+# Straight to 127.0.0.1, whatever *_proxy variables say.
+_http = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def run(argv: Sequence[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(argv),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def http_status(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> int:
+    request = urllib.request.Request(url, headers=headers or {}, method=method)  # noqa: S310
+    try:
+        with _http.open(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def http_json(url: str, headers: dict[str, str], method: str = "GET") -> object:
+    request = urllib.request.Request(url, headers=headers, method=method)  # noqa: S310
+    with _http.open(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def ssh_g(config: Path, alias: str) -> dict[str, str]:
+    result = run(["ssh", "-G", "-F", str(config), alias])
+    assert result.returncode == 0, result.stderr
+    return dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
+
+
+# -- ssh host ----------------------------------------------------------------------------
+
+
+def test_ssh_alias_runs_a_command(ssh_host: SSHHost) -> None:
+    result = run(ssh_host.ssh_argv("hostname"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ssh_host.exec(["hostname"]).stdout.strip()
+
+
+def test_config_pins_the_host(ssh_host: SSHHost) -> None:
+    resolved = ssh_g(ssh_host.config_file, ssh_host.alias)
+    assert resolved["hostname"] == "127.0.0.1"
+    assert resolved["port"] == str(ssh_host.port)
+    assert resolved["user"] == "sandbox"
+    assert resolved["identitiesonly"] == "yes"
+    assert resolved["stricthostkeychecking"] == "true"
+    assert resolved["batchmode"] == "yes"
+    assert resolved["userknownhostsfile"] == str(ssh_host.known_hosts)
+    assert Path(resolved["identityfile"]) == ssh_host.keypair.private_key
+    assert ssh_host.keypair.private_key.stat().st_mode & 0o777 == 0o600
+
+
+def test_port_is_published_on_loopback_only(ssh_host: SSHHost) -> None:
+    wrapped = ssh_host.container.get_wrapped_container()
+    wrapped.reload()
+    bindings = wrapped.attrs["NetworkSettings"]["Ports"]["22/tcp"]
+    assert bindings
+    assert {binding["HostIp"] for binding in bindings} == {"127.0.0.1"}
+
+
+def test_remote_python_is_the_venv(ssh_host: SSHHost) -> None:
+    code = "import sys, ipykernel, jupyter_client; print(sys.prefix)"
+    result = run(ssh_host.ssh_argv("python", "-c", f"'{code}'"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "/opt/venv"
+
+
+def test_exec_runs_as_root_in_the_container(ssh_host: SSHHost) -> None:
+    assert ssh_host.exec(["id", "-u"]).stdout.strip() == "0"
+    assert ssh_host.exec(["id", "-un"], user="sandbox").stdout.strip() == "sandbox"
+
+
+def test_sshd_settings(ssh_host: SSHHost) -> None:
+    effective = dict(
+        line.split(" ", 1) for line in ssh_host.exec(["sshd", "-T"]).stdout.splitlines()
+    )
+    assert effective["passwordauthentication"] == "no"
+    assert effective["allowtcpforwarding"] == "yes"
+    assert effective["gatewayports"] == "clientspecified"
+    assert effective["allowstreamlocalforwarding"] == "yes"
+    assert effective["streamlocalbindunlink"] == "yes"
+
+
+def test_changed_host_key_is_refused(ssh_host: SSHHost, changed_host_key_config: Path) -> None:
+    result = run(["ssh", "-F", str(changed_host_key_config), ssh_host.alias, "true"])
+    assert result.returncode == 255
+    assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in result.stderr
+    assert "Host key verification failed" in result.stderr
+
+
+def test_dead_port_is_refused(ssh_host: SSHHost, dead_port_config: Path) -> None:
+    result = run(["ssh", "-F", str(dead_port_config), ssh_host.alias, "true"])
+    assert result.returncode == 255
+    assert "Connection refused" in result.stderr
+
+
+# -- bastion chain -----------------------------------------------------------------------
+
+
+def test_bastion_answers(bastion_chain: BastionChain) -> None:
+    result = run(bastion_chain.ssh_argv(bastion_chain.bastion_alias, "hostname"))
+    assert result.returncode == 0, result.stderr
+
+
+def test_target_through_the_bastion(bastion_chain: BastionChain) -> None:
+    resolved = ssh_g(bastion_chain.config_file, bastion_chain.target_alias)
+    assert resolved["proxyjump"] == bastion_chain.bastion_alias
+    result = run(bastion_chain.ssh_argv(bastion_chain.target_alias, "hostname"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == bastion_chain.exec_target(["hostname"]).stdout.strip()
+
+
+def test_target_is_not_reachable_from_the_host(bastion_chain: BastionChain) -> None:
+    wrapped = bastion_chain.target.get_wrapped_container()
+    wrapped.reload()
+    assert not any(wrapped.attrs["NetworkSettings"]["Ports"].values())
+    address = bastion_chain.target_address()
+    try:
+        socket.create_connection((address, 22), timeout=3).close()
+    except OSError:
+        reached = False
+    else:
+        reached = True
+    assert not reached, f"the host reached the target at {address}:22 directly"
+    # ... while the bastion, on the same network, reaches it.
+    probe = bastion_chain.exec_bastion(
+        ["bash", "-c", f"exec 3<>/dev/tcp/{bastion_chain.target_hostname}/22 && head -c 7 <&3"]
+    )
+    assert probe.stdout == "SSH-2.0"
+
+
+# -- jupyter server ----------------------------------------------------------------------
+
+
+def test_jupyter_status_with_token(jupyter_server: JupyterServer) -> None:
+    url = jupyter_server.url + "api/status"
+    assert http_status(url, jupyter_server.auth_header()) == 200
+
+
+def test_jupyter_refuses_without_token(jupyter_server: JupyterServer) -> None:
+    url = jupyter_server.url + "api/status"
+    assert http_status(url) in {401, 403}
+    assert http_status(url, {"Authorization": "token wrong"}) in {401, 403}
+
+
+def test_jupyter_root_dir_is_the_host_dir(jupyter_server: JupyterServer) -> None:
+    assert jupyter_server.host_dir is not None
+    (jupyter_server.host_dir / "hello.txt").write_text("hi\n")
+    model = http_json(jupyter_server.url + "api/contents/hello.txt", jupyter_server.auth_header())
+    assert isinstance(model, dict)
+    assert model["content"] == "hi\n"
+
+
+def test_jupyter_terminals_are_enabled(jupyter_server: JupyterServer) -> None:
+    headers = jupyter_server.auth_header()
+    terminal = http_json(jupyter_server.url + "api/terminals", headers, method="POST")
+    assert isinstance(terminal, dict)
+    name = terminal["name"]
+    assert http_status(jupyter_server.url + f"api/terminals/{name}", headers, "DELETE") == 204
+
+
+def test_jupyter_runs_as_non_root(jupyter_server: JupyterServer) -> None:
+    assert jupyter_server.exec(["id", "-u"]).stdout.strip() != "0"
+    processes = jupyter_server.exec(["ps", "-o", "user=", "-C", "jupyter-server"]).stdout.split()
+    assert processes
+    assert set(processes) == {"jupyter"}
+
+
+# -- images ------------------------------------------------------------------------------
+
+
+def test_ensure_image_twice_builds_nothing_the_second_time(
+    harness_images: dict[str, BuiltImage],
+) -> None:
+    wheels = extra_wheels_from_env()
+    first = ensure_image("openssh", extra_wheels=wheels)
+    second = ensure_image("openssh", extra_wheels=wheels)
+    assert not second.built
+    assert first.tag == second.tag == harness_images["openssh"].tag
