@@ -4,12 +4,12 @@
 # ///
 """The one front door: every developer and CI entry point of the jupyssh monorepo.
 
-    nox                      lint, typecheck, unit tests, integration tests (the default)
-    nox -s demo              bring up the sandbox containers and show what jupyssh does
-    nox -s tests -- -k ssh   pass pytest arguments after --
-    nox -s bench -- kernel   run one benchmark
-    nox -s build             wheels + sdists, twine check, each wheel alone in a fresh venv
-    nox -s dev               .venv with every package editable
+nox                      lint, typecheck, unit tests, integration tests (the default)
+nox -s demo              bring up the sandbox containers and show what jupyssh does
+nox -s tests -- -k ssh   pass pytest arguments after --
+nox -s bench -- kernel   run one benchmark
+nox -s build             wheels + sdists, twine check, each wheel alone in a fresh venv
+nox -s dev               .venv with every package editable
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -10,6 +12,19 @@ import pytest
 
 from jupyssh.core import cli as cli_module
 from jupyssh.core.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    # -v installs a handler on the root logger bound to this test's captured stderr;
+    # left behind, later tests' log lines would go to a closed stream.
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    ours = logging.getLogger("jupyssh").level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    logging.getLogger("jupyssh").setLevel(ours)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -98,3 +98,19 @@ def test_bad_jump_specs_name_the_entry(value: str) -> None:
 def test_jump_spec_round_trips(spec: JumpSpec, text: str) -> None:
     assert str(spec) == text
     assert parse_jump_specs(text) == (spec,)
+
+
+@pytest.mark.parametrize(
+    ("destination", "spec", "ssh_form"),
+    [
+        ("lab", JumpSpec("lab"), "lab"),
+        ("alice@lab", JumpSpec("lab", "alice"), "alice@lab"),
+        ("ssh://alice@lab:2222", JumpSpec("lab", "alice", 2222), "ssh://alice@lab:2222"),
+        ("lab:2222", JumpSpec("lab:2222"), "lab:2222"),
+    ],
+)
+def test_destinations_parse_as_ssh_reads_them(
+    destination: str, spec: JumpSpec, ssh_form: str
+) -> None:
+    assert JumpSpec.from_destination(destination) == spec
+    assert spec.destination == ssh_form

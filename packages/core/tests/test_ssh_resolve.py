@@ -93,3 +93,10 @@ async def test_include_and_match_are_applied_by_ssh(tmp_path: Path) -> None:
     )
     config = await Resolver(cfg).resolve("inc")
     assert (config.user, config.port) == ("from-include", 2022)
+
+
+async def test_hop_destination_carries_user_and_port(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, "Host t\n  ProxyJump u@j:2222\n")
+    hops = await Resolver(cfg).chain("alice@t")
+    assert [hop.destination for hop in hops] == ["ssh://u@j:2222", "alice@t"]
+    assert hops[1].config.user == "alice"

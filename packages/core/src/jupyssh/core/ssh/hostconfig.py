@@ -52,6 +52,24 @@ class JumpSpec:
         return text
 
     @property
+    def destination(self) -> str:
+        """The form ssh takes on its command line: ``ssh://`` is needed to carry a port."""
+        if self.user is None and self.port is None:
+            return self.host  # an alias, passed through exactly as given
+        text = str(self)
+        return f"ssh://{text}" if self.port is not None else text
+
+    @classmethod
+    def from_destination(cls, destination: str) -> JumpSpec:
+        """``user@host``, ``ssh://user@host:port`` or a plain alias, as ssh would read it."""
+        match = _JUMP.match(destination.strip())
+        if match is None or (match["port"] and not destination.startswith("ssh://")):
+            # ssh reads host:port only in the URI form; anything else is an alias as given.
+            return cls(destination)
+        port = match["port"]
+        return cls(match["host6"] or match["host"], match["user"], int(port) if port else None)
+
+    @property
     def key(self) -> tuple[str, str | None, int | None]:
         """Identity used for loop detection and caching."""
         return (self.host.lower(), self.user, self.port)

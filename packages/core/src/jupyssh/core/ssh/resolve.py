@@ -33,6 +33,12 @@ class Hop:
     spec: str
     config: HostConfig
     via: tuple[JumpSpec, ...] = ()
+    jump: JumpSpec | None = None
+
+    @property
+    def destination(self) -> str:
+        """What to hand ``ssh`` to reach this hop (with ``-J`` of ``via``, if any)."""
+        return self.jump.destination if self.jump is not None else self.spec
 
 
 class Resolver:
@@ -58,7 +64,11 @@ class Resolver:
 
     async def resolve(self, destination: str | JumpSpec) -> HostConfig:
         """What ssh would use to connect to ``destination`` (an alias or a jump spec)."""
-        spec = destination if isinstance(destination, JumpSpec) else JumpSpec(destination)
+        spec = (
+            destination
+            if isinstance(destination, JumpSpec)
+            else JumpSpec.from_destination(destination)
+        )
         cached = self._cache.get(spec.key)
         if cached is None:
             cached = await self._run_ssh_g(spec)
@@ -72,7 +82,7 @@ class Resolver:
         ``ProxyJump A,B`` ssh reaches B through A (B's own ProxyJump is overridden) and
         A through A's own ProxyJump, if any. Raises ``ConfigError`` on a loop.
         """
-        return await self._chain(JumpSpec(destination), None, ())
+        return await self._chain(JumpSpec.from_destination(destination), None, ())
 
     async def _chain(
         self,
@@ -90,13 +100,14 @@ class Resolver:
         config = await self.resolve(spec)
         jumps = config.proxy_jump if jump_override is None else jump_override
         if not jumps:
-            return [Hop(str(spec), config)]
+            return [Hop(str(spec), config, jump=spec)]
         last, earlier = jumps[-1], jumps[:-1]
         before = await self._chain(last, earlier or None, (*path, spec))
-        return [*before, Hop(str(spec), config, via=jumps)]
+        return [*before, Hop(str(spec), config, via=jumps, jump=spec)]
 
     async def _run_ssh_g(self, spec: JumpSpec) -> HostConfig:
-        argv: list[str] = [self.ssh_program, "-G"]
+        # -T: with stdin not a terminal ssh would warn about a pseudo-terminal on every hop.
+        argv: list[str] = [self.ssh_program, "-G", "-T"]
         if self.config_file is not None:
             argv += ["-F", self.config_file]
         if spec.user is not None:
