@@ -34,8 +34,12 @@ def docker_client() -> Any:
     default socket). Raises :class:`HarnessError` when none answers."""
     try:
         client = docker.from_env()
+    except docker.errors.DockerException as exc:
+        raise HarnessError(f"no container engine answers: {exc}") from exc
+    try:
         client.ping()
     except docker.errors.DockerException as exc:
+        client.close()  # else its socket leaks, and pytest turns that into an error
         raise HarnessError(f"no container engine answers: {exc}") from exc
     return client
 
