@@ -4,8 +4,9 @@ containers (built from ``containers/`` by :mod:`jupyssh_harness`).
 Scopes: the client keypair and the images are per session; ``ssh_host``, ``bastion_chain``
 and ``jupyter_server`` are per module and shared by its tests, which must leave them as
 they found them (use ``fresh_ssh_host`` to change a host). Every container and network is
-labelled ``org.jupyssh.test=1`` and removed by label when the session starts (leftovers of
-a killed run) and when it ends, whatever happened in between.
+labelled ``org.jupyssh.test=1`` and with its owner's pid: the session removes what dead
+runs left when it starts (never a concurrent run's), and its own when it ends, whatever
+happened in between.
 
 Images are prepared once, after collection and outside every test's timeout; a nox session
 that runs ``python -m jupyssh_harness prepare`` first makes this step a no-op.
@@ -39,10 +40,6 @@ _images: dict[str, BuiltImage] = {}
 _prepare_error: list[str] = []
 
 
-def _is_xdist_worker(config: pytest.Config) -> bool:
-    return hasattr(config, "workerinput")
-
-
 def _ours(item: pytest.Item) -> bool:
     return _HERE in Path(str(item.path)).resolve().parents
 
@@ -57,17 +54,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if session.config.option.collectonly or not any(_ours(item) for item in session.items):
         return
     try:
-        if not _is_xdist_worker(session.config):
-            cleanup(TEST_LABEL)
+        cleanup(TEST_LABEL, scope="orphans")
         _images.update(prepare())
     except HarnessError as exc:
         _prepare_error.append(str(exc))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if (_images or _prepare_error) and not _is_xdist_worker(session.config):
+    if _images or _prepare_error:
         try:
-            cleanup(TEST_LABEL)
+            cleanup(TEST_LABEL, scope="mine")
         except HarnessError as exc:
             print(f"\nintegration cleanup failed: {exc}")
 

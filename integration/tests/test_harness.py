@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import urllib.error
@@ -12,12 +13,17 @@ from pathlib import Path
 
 import pytest
 from jupyssh_harness import (
+    OWNER_LABEL,
+    TEST_LABEL,
     BastionChain,
     BuiltImage,
     JupyterServer,
     SSHHost,
+    cleanup,
     ensure_image,
 )
+from jupyssh_harness.containers import labels_for
+from jupyssh_harness.engine import docker_client
 from jupyssh_harness.wheelhouse import extra_wheels_from_env
 
 pytestmark = pytest.mark.integration
@@ -207,3 +213,31 @@ def test_ensure_image_twice_builds_nothing_the_second_time(
     second = ensure_image("openssh", extra_wheels=wheels)
     assert not second.built
     assert first.tag == second.tag == harness_images["openssh"].tag
+
+
+def test_orphan_cleanup_spares_live_owners(harness_images: dict[str, BuiltImage]) -> None:
+    """A run's start-up cleanup removes what a dead run left, not a concurrent run's."""
+    dead_pid = _pid_of_finished_process()
+    client = docker_client()
+    image = harness_images["openssh"].tag
+    made = {
+        owner: client.containers.create(
+            image, command=["true"], labels={**labels_for(TEST_LABEL), OWNER_LABEL: owner}
+        )
+        for owner in (str(dead_pid), str(os.getppid()))
+    }
+    try:
+        report = cleanup(TEST_LABEL, scope="orphans")
+        left = {c.id for c in client.containers.list(all=True, filters={"label": OWNER_LABEL})}
+        assert made[str(dead_pid)].id not in left
+        assert made[str(os.getppid())].id in left
+        assert report.containers >= 1
+    finally:
+        made[str(os.getppid())].remove(force=True)
+        client.close()
+
+
+def _pid_of_finished_process() -> int:
+    process = subprocess.Popen(["true"], stdin=subprocess.DEVNULL)
+    process.wait(timeout=10)
+    return process.pid

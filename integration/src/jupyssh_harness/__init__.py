@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from ._common import HarnessError, cache_dir, containers_dir, repo_root
 from .containers import (
+    OWNER_LABEL,
     SANDBOX_LABEL,
     SSH_USER,
     TEST_LABEL,
     CleanupReport,
+    CleanupScope,
     ExecResult,
     cleanup,
     configure_testcontainers,
@@ -39,6 +41,7 @@ __all__ = [
     "BASE_IMAGE",
     "HARNESS_LABEL",
     "IMAGE_NAMES",
+    "OWNER_LABEL",
     "SANDBOX_ALIAS",
     "SANDBOX_LABEL",
     "SSH_USER",
@@ -46,6 +49,7 @@ __all__ = [
     "BastionChain",
     "BuiltImage",
     "CleanupReport",
+    "CleanupScope",
     "ExecResult",
     "HarnessError",
     "HostEntry",

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from testcontainers.core.config import ConnectionMode, testcontainers_config
 from testcontainers.core.container import DockerContainer
@@ -30,6 +30,7 @@ from .images import HARNESS_LABEL
 __all__ = [
     "JUPYTER_PORT",
     "JUPYTER_ROOT_DIR",
+    "OWNER_LABEL",
     "SANDBOX_LABEL",
     "SSHD_READY",
     "SSH_PORT",
@@ -37,6 +38,7 @@ __all__ = [
     "STARTUP_TIMEOUT_S",
     "TEST_LABEL",
     "CleanupReport",
+    "CleanupScope",
     "ExecResult",
     "LoopbackContainer",
     "cleanup",
@@ -51,6 +53,9 @@ __all__ = [
 
 TEST_LABEL = "org.jupyssh.test"
 SANDBOX_LABEL = "org.jupyssh.sandbox"
+#: The pid of the process that started a container or network: a cleanup at the start of
+#: one run removes only what dead processes left, never a concurrent run's containers.
+OWNER_LABEL = "org.jupyssh.owner"
 
 SSH_USER = "sandbox"
 SSH_PORT = 22
@@ -86,8 +91,31 @@ configure_testcontainers()
 
 
 def labels_for(role_label: str) -> dict[str, str]:
-    """The labels of everything the harness starts in a role."""
-    return {HARNESS_LABEL: "1", role_label: "1"}
+    """The labels of everything the harness starts in a role, owned by this process."""
+    return {HARNESS_LABEL: "1", role_label: "1", OWNER_LABEL: str(os.getpid())}
+
+
+#: Whose containers a cleanup removes: everyone's, those of dead processes, or ours.
+CleanupScope = Literal["all", "orphans", "mine"]
+
+
+def _owner_alive(labels: dict[str, str] | None) -> bool:
+    try:
+        pid = int((labels or {})[OWNER_LABEL])
+        os.kill(pid, 0)
+    except (KeyError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # alive, under another user
+        return True
+    return True
+
+
+def _in_scope(labels: dict[str, str] | None, scope: CleanupScope) -> bool:
+    if scope == "all":
+        return True
+    if scope == "mine":
+        return (labels or {}).get(OWNER_LABEL) == str(os.getpid())
+    return not _owner_alive(labels)
 
 
 class LoopbackContainer(DockerContainer):
@@ -255,15 +283,24 @@ class CleanupReport:
     networks: int
 
 
-def cleanup(role_label: str = TEST_LABEL) -> CleanupReport:
-    """Remove every container (with its volumes) and network labelled ``role_label=1``."""
+def cleanup(role_label: str = TEST_LABEL, scope: CleanupScope = "all") -> CleanupReport:
+    """Remove the containers (with their volumes) and networks labelled ``role_label=1``
+    within ``scope``: ``"orphans"`` spares those whose owning process still runs."""
     client = docker_client()
     try:
         selector = {"label": f"{role_label}=1"}
-        containers = client.containers.list(all=True, filters=selector)
+        containers = [
+            container
+            for container in client.containers.list(all=True, filters=selector)
+            if _in_scope(container.labels, scope)
+        ]
         for container in containers:
             container.remove(force=True, v=True)
-        networks = client.networks.list(filters=selector)
+        networks = [
+            network
+            for network in client.networks.list(filters=selector)
+            if _in_scope(network.attrs.get("Labels"), scope)
+        ]
         for network in networks:
             network.remove()
     finally:
