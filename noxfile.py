@@ -64,13 +64,13 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over every package's source and the integration harness."""
+    """mypy --strict over every package's source, the integration harness and bench/."""
     install_harness(session)
     session.install(*nox.project.dependency_groups(PYPROJECT, "typecheck"))
-    sources = [f"packages/{name}/src" for name in PACKAGES] + ["integration/src"]
+    sources = [f"packages/{name}/src" for name in PACKAGES] + ["integration/src", "bench"]
     env = {"MYPYPATH": os.pathsep.join(sources)}
     targets = [f"packages/{name}/src/jupyssh" for name in PACKAGES]
-    session.run("mypy", *targets, "integration/src/jupyssh_harness", env=env)
+    session.run("mypy", *targets, "integration/src/jupyssh_harness", "bench", env=env)
 
 
 @nox.session

@@ -1,0 +1,269 @@
+"""What every benchmark shares: timing, the record of figures, and their JSON and table.
+
+A benchmark module ``bench/bench_<name>.py`` defines ``run(ctx: Context) -> None``. It
+measures each variant (the baseline the issue names first, in the same run, against the
+same containers) and hands the samples to :meth:`Context.record`; it states the issue's
+targets with :meth:`Context.target`. Benchmarks report, they never assert: a missed target
+is printed and written down, not raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyssh_harness import SSHHost, generate_keypair, prepare, start_ssh_host
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+#: Samples per measurement unless a benchmark needs more; ``BENCH_SAMPLES`` overrides.
+DEFAULT_SAMPLES = int(os.environ.get("BENCH_SAMPLES", "20"))
+
+
+@dataclass
+class Figure:
+    """One metric of one variant: its samples and their summary."""
+
+    metric: str
+    variant: str
+    unit: str
+    samples: list[float]
+    lower_is_better: bool = True
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def p90(self) -> float:
+        return _quantile(self.samples, 0.9)
+
+    def summary(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(
+            n=len(self.samples),
+            median=self.median,
+            p90=self.p90,
+            min=min(self.samples),
+            max=max(self.samples),
+        )
+        return data
+
+
+@dataclass
+class Target:
+    """A target the issue sets, and whether this run met it."""
+
+    description: str
+    measured: float
+    limit: float
+    unit: str
+    met: bool
+
+
+@dataclass
+class Context:
+    """Handed to each benchmark's ``run``; collects its figures and targets."""
+
+    name: str
+    samples: int = DEFAULT_SAMPLES
+    figures: list[Figure] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    # -- measuring ---------------------------------------------------------------------
+
+    def measure(
+        self, fn: Callable[[], object], *, n: int | None = None, warmup: int = 1
+    ) -> list[float]:
+        """Wall-clock seconds of ``n`` calls of ``fn`` after ``warmup`` unrecorded ones."""
+        for _ in range(warmup):
+            fn()
+        out = []
+        for _ in range(n or self.samples):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+        return out
+
+    def measure_async(
+        self, fn: Callable[[], Awaitable[object]], *, n: int | None = None, warmup: int = 1
+    ) -> list[float]:
+        """:meth:`measure` for a coroutine function, on one event loop for all calls."""
+
+        async def loop() -> list[float]:
+            for _ in range(warmup):
+                await fn()
+            out = []
+            for _ in range(n or self.samples):
+                start = time.perf_counter()
+                await fn()
+                out.append(time.perf_counter() - start)
+            return out
+
+        return asyncio.run(loop())
+
+    # -- recording ---------------------------------------------------------------------
+
+    def record(
+        self,
+        metric: str,
+        variant: str,
+        samples: list[float],
+        *,
+        unit: str = "s",
+        lower_is_better: bool = True,
+        note: str = "",
+    ) -> Figure:
+        """Keep one metric of one variant; print its summary at once (long runs show progress)."""
+        if not samples:
+            raise ValueError(f"{metric}/{variant}: no samples")
+        figure = Figure(metric, variant, unit, list(samples), lower_is_better, note)
+        self.figures.append(figure)
+        print(
+            f"bench {self.name}: {metric} [{variant}] median {_fmt(figure.median, unit)}"
+            f" p90 {_fmt(figure.p90, unit)} (n={len(samples)})",
+            flush=True,
+        )
+        return figure
+
+    def figure(self, metric: str, variant: str) -> Figure:
+        for figure in self.figures:
+            if (figure.metric, figure.variant) == (metric, variant):
+                return figure
+        raise KeyError(f"no figure {metric}/{variant}")
+
+    def target(
+        self,
+        description: str,
+        measured: float,
+        limit: float,
+        *,
+        unit: str = "",
+        at_most: bool = True,
+    ) -> Target:
+        """Note whether ``measured`` meets ``limit`` (``at_most`` or, if False, at least)."""
+        met = measured <= limit if at_most else measured >= limit
+        target = Target(description, measured, limit, unit, met)
+        self.targets.append(target)
+        return target
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    # -- output ------------------------------------------------------------------------
+
+    def write(self, results_dir: Path = RESULTS_DIR) -> tuple[Path, Path]:
+        """``<name>.json`` (every sample) and ``<name>.md`` (the table) in ``results_dir``."""
+        results_dir.mkdir(parents=True, exist_ok=True)
+        data = {
+            "benchmark": self.name,
+            "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "machine": {
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+                "cpus": os.cpu_count(),
+            },
+            "figures": [figure.summary() for figure in self.figures],
+            "targets": [asdict(target) for target in self.targets],
+            "notes": self.notes,
+        }
+        json_path = results_dir / f"{self.name}.json"
+        json_path.write_text(json.dumps(data, indent=2) + "\n")
+        md_path = results_dir / f"{self.name}.md"
+        md_path.write_text(self.table() + "\n")
+        return json_path, md_path
+
+    def table(self) -> str:
+        """A markdown table: a row per metric, a column per variant, medians (p90)."""
+        variants = list(dict.fromkeys(figure.variant for figure in self.figures))
+        metrics = list(dict.fromkeys(figure.metric for figure in self.figures))
+        cells = {(f.metric, f.variant): f for f in self.figures}
+        lines = [
+            f"### {self.name}",
+            "",
+            "| metric | " + " | ".join(variants) + " |",
+            "|---|" + "---|" * len(variants),
+        ]
+        for metric in metrics:
+            row = []
+            for variant in variants:
+                figure = cells.get((metric, variant))
+                row.append(
+                    ""
+                    if figure is None
+                    else f"{_fmt(figure.median, figure.unit)} ({_fmt(figure.p90, figure.unit)})"
+                )
+            lines.append(f"| {metric} | " + " | ".join(row) + " |")
+        lines.append("")
+        lines.append("Cells: median (p90) of n samples; JSON beside this table holds every sample.")
+        if self.targets:
+            lines += ["", "| target | measured | limit | met |", "|---|---|---|---|"]
+            for t in self.targets:
+                lines.append(
+                    f"| {t.description} | {_fmt(t.measured, t.unit)} | {_fmt(t.limit, t.unit)} |"
+                    f" {'yes' if t.met else '**no**'} |"
+                )
+        if self.notes:
+            lines += ["", *(f"- {note}" for note in self.notes)]
+        return "\n".join(lines)
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    position = q * (len(ordered) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit == "s":
+        return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+    if unit == "ratio":
+        return f"{value:.2f}x"
+    if unit == "":
+        return f"{value:.3g}"
+    return f"{value:.3g} {unit}"
+
+
+# -- containers (through the integration harness) ---------------------------------------
+
+
+@contextmanager
+def ssh_host() -> Iterator[SSHHost]:
+    """A fresh sshd container of the harness, with its own keys and ssh config, removed
+    on the way out. Short paths under /tmp: control sockets must fit in 108 bytes."""
+    images = prepare()
+    with tempfile.TemporaryDirectory(prefix="jssh-bench-", dir="/tmp") as tmp:
+        root = Path(tmp)
+        (root / "host").mkdir()
+        keypair = generate_keypair(root)
+        with start_ssh_host(images["openssh"].tag, root / "host", keypair=keypair) as host:
+            yield host
+
+
+def run_quiet(argv: list[str], *, timeout: float = 60) -> None:
+    """Run a local program, no stdin, output discarded; fail loudly on a non-zero exit."""
+    subprocess.run(
+        argv,
+        check=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=timeout,
+    )
