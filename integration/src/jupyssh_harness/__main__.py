@@ -5,6 +5,8 @@ cleanup [--role test|sandbox|all] [--images] [--base]
                                               remove labelled containers and networks
                                               (--images: built images; --base: and the base)
 sandbox up [--state-dir DIR] | down           a long-running ssh host + Jupyter server
+demo [STEP]...                                the sandbox, each installed package's demo
+                                              step, and everything removed afterwards
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from ._common import HarnessError, log
 from .containers import SANDBOX_LABEL, TEST_LABEL, cleanup
+from .demo import STEPS, run_demo
 from .images import HARNESS_LABEL, IMAGE_NAMES, prepare, remove_images
 from .sandbox import Sandbox
 from .wheelhouse import expand_wheel_paths, extra_wheels_from_env
@@ -110,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
         help="where keys, ssh_config and token go (default: .cache/sandbox)",
     )
     s.set_defaults(func=_sandbox)
+
+    d = sub.add_parser("demo", help="show what each installed package does, on a sandbox")
+    d.add_argument(
+        "steps", nargs="*", metavar="STEP", help=f"of: {', '.join(STEPS)} (default: all)"
+    )
+    d.set_defaults(func=lambda args: run_demo(args.steps))
     return parser
 
 
@@ -120,6 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HarnessError as exc:
         print(f"jupyssh_harness: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # the with-blocks on the way up have removed what ran
+        print("jupyssh_harness: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

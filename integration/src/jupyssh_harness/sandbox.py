@@ -11,9 +11,12 @@ tunnel through ``jupyssh-sandbox`` can reach the server. Files in ``state_dir``:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import shutil
+import subprocess
+import tempfile
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -24,6 +27,7 @@ from .containers import JUPYTER_PORT, SANDBOX_LABEL, create_network
 from .hosts import JupyterServer, SSHHost, start_jupyter_server, start_ssh_host
 from .images import prepare
 from .keys import generate_keypair
+from .sshconfig import write_ssh_config
 
 __all__ = ["SANDBOX_ALIAS", "Sandbox"]
 
@@ -113,6 +117,7 @@ class Sandbox:
                 network_aliases=["sandbox"],
             )
             stack.callback(self._ssh.stop)
+            self._write_workflow_config(stack)
         except BaseException:
             stack.close()
             self._ssh = self._jupyter = None
@@ -129,6 +134,27 @@ class Sandbox:
         }
         (self.state_dir / "sandbox.json").write_text(json.dumps(summary, indent=2) + "\n")
         return self
+
+    def _write_workflow_config(self, stack: ExitStack) -> None:
+        """Rewrite the alias the way a user's dedicated block should read (what
+        ``jupyssh sshconfig suggest`` recommends): a shared master that outlives the
+        command that opened it, and keepalives. The control folder is short (a socket path
+        must fit in 108 bytes) and private, and the master is told to exit before the
+        containers go."""
+        control_dir = Path(tempfile.mkdtemp(prefix="jssh-sandbox-"))
+        stack.callback(shutil.rmtree, control_dir, ignore_errors=True)
+        entry = dataclasses.replace(
+            self.ssh_host.entry(),
+            options={
+                "ControlMaster": "auto",
+                "ControlPath": str(control_dir / "cm-%C"),
+                "ControlPersist": "10m",
+                "ServerAliveInterval": "15",
+                "ServerAliveCountMax": "3",
+            },
+        )
+        config_file = write_ssh_config(self.config_file, [entry])
+        stack.callback(_exit_master, config_file, self.alias)
 
     def stop(self) -> None:
         """Remove the containers and the network (the state folder stays). A sandbox left
@@ -149,3 +175,13 @@ class Sandbox:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _exit_master(config_file: Path, alias: str) -> None:
+    subprocess.run(
+        ["ssh", "-F", str(config_file), "-O", "exit", alias],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=15,
+        check=False,  # no master running is the usual case
+    )
