@@ -102,6 +102,7 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks, each beside its baseline; figures go to bench/results/ (JSON + table)."""
     install_harness(session)
+    session.install(*nox.project.dependency_groups(PYPROJECT, "bench"))
     session.run("python", "-m", "jupyssh_harness", "prepare", env=CONTAINER_ENV)
     session.run("python", "bench/run.py", *session.posargs, env=CONTAINER_ENV)
 
