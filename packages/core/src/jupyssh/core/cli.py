@@ -27,7 +27,15 @@ from jupyssh.core.errors import ConfigError, JupysshError
 from jupyssh.core.log import configure_logging
 from jupyssh.core.output import Output, json_option
 
-__all__ = ["ENTRY_POINT_GROUP", "PluginGroup", "cli", "installed_packages", "main"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PluginGroup",
+    "cli",
+    "installed_packages",
+    "main",
+    "ssh_config_option",
+    "verbosity_option",
+]
 
 ENTRY_POINT_GROUP = "jupyssh.commands"
 _PRIVATE = "Private :: Do Not Upload"
@@ -122,6 +130,19 @@ def verbosity_option(command: Any) -> Any:
         expose_value=False,
         callback=_set_verbosity,
         help="More detail: -v what happens, -vv debug, -vvv everything with tracebacks.",
+    )(command)
+
+
+def ssh_config_option(command: Any) -> Any:
+    """Add ``-F/--config FILE`` (passed on as ``config_file``): the ssh config to read, as
+    ``ssh -F``. Every command that takes an alias uses this one option."""
+    return click.option(
+        "-F",
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="ssh config file to read instead of ~/.ssh/config (as ssh -F).",
     )(command)
 
 

@@ -7,29 +7,17 @@ control master by hand, with the same typed errors every other package reports.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from jupyssh.core.cli import verbosity_option
+from jupyssh.core.cli import ssh_config_option, verbosity_option
 from jupyssh.core.output import Output, json_option, pass_output
 from jupyssh.core.ssh import Hop, SSHHost
 
 __all__ = ["host"]
-
-
-def _config_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "-F",
-        "--config",
-        "config_file",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="ssh config file to read instead of ~/.ssh/config (as ssh -F).",
-    )(command)
 
 
 @click.group()
@@ -39,7 +27,7 @@ def host() -> None:
 
 @host.command()
 @click.argument("alias")
-@_config_option
+@ssh_config_option
 @json_option
 @verbosity_option
 @pass_output
@@ -75,7 +63,7 @@ def _render_hops(console: Console, hops: list[Hop]) -> None:
 @host.command(context_settings={"ignore_unknown_options": True})
 @click.argument("alias")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@_config_option
+@ssh_config_option
 @click.option(
     "--timeout", type=float, default=60.0, show_default=True, help="Seconds before giving up."
 )
@@ -107,7 +95,7 @@ def run(
 @host.command()
 @click.argument("action", type=click.Choice(["check", "start", "stop"]))
 @click.argument("alias")
-@_config_option
+@ssh_config_option
 @json_option
 @verbosity_option
 @pass_output

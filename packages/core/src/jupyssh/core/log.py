@@ -11,35 +11,61 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Iterable
 
-__all__ = ["RedactingFilter", "configure_logging", "redact"]
+__all__ = ["REDACTED", "RedactingFilter", "configure_logging", "redact"]
 
-_MASK = "<redacted>"
-# token=… in URLs and query strings, "Authorization: token …"/"Bearer …" headers, and
-# "key": "…" in kernel connection info.
-_SECRETS = (
-    re.compile(r"(?i)(\btoken=)[^&\s'\"]+"),
-    re.compile(r"(?i)(\bauthorization['\"]?\s*:?\s*['\"]?\s*(?:token|bearer)\s+)[^\s'\"]+"),
-    re.compile(r"(?i)(['\"]key['\"]\s*:\s*['\"])[^'\"]+"),
+#: What a secret is replaced with.
+REDACTED = "<redacted>"
+
+# ``token=VALUE`` in a URL query or a log line.
+_TOKEN_PARAM = re.compile(r"(?i)(\btoken=)[^&#\s'\"<>]+")
+# ``Authorization: token VALUE`` as a header line, or inside a dict's repr.
+_AUTH_HEADER = re.compile(
+    r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?\s*(?:token|bearer|basic)\s+)[^\s'\",}]+"
 )
+# Cookies: jupyter_server answers a token-authenticated request with a signed login cookie.
+_COOKIE_HEADER = re.compile(r"(?im)^([<> ]*(?:set-)?cookie:\s*)\S.*$")
+# ``"key": "…"`` in a kernel's connection info (the HMAC key that signs its messages).
+_KERNEL_KEY = re.compile(r"(?i)(['\"]key['\"]\s*:\s*['\"])[^'\"]+")
 
 
-def redact(text: str) -> str:
-    """``text`` with every token, authorization header and kernel key masked."""
-    for pattern in _SECRETS:
-        text = pattern.sub(lambda m: m.group(1) + _MASK, text)
+def redact(text: str, *, secrets: Iterable[str] = ()) -> str:
+    """``text`` with secrets replaced by ``<redacted>``.
+
+    Scrubs ``token=…`` (URL queries), ``Authorization: token|Bearer|Basic …`` (headers,
+    header dicts), ``Cookie:``/``Set-Cookie:`` header lines (login cookies), a kernel
+    connection's ``"key": "…"``, and every literal occurrence of ``secrets``.
+    """
+    for pattern in (_TOKEN_PARAM, _AUTH_HEADER, _COOKIE_HEADER, _KERNEL_KEY):
+        text = pattern.sub(rf"\g<1>{REDACTED}", text)
+    # Longest first, so that a secret containing another is replaced whole.
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
     return text
 
 
 class RedactingFilter(logging.Filter):
-    """Masks secrets in the fully formatted message of every record it passes."""
+    """A logging filter that redacts secrets in every record it sees.
+
+    ``configure_logging`` attaches one to its handler, so that no log line, whoever wrote
+    it, shows a token: the record's message is formatted and redacted once, its args
+    dropped. ``secrets`` adds literal values to mask (a token known to the caller).
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets = frozenset(s for s in secrets if s)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
+        redacted = redact(message, secrets=self.secrets)
+        if redacted != message or record.args:
+            record.msg, record.args = redacted, None
         return True
+
+    def __repr__(self) -> str:
+        return f"RedactingFilter(<{len(self.secrets)} secrets>)"
 
 
 def configure_logging(verbosity: int) -> None:

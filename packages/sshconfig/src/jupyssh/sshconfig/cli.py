@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from jupyssh.core.cli import verbosity_option
+from jupyssh.core.cli import ssh_config_option, verbosity_option
 from jupyssh.core.errors import ConfigError
 from jupyssh.core.output import Output, json_option, pass_output
 from jupyssh.sshconfig.checker import check as run_check
@@ -24,17 +23,6 @@ __all__ = ["sshconfig"]
 _ROLES = click.Choice([role.value for role in Role])
 
 
-def _config_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "-F",
-        "--config",
-        "config_file",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="ssh config file to read instead of ~/.ssh/config (as ssh -F).",
-    )(command)
-
-
 @click.group()
 def sshconfig() -> None:
     """Tell why an ssh alias will or will not carry a remote kernel or tunnel."""
@@ -42,7 +30,7 @@ def sshconfig() -> None:
 
 @sshconfig.command()
 @click.argument("alias")
-@_config_option
+@ssh_config_option
 @click.option(
     "--role",
     type=_ROLES,
@@ -96,7 +84,7 @@ def _show_suggestion(console: Console, suggestion: Suggestion, written: str | No
 
 @sshconfig.command()
 @click.argument("alias")
-@_config_option
+@ssh_config_option
 @click.option(
     "--role", type=_ROLES, default=Role.KERNEL.value, show_default=True, help="The role to suit."
 )

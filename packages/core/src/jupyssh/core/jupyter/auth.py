@@ -5,9 +5,10 @@ environment variable (``JUPYTER_TOKEN`` unless told otherwise), or from a prompt
 terminal. It travels only in the ``Authorization: token …`` header of HTTP requests and
 of the kernel WebSocket handshake: never in a URL, never in argv, never in a log line.
 
-``redact`` is the one function that scrubs text that might hold a token (a URL with
-``?token=``, a header dump); ``RedactingFilter`` applies it to log records and
-``RedactingLogger`` to libraries (websockets) that log handshake headers at DEBUG.
+``jupyssh.core.log.redact`` is the one function that scrubs text that might hold a token
+(a URL with ``?token=``, a header dump); ``RedactingFilter`` applies it to log records
+(both re-exported here) and ``RedactingLogger`` to libraries (websockets) that log
+handshake headers at DEBUG.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from jupyssh.core.errors import ConfigError
+from jupyssh.core.log import REDACTED, RedactingFilter, redact
 
 __all__ = [
     "DEFAULT_TOKEN_ENV",
@@ -34,35 +36,8 @@ __all__ = [
 
 #: The environment variable a token is read from unless the caller names another.
 DEFAULT_TOKEN_ENV = "JUPYTER_TOKEN"  # noqa: S105 - a variable name, not a secret
-#: What a secret is replaced with.
-REDACTED = "<redacted>"
-
-# ``token=VALUE`` in a URL query or a log line.
-_TOKEN_PARAM = re.compile(r"(?i)(\btoken=)[^&#\s'\"<>]+")
-# ``Authorization: token VALUE`` as a header line, or inside a dict's repr.
-_AUTH_HEADER = re.compile(
-    r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?\s*(?:token|bearer|basic)\s+)[^\s'\",}]+"
-)
-# Cookies: jupyter_server answers a token-authenticated request with a signed login cookie.
-_COOKIE_HEADER = re.compile(r"(?im)^([<> ]*(?:set-)?cookie:\s*)\S.*$")
 # A token is sent in a header: control characters would split or forge headers.
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
-
-
-def redact(text: str, *, secrets: Iterable[str] = ()) -> str:
-    """``text`` with tokens replaced by ``<redacted>``.
-
-    Scrubs ``token=…`` (URL queries), ``Authorization: token|Bearer|Basic …`` (headers,
-    header dicts), ``Cookie:``/``Set-Cookie:`` header lines (login cookies) and every
-    literal occurrence of ``secrets``.
-    """
-    text = _TOKEN_PARAM.sub(rf"\g<1>{REDACTED}", text)
-    text = _AUTH_HEADER.sub(rf"\g<1>{REDACTED}", text)
-    text = _COOKIE_HEADER.sub(rf"\g<1>{REDACTED}", text)
-    # Longest first, so that a secret containing another is replaced whole.
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
 
 
 def authorization_headers(token: str | None) -> dict[str, str]:
@@ -117,28 +92,6 @@ def resolve_token(
     if not answer:
         raise ConfigError("no Jupyter token entered", where=where, hint=hint)
     return answer
-
-
-class RedactingFilter(logging.Filter):
-    """A logging filter that redacts tokens in every record it sees.
-
-    Attach it to handlers (the CLI does) so that no log line, whoever wrote it, shows a
-    token: the record's message is formatted and redacted once, its args dropped.
-    """
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        super().__init__()
-        self.secrets = frozenset(s for s in secrets if s)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = redact(message, secrets=self.secrets)
-        if redacted != message or record.args:
-            record.msg, record.args = redacted, None
-        return True
-
-    def __repr__(self) -> str:
-        return f"RedactingFilter(<{len(self.secrets)} secrets>)"
 
 
 if TYPE_CHECKING:
