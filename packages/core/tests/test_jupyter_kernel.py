@@ -697,3 +697,35 @@ async def test_websockets_logging_is_redacted(
             pass
     assert "Authorization: token <redacted>" in caplog.text
     assert TOKEN not in caplog.text
+
+
+# --- ping ----------------------------------------------------------------------------------
+
+
+class PingingSocket(FakeSocket):
+    def __init__(self, subprotocol: str | None) -> None:
+        super().__init__(subprotocol, ipykernel)
+        self.pings = 0
+
+    async def ping(self) -> None:
+        self.pings += 1
+
+
+@pytest.mark.asyncio
+async def test_ping_sends_a_websocket_ping_when_open() -> None:
+    sock = PingingSocket(V1_SUBPROTOCOL)
+    kc = connection_for(sock)
+    await kc.ping()  # not open yet: nothing to do
+    async with kc:
+        await kc.ping()
+        await kc.ping()
+    await kc.ping()  # closed: nothing to do
+    assert sock.pings == 2
+
+
+@pytest.mark.asyncio
+async def test_ping_is_a_no_op_on_a_socket_without_pings() -> None:
+    sock = FakeSocket(V1_SUBPROTOCOL, ipykernel)
+    async with connection_for(sock) as kc:
+        await kc.ping()
+    assert sock.closed

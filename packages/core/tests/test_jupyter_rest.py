@@ -328,6 +328,30 @@ async def test_save_small_file_in_one_request() -> None:
 
 
 @pytest.mark.asyncio
+async def test_large_json_body_goes_out_whole_with_its_length() -> None:
+    """A chunk above the one-shot threshold (sent from a stream so that the request does
+    not keep it alive) still goes out with its Content-Length, not chunked encoding."""
+    data = bytes(range(256)) * 4096  # 1 MiB, 1.4 MB of base64
+    seen: list[tuple[str | None, str | None, bytes]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        seen.append(
+            (request.headers.get("content-length"), request.headers.get("transfer-encoding"), body)
+        )
+        return httpx.Response(200, json=_model("big", size=len(data)))
+
+    transport = httpx.MockTransport(answer)
+    async with JupyterClient(BASE, token=TOKEN, transport=transport) as client:
+        await client.save_chunk("big", data, chunk=1)
+    ((length, encoding, body),) = seen
+    assert encoding is None
+    assert length == str(len(body))
+    assert base64.b64decode(json.loads(body)["content"]) == data
+    assert json.loads(body)["chunk"] == 1
+
+
+@pytest.mark.asyncio
 async def test_save_empty_file() -> None:
     async with client_for(lambda r: httpx.Response(201, json=_model("e"))) as (client, recorder):
         await client.save_file("e", b"")

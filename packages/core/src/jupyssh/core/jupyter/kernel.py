@@ -336,6 +336,24 @@ class KernelConnection:
     def is_open(self) -> bool:
         return self._ws is not None and self._lost is None
 
+    async def ping(self) -> None:
+        """Send a WebSocket ping now, without waiting for the pong (no-op when closed, or
+        on a socket without pings).
+
+        Who calls it: latency-sensitive users. The bridge pings every few ms after each
+        message it sends, because (measured, jupyter_server 2.21 / ipykernel 7.4) an iopub
+        message reaching the server just after the busy/idle burst of one of ours waits
+        ~45 ms there unless something wakes the server's event loop; a frame from us does.
+        """
+        ws = self._ws
+        ping = getattr(ws, "ping", None)
+        if ws is None or self._lost is not None or ping is None:
+            return
+        try:
+            await ping()  # websockets: returns once the frame is sent; the pong is not awaited
+        except ConnectionClosed as exc:
+            raise _lost_error(exc, self.where) from None
+
     # --- sending -----------------------------------------------------------------------------
 
     def new_message(

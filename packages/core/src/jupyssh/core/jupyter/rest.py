@@ -19,6 +19,7 @@ import contextlib
 import getpass
 import http.cookiejar
 import ipaddress
+import json as json_module
 import logging
 import re
 import ssl
@@ -263,8 +264,23 @@ class JupyterClient:
         """Send one request; map transport failures and HTTP error statuses to typed errors.
 
         With ``stream`` the body is not read; the caller must close the response.
+        A JSON body of ``_ONE_SHOT_BODY`` bytes or more is sent from a one-shot stream
+        (:class:`_OneShotBody`), so that the request object does not keep it alive.
         """
-        request = self._http.build_request(method, url, params=params, json=json, headers=headers)
+        content: _OneShotBody | None = None
+        if json is not None:
+            encoded = _encode_json(json)
+            if len(encoded) >= _ONE_SHOT_BODY:
+                content, json = _OneShotBody(encoded), None
+                headers = {
+                    **(headers or {}),
+                    "Content-Type": "application/json",
+                    "Content-Length": str(len(encoded)),
+                }
+            del encoded
+        request = self._http.build_request(
+            method, url, params=params, json=json, content=content, headers=headers
+        )
         try:
             response = await self._http.send(request, stream=stream)
         except httpx.HTTPError as exc:
@@ -677,6 +693,35 @@ class JupyterClient:
         """End a terminal and its shell."""
         url = self._url("api/terminals", _quote_id(name))
         await self._request("DELETE", url, what=f"delete terminal {name}")
+
+
+#: JSON bodies this large or larger go out through a one-shot stream (see ``_request``).
+_ONE_SHOT_BODY = 256 * 1024
+
+
+def _encode_json(value: Any) -> bytes:
+    """``value`` as compact JSON bytes, as httpx's ``json=`` would send it."""
+    return json_module.dumps(value, separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
+class _OneShotBody:
+    """A request body that forgets its bytes once sent.
+
+    httpx keeps every ``Response`` in a reference cycle (``response.stream`` refers back
+    to it), and the response refers to its ``Request``: a body given as ``json=`` or
+    ``content=bytes`` therefore lives until the cyclic garbage collector runs, which a
+    stream of multi-megabyte upload chunks outpaces (the SFTP server's memory grew by
+    hundreds of MB). Given as this async iterable, the body is released as it is sent.
+    """
+
+    def __init__(self, body: bytes) -> None:
+        self._body: bytes | None = body
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        body, self._body = self._body, None
+        if body is None:
+            raise RuntimeError("a one-shot request body cannot be sent twice")
+        yield body
 
 
 def _no_cookies() -> http.cookiejar.CookieJar:
