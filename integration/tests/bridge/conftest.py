@@ -1,0 +1,133 @@
+"""Fixtures of jupyssh-bridge's integration tests: the bridge (in this process, or as a
+``jupyssh bridge serve`` subprocess) in front of the real ``jupyter_server`` container, and
+OpenSSH's own ``ssh`` pointed at it with the bridge's host key pinned
+(``StrictHostKeyChecking=yes``), in BatchMode, with the test keypair.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from jupyssh_harness import JupyterServer, KeyPair
+
+from jupyssh.bridge.server import BridgeConfig, BridgeServer
+from jupyssh.core.jupyter import JupyterClient
+from jupyssh.core.server import ServerConfig
+
+COMMAND_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class BridgeEndpoint:
+    """Where a bridge listens, and OpenSSH client options that trust it."""
+
+    port: int
+    known_hosts: Path
+    keypair: KeyPair
+
+    def options(self, *, identity: Path | None = None) -> list[str]:
+        return [
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "IdentityAgent=none",
+            "-o",
+            "ControlMaster=no",
+            "-o",
+            "ControlPath=none",
+            "-i",
+            str(identity or self.keypair.private_key),
+            "-p",
+            str(self.port),
+        ]
+
+    def argv(self, *remote: str, tty: bool = False, identity: Path | None = None) -> list[str]:
+        """``ssh … 127.0.0.1 REMOTE…`` (``-tt`` with ``tty``)."""
+        return [
+            "ssh",
+            *(["-tt"] if tty else ["-T"]),
+            *self.options(identity=identity),
+            "jupyter@127.0.0.1",
+            *remote,
+        ]
+
+    def run(
+        self,
+        *remote: str,
+        input: bytes | None = None,
+        tty: bool = False,
+        timeout: float = COMMAND_TIMEOUT,
+        identity: Path | None = None,
+    ) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            self.argv(*remote, tty=tty, identity=identity),
+            input=input if input is not None else b"",
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+def write_authorized_keys(path: Path, keypair: KeyPair) -> Path:
+    path.write_text(keypair.public_line + "\n", encoding="ascii")
+    path.chmod(0o600)
+    return path
+
+
+def pin_host_key(server: BridgeServer, known_hosts: Path) -> None:
+    known_hosts.write_text(server.known_hosts_line() + "\n", encoding="ascii")
+
+
+@pytest.fixture(scope="module")
+def bridge_server(
+    jupyter_server: JupyterServer, keypair: KeyPair, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BridgeServer]:
+    """A bridge in this process on 127.0.0.1 (shared by the module)."""
+    workdir = tmp_path_factory.mktemp("bridge")
+    authorized = write_authorized_keys(workdir / "authorized_keys", keypair)
+    config = ServerConfig(
+        host_key=workdir / "host_key", authorized_keys=authorized, max_connections=64
+    )
+    client = JupyterClient(jupyter_server.url, token=jupyter_server.token)
+    server = BridgeServer(client, config, BridgeConfig())
+    with server:
+        server.start()
+        yield server
+
+
+@pytest.fixture(scope="module")
+def bridge(
+    bridge_server: BridgeServer, keypair: KeyPair, tmp_path_factory: pytest.TempPathFactory
+) -> BridgeEndpoint:
+    known_hosts = tmp_path_factory.mktemp("bridge-client") / "known_hosts"
+    pin_host_key(bridge_server, known_hosts)
+    return BridgeEndpoint(bridge_server.address[1], known_hosts, keypair)
+
+
+def kernel_ids(server: JupyterServer) -> set[str]:
+    """The ids of every kernel running on ``server`` now."""
+
+    async def _list() -> set[str]:
+        async with JupyterClient(server.url, token=server.token) as client:
+            return {kernel["id"] for kernel in await client.list_kernels()}
+
+    return asyncio.run(_list())
+
+
+def lines(data: bytes) -> Sequence[str]:
+    return data.decode("utf-8", "replace").splitlines()

@@ -1,0 +1,572 @@
+"""The bridge's agent: the code that runs inside the kernel, one instance per connection.
+
+The bridge executes this module's *source* (read from the installed package, never built
+by string interpolation) as one silent cell; the ``__main__`` block at the bottom then
+registers the comm target :data:`TARGET`. The bridge opens one comm to it and every SSH
+channel of the connection is multiplexed over that comm as JSON ``data`` plus binary
+``buffers`` — no ``print``, no in-band sentinels.
+
+Each channel is a process of its own in the kernel's host: on a PTY (``pty`` given) or
+on pipes (stdout and stderr apart, stdin closed at the client's EOF). Flow control is by
+credit in both directions: a reader thread sends at most :data:`OUT_WINDOW` unacknowledged
+bytes per stream, and the bridge sends at most ``IN_WINDOW`` unacknowledged stdin bytes.
+All output of the kernel is also held under :data:`MAX_MESSAGES_PER_SECOND`, so the Jupyter
+server's IOPub rate limits (left at their defaults) never drop a message.
+
+Standard library only: the kernel's environment need not have jupyssh installed.
+
+Messages, bridge → agent (``op``): ``reader`` (buffers: the pure reader's source, and
+optionally a compiled module), ``spawn``, ``stdin`` (buffer), ``eof``, ``resize``,
+``ack`` (output credit), ``kill``. Agent → bridge: ``hello``, ``ready``, ``out``
+(buffer; ``fd`` 1 or 2), ``ack`` (stdin credit), ``exit``, ``error``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import errno
+import hashlib
+import importlib.util
+import os
+import platform
+import pwd
+import queue
+import signal
+import struct
+import subprocess
+import sysconfig
+import tempfile
+import threading
+import time
+import types
+from collections.abc import Callable, Sequence
+from typing import Any
+
+TARGET = "jupyssh.bridge.v1"
+PROTOCOL = 1
+#: Unacknowledged output bytes per stream before its reader waits for the bridge.
+OUT_WINDOW = 4 * 1024 * 1024
+#: Most bytes in one output message.
+MAX_CHUNK = 512 * 1024
+#: How long a reader keeps gathering output after the first byte (seconds).
+COALESCE_WINDOW = 0.001
+#: Output messages per second, all channels together: well under the Jupyter server's
+#: default ``iopub_msg_rate_limit`` (1000/s averaged over 3 s).
+MAX_MESSAGES_PER_SECOND = 400
+#: Seconds between checks of a stop flag in every waiting loop of the agent.
+POLL = 0.25
+#: Environment the kernel sets for itself that a login must not inherit.
+KERNEL_ENV = frozenset(
+    {
+        "JPY_PARENT_PID",
+        "JPY_SESSION_NAME",
+        "MPLBACKEND",
+        "PAGER",
+        "GIT_PAGER",
+        "CLICOLOR",
+        "CLICOLOR_FORCE",
+        "FORCE_COLOR",
+        "TERM",
+        "COLUMNS",
+        "LINES",
+        "PYDEVD_USE_FRAME_EVAL",
+    }
+)
+
+Send = Callable[[dict[str, Any], Sequence[bytes]], None]
+
+
+def exit_status(returncode: int) -> int:
+    """The SSH exit status of a finished process: its code, or 128+signal."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+class RateLimiter:
+    """A token bucket shared by every reader of one agent (readers call :meth:`take`)."""
+
+    def __init__(self, per_second: float, burst: int = 50) -> None:
+        self.per_second = per_second
+        self.burst = burst
+        self._tokens = float(burst)
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> None:
+        """Wait (sleeping, bounded by the refill time) until one message may be sent."""
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.per_second)
+                self._stamp = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                wait = (1 - self._tokens) / self.per_second
+            time.sleep(wait)
+
+
+class Credit:
+    """Bytes a sender may still have in flight; the sender waits, the receiver's acks
+    return credit. ``close`` releases every waiter."""
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.in_flight = 0
+        self.closed = False
+        self._cond = threading.Condition()
+
+    def wait_room(self) -> bool:
+        """Wait until fewer than ``window`` bytes are in flight; ``False`` once closed
+        (called by the reader threads, before each read)."""
+        with self._cond:
+            while self.in_flight >= self.window and not self.closed:
+                self._cond.wait(POLL)
+            return not self.closed
+
+    def add(self, size: int) -> None:
+        with self._cond:
+            self.in_flight += size
+
+    def release(self, size: int) -> None:
+        with self._cond:
+            self.in_flight = max(0, self.in_flight - size)
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+
+class Process:
+    """One channel's process, its reader threads, its stdin writer and its waiter."""
+
+    def __init__(self, agent: Agent, channel: int, spec: dict[str, Any]) -> None:
+        self.agent = agent
+        self.channel = channel
+        self.pty = spec.get("pty")
+        self.stdin_queue: queue.Queue[bytes | None] = queue.Queue()
+        self.credits: dict[int, Credit] = {}
+        self.readers: list[threading.Thread] = []
+        self.stopping = threading.Event()
+        self.master: int | None = None
+        self.stdin_fd: int | None = None
+        self._stdin_close: Callable[[], None] = _nothing
+        self.proc = self._start(spec)
+
+    # --- start ---------------------------------------------------------------------------
+
+    def _start(self, spec: dict[str, Any]) -> subprocess.Popen[bytes]:
+        shell = _login_shell()
+        command = spec.get("command")
+        env = _environment(spec.get("env") or {}, self.pty)
+        home = env.get("HOME") or os.path.expanduser("~")
+        cwd = home if os.path.isdir(home) else None
+        if command is None:
+            argv = ["-" + os.path.basename(shell)]  # a login shell, as sshd starts it
+        else:
+            argv = [os.path.basename(shell), "-c", command]
+        if self.pty is not None:
+            return self._start_pty(shell, argv, env, cwd)
+        proc = subprocess.Popen(
+            argv,
+            executable=shell,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+        if proc.stdin is None or proc.stdout is None or proc.stderr is None:
+            raise OSError("the process has no pipes")
+        self.stdin_fd = proc.stdin.fileno()
+        self._stdin_close = proc.stdin.close
+        self._read(proc.stdout.fileno(), 1, proc.stdout.close)
+        self._read(proc.stderr.fileno(), 2, proc.stderr.close)
+        return proc
+
+    def _start_pty(
+        self, shell: str, argv: list[str], env: dict[str, str], cwd: str | None
+    ) -> subprocess.Popen[bytes]:
+        import pty  # noqa: PLC0415 - only channels with a PTY need it
+        import termios  # noqa: PLC0415
+
+        size: dict[str, Any] = self.pty or {}
+        master, slave = pty.openpty()
+        try:
+            _set_size(master, int(size.get("rows", 24)), int(size.get("cols", 80)))
+            proc = subprocess.Popen(
+                argv,
+                executable=shell,
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+                # the new session's controlling terminal is this PTY (Ctrl+C, job control)
+                preexec_fn=_make_controlling_tty(termios.TIOCSCTTY),  # noqa: PLW1509
+            )
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
+        self.master = self.stdin_fd = master
+        self._read(master, 1, None)  # the master is closed by the waiter, once
+        return proc
+
+    def _read(self, fd: int, stream: int, close: Callable[[], None] | None) -> None:
+        credit = self.credits[stream] = Credit(OUT_WINDOW)
+        thread = threading.Thread(
+            target=self._pump_out,
+            args=(fd, stream, credit, close),
+            name=f"jupyssh-agent-read-{self.channel}-{stream}",
+            daemon=True,
+        )
+        self.readers.append(thread)
+
+    def begin(self) -> None:
+        """Start the threads (after ``_start`` so a spawn failure leaves none behind)."""
+        for thread in self.readers:
+            thread.start()
+        threading.Thread(
+            target=self._pump_in, name=f"jupyssh-agent-write-{self.channel}", daemon=True
+        ).start()
+        threading.Thread(
+            target=self._wait, name=f"jupyssh-agent-wait-{self.channel}", daemon=True
+        ).start()
+
+    # --- threads -------------------------------------------------------------------------
+
+    def _pump_out(
+        self, fd: int, stream: int, credit: Credit, close: Callable[[], None] | None
+    ) -> None:
+        reader = self.agent.reader_class(fd, MAX_CHUNK, COALESCE_WINDOW)
+        try:
+            while not self.stopping.is_set():
+                if not credit.wait_room():
+                    return
+                try:
+                    data = reader.read(POLL)
+                except OSError:
+                    return
+                if data is None:
+                    continue
+                if not data:
+                    return
+                credit.add(len(data))
+                self.agent.limiter.take()
+                self.agent.send({"op": "out", "ch": self.channel, "fd": stream}, [data])
+        finally:
+            if close is not None:
+                with contextlib.suppress(OSError):
+                    close()
+
+    def _pump_in(self) -> None:
+        try:
+            while True:
+                try:
+                    data = self.stdin_queue.get(timeout=POLL)
+                except queue.Empty:
+                    if self.stopping.is_set():
+                        return
+                    continue
+                if data is None:
+                    return  # the client's EOF, or the process ended
+                fd = self.stdin_fd
+                if fd is None:
+                    continue
+                # the process may have closed its stdin: the bytes are dropped, as with sshd
+                with contextlib.suppress(OSError):
+                    _write_all(fd, data, self.stopping)
+                self.agent.send({"op": "ack", "ch": self.channel, "n": len(data)}, [])
+        finally:
+            if self.pty is None:
+                self.stdin_fd = None
+                with contextlib.suppress(OSError):
+                    self._stdin_close()  # closes the pipe once (a file object)
+
+    def _wait(self) -> None:
+        returncode = self.proc.wait()
+        if self.pty is not None:
+            # Output written just before exit is still in the PTY: let the reader drain
+            # it (it ends at EIO once every slave end is closed), bounded because a
+            # background job may keep the slave open.
+            deadline = time.monotonic() + 2.0
+            for thread in self.readers:
+                thread.join(max(0.0, deadline - time.monotonic()))
+            self.stopping.set()
+        for thread in self.readers:
+            while thread.is_alive():
+                thread.join(POLL)  # pipes: wait for EOF, as sshd does
+        self.stopping.set()
+        self.stdin_queue.put(None)
+        master, self.master = self.master, None
+        if self.pty is not None:
+            self.stdin_fd = None
+        if master is not None:
+            with contextlib.suppress(OSError):
+                os.close(master)
+        signum = -returncode if returncode < 0 else None
+        self.agent.finished(self, exit_status(returncode), signum)
+
+    # --- requests from the bridge ----------------------------------------------------------
+
+    def resize(self, rows: int, cols: int) -> None:
+        if self.master is not None and not self.stopping.is_set():
+            with contextlib.suppress(OSError):
+                _set_size(self.master, rows, cols)
+
+    def kill(self) -> None:
+        """Hang up the process group, then kill it if it is still there after 2 s."""
+        self.stopping.set()
+        for credit in self.credits.values():
+            credit.close()
+        _signal_group(self.proc, signal.SIGHUP)
+        if self.proc.poll() is None:
+            timer = threading.Timer(2.0, _signal_group, args=(self.proc, signal.SIGKILL))
+            timer.daemon = True
+            timer.start()
+
+
+class Agent:
+    """The agent of one connection: routes the bridge's messages to :class:`Process`es.
+
+    ``send(data, buffers)`` delivers a message to the bridge; it is called from many
+    threads and serialised here. :meth:`handle` is called with each message from the
+    bridge, on the kernel's shell thread: it never blocks.
+    """
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._send_lock = threading.Lock()
+        self.processes: dict[int, Process] = {}
+        self.limiter = RateLimiter(MAX_MESSAGES_PER_SECOND)
+        self.reader_class: Any = None
+        self.reader_impl = "none"
+        self._private_dir: str | None = None
+
+    def send(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
+        with self._send_lock:
+            self._send(data, buffers)
+
+    def hello(self) -> None:
+        self.send(
+            {
+                "op": "hello",
+                "protocol": PROTOCOL,
+                "pid": os.getpid(),
+                "python": platform.python_version(),
+                "soabi": sysconfig.get_config_var("SOABI"),
+                "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
+                "machine": platform.machine(),
+                "system": platform.system(),
+                "libc": list(platform.libc_ver()),
+                "installed": _installed_reader() is not None,
+            },
+            [],
+        )
+
+    def handle(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
+        op = data.get("op")
+        channel = int(data.get("ch", -1))
+        if op == "reader":
+            self._load_reader(data, buffers)
+        elif op == "spawn":
+            self._spawn(channel, data)
+        elif op == "stdin":
+            process = self.processes.get(channel)
+            if process is not None:
+                process.stdin_queue.put(b"".join(bytes(b) for b in buffers))
+        elif op == "eof":
+            process = self.processes.get(channel)
+            if process is not None:
+                process.stdin_queue.put(None)
+        elif op == "ack":
+            process = self.processes.get(channel)
+            credit = None if process is None else process.credits.get(int(data.get("fd", 1)))
+            if credit is not None:
+                credit.release(int(data["n"]))
+        elif op == "resize":
+            process = self.processes.get(channel)
+            if process is not None:
+                process.resize(int(data["rows"]), int(data["cols"]))
+        elif op == "kill":
+            process = self.processes.get(channel)
+            if process is not None:
+                process.kill()
+
+    def _spawn(self, channel: int, data: dict[str, Any]) -> None:
+        if channel in self.processes or self.reader_class is None:
+            reason = "channel in use" if channel in self.processes else "no reader loaded"
+            self.send({"op": "error", "ch": channel, "message": reason}, [])
+            return
+        try:
+            process = Process(self, channel, data)
+        except OSError as exc:
+            self.send({"op": "error", "ch": channel, "message": f"cannot start: {exc}"}, [])
+            return
+        self.processes[channel] = process
+        process.begin()
+
+    def finished(self, process: Process, status: int, signum: int | None) -> None:
+        """A process ended and its output was sent: report it (waiter thread)."""
+        self.processes.pop(process.channel, None)
+        self.send({"op": "exit", "ch": process.channel, "status": status, "signal": signum}, [])
+
+    def _load_reader(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
+        """Pick the reader: the installed compiled one, else the module the bridge sent
+        (if its digest matches), else the pure source the bridge sent."""
+        reader = _installed_reader()
+        source = "installed"
+        if reader is None and data.get("compiled") and len(buffers) > 1:
+            reader = self._load_shipped(str(data["compiled"]), bytes(buffers[1]), data)
+            source = "shipped"
+        if reader is None:
+            module = types.ModuleType("jupyssh_bridge_reader_py")
+            code = compile(bytes(buffers[0]).decode("utf-8"), "<jupyssh _reader_py>", "exec")
+            exec(code, module.__dict__)  # noqa: S102 - the bridge's own module source
+            reader = module.Reader
+            source = "pure"
+        self.reader_class = reader
+        self.reader_impl = "compiled" if source in {"installed", "shipped"} else "pure"
+        self.send({"op": "ready", "impl": self.reader_impl, "source": source}, [])
+
+    def _load_shipped(self, name: str, blob: bytes, data: dict[str, Any]) -> Any:
+        if hashlib.sha256(blob).hexdigest() != data.get("sha256"):
+            return None
+        if os.path.basename(name) != name or not name.startswith("_reader."):
+            return None
+        try:
+            self._private_dir = tempfile.mkdtemp(prefix="jupyssh-bridge-")  # mode 0700
+            path = os.path.join(self._private_dir, name)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o500)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(blob)
+            spec = importlib.util.spec_from_file_location("jupyssh.bridge._reader", path)
+            if spec is None or spec.loader is None:
+                return None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        except (OSError, ImportError):
+            return None
+        return module.Reader
+
+    def shutdown(self) -> None:
+        """Kill every process (the kernel is going away; called at exit and on close)."""
+        for process in list(self.processes.values()):
+            process.kill()
+            _signal_group(process.proc, signal.SIGKILL)
+        if self._private_dir is not None:
+            for name in os.listdir(self._private_dir):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(self._private_dir, name))
+            with contextlib.suppress(OSError):
+                os.rmdir(self._private_dir)
+
+
+def _nothing() -> None:
+    return None
+
+
+def _installed_reader() -> Any:
+    if os.environ.get("JUPYSSH_NO_EXTENSIONS") == "1":
+        return None
+    try:
+        from jupyssh.bridge._reader import Reader  # noqa: PLC0415
+    except ImportError:
+        return None
+    return Reader
+
+
+def _login_shell() -> str:
+    with contextlib.suppress(KeyError):
+        shell = pwd.getpwuid(os.getuid()).pw_shell
+        if shell and os.access(shell, os.X_OK):
+            return shell
+    return "/bin/sh"
+
+
+def _environment(requested: dict[str, str], pty: dict[str, Any] | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in KERNEL_ENV}
+    with contextlib.suppress(KeyError):
+        entry = pwd.getpwuid(os.getuid())
+        env.update(HOME=entry.pw_dir, USER=entry.pw_name, LOGNAME=entry.pw_name)
+        env["SHELL"] = _login_shell()
+    env.update(requested)
+    if pty is not None:
+        env["TERM"] = str(pty.get("term") or "xterm")
+    return env
+
+
+def _set_size(fd: int, rows: int, cols: int) -> None:
+    import fcntl  # noqa: PLC0415
+    import termios  # noqa: PLC0415
+
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def _make_controlling_tty(request: int) -> Callable[[], None]:
+    import fcntl  # noqa: PLC0415
+
+    ioctl = fcntl.ioctl
+
+    def _preexec() -> None:  # runs in the child, after setsid, fds already in place
+        ioctl(0, request, 0)
+
+    return _preexec
+
+
+def _write_all(fd: int, data: bytes, stopping: threading.Event) -> None:
+    view = memoryview(data)
+    while view and not stopping.is_set():
+        try:
+            written = os.write(fd, view)
+        except InterruptedError:
+            continue
+        except BlockingIOError:
+            time.sleep(0.01)
+            continue
+        view = view[written:]
+
+
+def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signum)
+    except OSError as exc:
+        if exc.errno != errno.ESRCH:
+            with contextlib.suppress(OSError):
+                proc.send_signal(signum)
+
+
+def install(kernel: Any) -> None:
+    """Register :data:`TARGET` on ``kernel``'s comm manager (ipykernel 6 and 7): each comm
+    the bridge opens gets its own :class:`Agent`."""
+
+    def _open(comm: Any, msg: dict[str, Any]) -> None:
+        def _send(data: dict[str, Any], buffers: Sequence[bytes]) -> None:
+            comm.send(data, buffers=list(buffers))
+
+        agent = Agent(_send)
+        atexit.register(agent.shutdown)
+
+        def _on_msg(message: dict[str, Any]) -> None:
+            agent.handle(message["content"]["data"], message.get("buffers") or [])
+
+        def _on_close(message: dict[str, Any]) -> None:
+            agent.shutdown()
+
+        comm.on_msg(_on_msg)
+        comm.on_close(_on_close)
+        agent.hello()
+
+    kernel.comm_manager.register_target(TARGET, _open)
+
+
+if __name__ == "__main__":  # executed as a cell by the bridge
+    install(get_ipython().kernel)  # type: ignore[name-defined]  # noqa: F821

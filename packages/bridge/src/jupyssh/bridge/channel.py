@@ -1,0 +1,235 @@
+"""One SSH session channel carried into the kernel: its request, and the two pumps.
+
+- the **input thread** reads the SSH channel and posts stdin to the agent, at most
+  :data:`IN_WINDOW` unacknowledged bytes at a time, so a fast sender is held back by the
+  SSH window, not buffered without bound;
+- the **writer thread** writes the agent's output to the SSH channel (stdout as data,
+  stderr as extended data), acknowledges it — the agent's reader never has more than its
+  window in flight — and ends the channel: EOF, ``exit-status``, close, in that order.
+
+Messages from the agent arrive on the loop (``on_*``) and only go into a queue there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+from paramiko.channel import Channel
+
+from jupyssh.bridge.loop import LoopThread
+from jupyssh.bridge.session import KernelSession
+
+__all__ = ["IN_WINDOW", "BridgeChannel", "ChannelRequest", "PtyRequest"]
+
+log = logging.getLogger(__name__)
+
+#: Unacknowledged stdin bytes per channel.
+IN_WINDOW = 1024 * 1024
+#: Most bytes read from the SSH channel at once.
+IN_CHUNK = 64 * 1024
+#: Output bytes written to the client before the bridge returns credit to the agent.
+ACK_BATCH = 256 * 1024
+#: Seconds between checks of the channel's state in the waiting loops.
+POLL = 0.25
+#: Seconds to wait for the agent's exit report after the client closed the channel.
+KILL_GRACE = 5.0
+#: Exit status when the kernel could not run the request at all (as ssh's own 255).
+FAILED = 255
+
+
+@dataclass
+class PtyRequest:
+    """What the client asked for in ``pty-req`` (and later ``window-change``)."""
+
+    term: str
+    cols: int
+    rows: int
+
+
+@dataclass
+class ChannelRequest:
+    """Everything the client asked for on a channel before its shell or exec request."""
+
+    pty: PtyRequest | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    command: str | None = None
+
+
+class BridgeChannel:
+    """A started channel. Made on the transport thread by the policy's ``after_request``
+    callback; :meth:`start` returns at once."""
+
+    def __init__(
+        self, io: LoopThread, session: KernelSession, channel: Channel, request: ChannelRequest
+    ) -> None:
+        self.io = io
+        self.session = session
+        self.channel = channel
+        self.request = request
+        self.number = channel.get_id()
+        self._out: queue.Queue[tuple[str, int, bytes]] = queue.Queue()
+        self._credit = threading.Condition()
+        self._in_flight = 0
+        self._spawned = False
+        self._done = threading.Event()
+        self._killed_at: float | None = None
+
+    # --- start (transport thread) ------------------------------------------------------------
+
+    def start(self) -> None:
+        threading.Thread(
+            target=self._write_loop, name=f"jupyssh-bridge-out-{self.number}", daemon=True
+        ).start()
+        self.io.submit(self._spawn())
+
+    async def _spawn(self) -> None:
+        ready = self.session.ready
+        if ready is None:
+            self.on_error("the connection's kernel session was never started")
+            return
+        try:
+            await ready
+        except Exception as exc:  # noqa: BLE001 - reported to the client, logged by the session
+            self.on_error(f"cannot start a kernel for this connection: {exc}")
+            return
+        self.session.attach(self.number, self)
+        pty = self.request.pty
+        self.session.post(
+            {
+                "op": "spawn",
+                "ch": self.number,
+                "command": self.request.command,
+                "env": self.request.env,
+                "pty": None
+                if pty is None
+                else {"term": pty.term, "cols": pty.cols, "rows": pty.rows},
+            }
+        )
+        self._spawned = True
+        threading.Thread(
+            target=self._read_loop, name=f"jupyssh-bridge-in-{self.number}", daemon=True
+        ).start()
+
+    def resize(self, cols: int, rows: int) -> None:
+        """A ``window-change`` (transport thread): pass it on, in order with stdin."""
+        if self.request.pty is not None:
+            self.request.pty.cols, self.request.pty.rows = cols, rows
+        self.io.call(
+            self.session.post, {"op": "resize", "ch": self.number, "cols": cols, "rows": rows}
+        )
+
+    # --- from the agent (loop) -------------------------------------------------------------
+
+    def on_output(self, fd: int, data: bytes) -> None:
+        self._out.put(("out", fd, data))
+
+    def on_stdin_ack(self, size: int) -> None:
+        with self._credit:
+            self._in_flight = max(0, self._in_flight - size)
+            self._credit.notify_all()
+
+    def on_exit(self, status: int, signum: int | None) -> None:
+        self._out.put(("exit", status, b""))
+
+    def on_error(self, message: str) -> None:
+        self._out.put(("error", FAILED, message.encode("utf-8", "replace")))
+
+    # --- input thread ----------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        channel = self.channel
+        while not self._done.is_set():
+            try:
+                data = channel.recv(IN_CHUNK)
+            except OSError:
+                return
+            if not data:
+                if self.request.pty is None and channel.eof_received:
+                    self.io.call(self.session.post, {"op": "eof", "ch": self.number})
+                return
+            with self._credit:
+                while self._in_flight >= IN_WINDOW and not self._done.is_set():
+                    self._credit.wait(POLL)
+                self._in_flight += len(data)
+            self.io.call(self.session.post, {"op": "stdin", "ch": self.number}, [data])
+
+    # --- writer thread ---------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        unacked = {1: 0, 2: 0}
+        broken = False
+        try:
+            while True:
+                try:
+                    kind, value, data = self._out.get(timeout=POLL)
+                except queue.Empty:
+                    self._ack(unacked)
+                    if self._abandoned():
+                        return
+                    continue
+                if kind == "out":
+                    if not broken:
+                        broken = not self._send(value, data)
+                    unacked[value] += len(data)
+                    if unacked[value] >= ACK_BATCH or self._out.empty():
+                        self._ack(unacked)
+                elif kind == "exit":
+                    self._finish(value)
+                    return
+                else:
+                    with contextlib.suppress(OSError):
+                        self.channel.sendall_stderr(b"jupyssh bridge: " + data + b"\r\n")
+                    self._finish(value)
+                    return
+        finally:
+            self._done.set()
+            with self._credit:
+                self._credit.notify_all()
+
+    def _send(self, fd: int, data: bytes) -> bool:
+        try:
+            if fd == 2:
+                self.channel.sendall_stderr(data)
+            else:
+                self.channel.sendall(data)
+        except OSError:
+            self._kill()
+            return False
+        return True
+
+    def _ack(self, unacked: dict[int, int]) -> None:
+        for fd, size in unacked.items():
+            if size:
+                self.io.call(
+                    self.session.post, {"op": "ack", "ch": self.number, "fd": fd, "n": size}
+                )
+                unacked[fd] = 0
+
+    def _abandoned(self) -> bool:
+        """The client closed the channel: stop the process, and give up waiting for its
+        exit report after :data:`KILL_GRACE` seconds."""
+        if not self.channel.closed:
+            return False
+        if self._killed_at is None:
+            self._kill()
+        return self._killed_at is not None and time.monotonic() - self._killed_at > KILL_GRACE
+
+    def _kill(self) -> None:
+        if self._killed_at is None:
+            self._killed_at = time.monotonic()
+            if self._spawned:
+                self.io.call(self.session.post, {"op": "kill", "ch": self.number})
+
+    def _finish(self, status: int) -> None:
+        """EOF, exit status, close — the exit status always before the close."""
+        channel = self.channel
+        with contextlib.suppress(OSError, EOFError):
+            channel.shutdown_write()
+            channel.send_exit_status(status)
+        channel.close()
+        log.debug("channel %d: exit status %d", self.number, status)

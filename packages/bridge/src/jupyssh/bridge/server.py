@@ -1,0 +1,279 @@
+"""The bridge server: core's deny-by-default SSH server, opened up for session channels
+whose shells and commands run in a kernel of one Jupyter server.
+
+Per connection: a :class:`~jupyssh.bridge.session.KernelSession` (its kernel is started
+when the first session channel opens and deleted when the connection ends, however it
+ends). Per channel: a :class:`~jupyssh.bridge.channel.BridgeChannel`. The policy's hooks
+run on paramiko's transport thread and only record requests or queue work; the process
+starts from :meth:`Connection.after_request`, once paramiko has answered the request.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import paramiko
+from paramiko.channel import Channel
+from paramiko.common import OPEN_SUCCEEDED
+
+from jupyssh.bridge.channel import BridgeChannel, ChannelRequest, PtyRequest
+from jupyssh.bridge.loop import LoopThread
+from jupyssh.bridge.pool import KernelPool
+from jupyssh.bridge.session import KernelSession
+from jupyssh.core.jupyter import JupyterClient
+from jupyssh.core.server import Connection, ServerConfig, ServerPolicy, SSHServer
+
+__all__ = ["ACCEPTED_ENV", "BridgeConfig", "BridgePolicy", "BridgeServer", "sftp_available"]
+
+log = logging.getLogger(__name__)
+
+#: Environment variables a client may set (``SendEnv``), as Debian's sshd ``AcceptEnv``.
+ACCEPTED_ENV = frozenset({"LANG", "LANGUAGE", "COLORTERM"})
+ACCEPTED_ENV_PREFIXES = ("LC_",)
+#: Seconds ``on_connection_closed`` waits for a session to stop and delete its kernel.
+CLOSE_TIMEOUT = 30.0
+
+
+def sftp_available() -> bool:
+    """Whether ``jupyssh-sftp`` is installed (then the bridge serves ``sftp`` too)."""
+    try:
+        import jupyssh.sftp  # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class BridgeConfig:
+    """What the bridge runs its channels in.
+
+    :param kernel_name: the kernel spec to start (the server's default if ``None``).
+    :param warm: kernels kept started ahead of connections.
+    :param ship_compiled: send the compiled reader into kernels whose platform and
+        Python ABI match the bridge's (else they run the pure reader).
+    :param sftp: serve the ``sftp`` subsystem when ``jupyssh-sftp`` is installed.
+    """
+
+    kernel_name: str | None = None
+    warm: int = 0
+    ship_compiled: bool = True
+    sftp: bool = True
+
+
+class BridgePolicy(ServerPolicy):
+    """Session channels with ``pty-req``, ``env``, ``shell``, ``exec``, ``window-change``
+    (and the ``sftp`` subsystem when available); everything else stays denied: no port
+    forwarding, no agent or X11 forwarding. Hooks run on the transport thread."""
+
+    bridge: BridgeServer
+
+    def __init__(
+        self, connection: Connection, bridge: BridgeServer, *, allow_none: bool = False
+    ) -> None:
+        super().__init__(connection, bridge.authorized_keys, allow_none=allow_none)
+        self.bridge = bridge
+        self.requests: dict[int, ChannelRequest] = {}
+        self.started: dict[int, BridgeChannel] = {}
+        self._lock = threading.Lock()
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:
+        if kind != "session":
+            return super().check_channel_request(kind, chanid)
+        with self._lock:
+            self.requests[chanid] = ChannelRequest()
+        return OPEN_SUCCEEDED
+
+    def check_channel_pty_request(  # noqa: PLR0917 - paramiko's signature
+        self,
+        channel: Channel,
+        term: bytes,
+        width: int,
+        height: int,
+        pixelwidth: int,
+        pixelheight: int,
+        modes: bytes,
+    ) -> bool:
+        request = self._request(channel)
+        if request is None or channel.get_id() in self.started:
+            return False
+        name = term.decode("ascii", "replace") if isinstance(term, bytes) else str(term)
+        request.pty = PtyRequest(name or "xterm", max(0, width), max(0, height))
+        return True
+
+    def check_channel_env_request(self, channel: Channel, name: bytes, value: bytes) -> bool:
+        request = self._request(channel)
+        key = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
+        if request is None or not (key in ACCEPTED_ENV or key.startswith(ACCEPTED_ENV_PREFIXES)):
+            return False
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        request.env[key] = text
+        return True
+
+    def check_channel_shell_request(self, channel: Channel) -> bool:
+        return self._start(channel, None)
+
+    def check_channel_exec_request(self, channel: Channel, command: bytes) -> bool:
+        try:
+            text = command.decode("utf-8") if isinstance(command, bytes) else str(command)
+        except UnicodeDecodeError:
+            log.warning("connection %d: refused a command that is not UTF-8", self.connection.id)
+            return False
+        return self._start(channel, text)
+
+    def check_channel_window_change_request(
+        self, channel: Channel, width: int, height: int, pixelwidth: int, pixelheight: int
+    ) -> bool:
+        started = self.started.get(channel.get_id())
+        if started is not None:
+            started.resize(max(0, width), max(0, height))
+            return True
+        request = self._request(channel)
+        if request is None or request.pty is None:
+            return False
+        request.pty.cols, request.pty.rows = max(0, width), max(0, height)
+        return True
+
+    def check_channel_subsystem_request(self, channel: Channel, name: str) -> bool:
+        if channel.get_id() in self.started:
+            return False
+        return super().check_channel_subsystem_request(channel, name)
+
+    def _request(self, channel: Channel) -> ChannelRequest | None:
+        with self._lock:
+            return self.requests.get(channel.get_id())
+
+    def _start(self, channel: Channel, command: str | None) -> bool:
+        chanid = channel.get_id()
+        with self._lock:
+            request = self.requests.get(chanid)
+            if request is None or chanid in self.started:
+                return False  # one shell or exec per channel, as sshd
+            request.command = command
+            session = self.bridge.session_for(self.connection)
+            started = BridgeChannel(self.bridge.io, session, channel, request)
+            self.started[chanid] = started
+        # after paramiko's success reply, or an early exit-status could overtake it
+        self.connection.after_request(started.start)
+        return True
+
+
+class BridgeSFTPPolicy(BridgePolicy):
+    """:class:`BridgePolicy` plus the ``sftp`` subsystem (``jupyssh-sftp`` installed)."""
+
+    allowed_subsystems: ClassVar[frozenset[str]] = frozenset({"sftp"})
+
+
+class BridgeServer(SSHServer):
+    """The bridge: an :class:`SSHServer` whose session channels run in Jupyter kernels.
+
+    ``client`` is used only on the bridge's loop (its own thread), which this server
+    starts in :meth:`bind` and stops in :meth:`close`, after the connections.
+    """
+
+    def __init__(
+        self,
+        client: JupyterClient,
+        config: ServerConfig | None = None,
+        bridge: BridgeConfig | None = None,
+    ) -> None:
+        super().__init__(config)
+        self.client = client
+        self.bridge_config = bridge = bridge or BridgeConfig()
+        self.io = LoopThread()
+        self.pool = KernelPool(client, bridge.kernel_name, bridge.warm)
+        self._sessions: dict[Connection, KernelSession] = {}
+        self._sessions_lock = threading.Lock()
+        self._backend_stopped = False
+        self._sftp: Any = None
+        self.io.call(self.pool.fill)
+        if bridge.sftp and sftp_available():
+            from jupyssh.sftp import SFTPService  # noqa: PLC0415 - optional package
+
+            self._sftp = SFTPService(client, loop=self.io.loop)
+
+    # --- sessions ----------------------------------------------------------------------------
+
+    @property
+    def sessions(self) -> tuple[KernelSession, ...]:
+        """The sessions of the connections open now (snapshot)."""
+        with self._sessions_lock:
+            return tuple(self._sessions.values())
+
+    def session_for(self, connection: Connection) -> KernelSession:
+        """The connection's session, made and started on first use (transport thread;
+        returns at once)."""
+        with self._sessions_lock:
+            session = self._sessions.get(connection)
+            if session is None:
+                session = KernelSession(
+                    self.client,
+                    self.pool,
+                    f"connection {connection.id}",
+                    ship_compiled=self.bridge_config.ship_compiled,
+                )
+                self._sessions[connection] = session
+                self.io.submit(session.start())
+            return session
+
+    # --- SSHServer hooks ---------------------------------------------------------------------
+
+    def make_policy(self, connection: Connection) -> paramiko.ServerInterface:
+        policy = BridgeSFTPPolicy if self._sftp is not None else BridgePolicy
+        return policy(connection, self, allow_none=self.config.insecure_no_auth)
+
+    def on_transport(self, transport: paramiko.Transport, connection: Connection) -> None:
+        if self._sftp is not None:
+            self._sftp.install(transport)
+
+    def on_connection_closed(self, connection: Connection) -> None:
+        """Stop the connection's processes and delete its kernel (supervisor thread)."""
+        with self._sessions_lock:
+            session = self._sessions.pop(connection, None)
+        if session is None:
+            return
+        try:
+            self.io.submit(session.close()).result(CLOSE_TIMEOUT)
+        except (concurrent.futures.TimeoutError, RuntimeError) as exc:
+            log.warning("%s: cleanup did not finish: %r", session.name, exc)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def serve_forever(self, *, handle_signals: bool = False) -> None:
+        try:
+            super().serve_forever(handle_signals=handle_signals)
+        finally:
+            self._stop_backend()
+
+    def close(self, timeout: float = 5.0) -> None:
+        super().close(timeout)
+        if self._serving_thread_is_current():
+            return
+        self._stop_backend()
+
+    def _serving_thread_is_current(self) -> bool:
+        return getattr(self, "_serving_thread", None) is threading.current_thread()
+
+    def _stop_backend(self) -> None:
+        """Delete the warm kernels and the sessions still open, stop the loop (once)."""
+        if self._backend_stopped:
+            return
+        self._backend_stopped = True
+        with self._sessions_lock:
+            sessions = list(self._sessions.values())
+            self._sessions.clear()
+        for session in sessions:
+            with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+                self.io.submit(session.close()).result(CLOSE_TIMEOUT)
+        with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+            self.io.submit(self.pool.close()).result(CLOSE_TIMEOUT)
+        if self._sftp is not None:
+            with contextlib.suppress(Exception):
+                self._sftp.close()
+        with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+            self.io.submit(self.client.aclose()).result(5.0)
+        self.io.stop()

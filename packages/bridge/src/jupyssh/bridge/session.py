@@ -1,0 +1,342 @@
+"""One SSH connection's kernel: start it, install the agent, multiplex channels over a comm.
+
+Runs on the bridge's loop (:class:`~jupyssh.bridge.loop.LoopThread`). paramiko's threads
+call only :meth:`KernelSession.post` (queue a message to the agent) and
+:meth:`KernelSession.attach` (register a channel); the messages leave in the order posted,
+through one sender task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import importlib.resources
+import logging
+import platform
+import sysconfig
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from jupyssh.bridge import agent
+from jupyssh.bridge.pool import KernelPool
+from jupyssh.bridge.reader import compiled_module_path
+from jupyssh.core.errors import JupysshError, KernelConnectionError, OperationTimeout
+from jupyssh.core.jupyter import Comm, JupyterClient, KernelConnection, Message
+
+__all__ = ["AgentError", "ChannelSink", "KernelSession", "agent_source", "compiled_reader_for"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds a session may take to start its kernel and agent. Generous: a server starting
+#: many kernels at once (20 connections opening together) answers slowly.
+START_TIMEOUT = 180.0
+#: After a message to the agent, keep the Jupyter server's event loop awake this long
+#: (seconds), with a WebSocket ping every :data:`NUDGE_EVERY` seconds: see ``_nudge``.
+NUDGE_FOR = 0.1
+NUDGE_EVERY = 0.002
+#: Seconds the kernel's WebSocket may take to open (the server lets it open only once
+#: the new kernel answers).
+OPEN_TIMEOUT = 120.0
+
+
+class AgentError(KernelConnectionError):
+    """The agent could not be installed in the kernel, or broke its protocol."""
+
+    kind = "bridge-agent"
+
+
+def agent_source() -> str:
+    """The agent module's source, as installed (executed in each kernel as one cell)."""
+    return importlib.resources.files("jupyssh.bridge").joinpath("agent.py").read_text("utf-8")
+
+
+def pure_reader_source() -> bytes:
+    """The pure reader's source, sent to kernels that load no compiled reader."""
+    return importlib.resources.files("jupyssh.bridge").joinpath("_reader_py.py").read_bytes()
+
+
+def compiled_reader_for(hello: dict[str, Any]) -> Path | None:
+    """The compiled reader to ship into a kernel described by its agent's ``hello``, or
+    ``None`` when there is none or the kernel's platform or Python ABI differ."""
+    path = compiled_module_path()
+    if path is None:
+        return None
+    if (
+        hello.get("soabi") != sysconfig.get_config_var("SOABI")
+        or hello.get("ext_suffix") != sysconfig.get_config_var("EXT_SUFFIX")
+        or hello.get("machine") != platform.machine()
+        or hello.get("system") != platform.system()
+    ):
+        return None
+    ours = platform.libc_ver()
+    theirs = hello.get("libc") or ["", ""]
+    if ours[0] != theirs[0] or _version(theirs[1]) < _version(ours[1]):
+        return None  # built against a newer C library than the kernel has
+    return Path(path)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    parts = []
+    for part in str(text).split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
+
+
+class ChannelSink(Protocol):
+    """What a session delivers agent messages to (a :class:`~jupyssh.bridge.channel.
+    BridgeChannel`); every method runs on the loop and must not block."""
+
+    def on_output(self, fd: int, data: bytes) -> None: ...
+
+    def on_stdin_ack(self, size: int) -> None: ...
+
+    def on_exit(self, status: int, signum: int | None) -> None: ...
+
+    def on_error(self, message: str) -> None: ...
+
+
+class KernelSession:
+    """The kernel of one SSH connection and the agent's comm in it.
+
+    Made on paramiko's transport thread (cheap; nothing starts); :meth:`start` runs on
+    the loop. ``ready`` resolves once the agent has loaded its reader, or fails.
+    """
+
+    def __init__(
+        self,
+        client: JupyterClient,
+        pool: KernelPool,
+        name: str,
+        *,
+        ship_compiled: bool = True,
+    ) -> None:
+        self.client = client
+        self.pool = pool
+        self.name = name
+        self.ship_compiled = ship_compiled
+        self.kernel_id: str | None = None
+        #: The kernel's process id on its host (from the agent's hello).
+        self.kernel_pid: int | None = None
+        #: The reader the agent uses (``"compiled"``/``"pure"``) and where it came from.
+        self.reader_impl: str | None = None
+        self.reader_source: str | None = None
+        self.ready: asyncio.Future[None] | None = None
+        self._connection: KernelConnection | None = None
+        self._comm: Comm | None = None
+        self._outbox: asyncio.Queue[tuple[dict[str, Any], Sequence[bytes]] | None] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._channels: dict[int, ChannelSink] = {}
+        self._closed = False
+        self._nudge_until = 0.0
+        self._nudger: asyncio.Task[None] | None = None
+
+    # --- lifecycle (loop) --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Take a kernel, connect, install the agent and its reader (bounded)."""
+        loop = asyncio.get_running_loop()
+        if self.ready is None:
+            self.ready = loop.create_future()
+        self._outbox = asyncio.Queue()
+        try:
+            await asyncio.wait_for(self._start(), START_TIMEOUT)
+        except asyncio.TimeoutError:
+            error: BaseException = OperationTimeout(
+                f"the kernel and agent did not start within {START_TIMEOUT:g} s",
+                where=self.client.base_url,
+            )
+            self._fail(error)
+        except (JupysshError, OSError) as exc:
+            self._fail(exc)
+        except asyncio.CancelledError:
+            self._fail(AgentError("the bridge is shutting down"))
+            raise
+        else:
+            if not self.ready.done():
+                self.ready.set_result(None)
+
+    def _fail(self, error: BaseException) -> None:
+        log.warning("%s: %s", self.name, error)
+        if self.ready is not None and not self.ready.done():
+            self.ready.set_exception(error)
+            self.ready.exception()  # retrieved: a session nobody waits on logs no warning
+
+    async def _start(self) -> None:
+        self.kernel_id = await self.pool.take()
+        if self._closed:
+            return
+        connection = self.client.connect_kernel(self.kernel_id, open_timeout=OPEN_TIMEOUT)
+        self._connection = connection
+        await connection.open()
+        await connection.wait_ready(timeout=OPEN_TIMEOUT)
+        result = await connection.execute(
+            agent_source(), silent=True, store_history=False, timeout=30.0
+        )
+        if not result.ok:
+            error = result.error or {}
+            raise AgentError(
+                f"the agent failed to install: {error.get('ename')}: {error.get('evalue')}",
+                where=connection.where,
+            )
+        comm = await connection.open_comm(agent.TARGET)
+        self._comm = comm
+        hello = (await comm.recv(timeout=30.0)).content.get("data") or {}
+        if hello.get("op") != "hello" or hello.get("protocol") != agent.PROTOCOL:
+            raise AgentError(f"the agent answered {hello.get('op')!r}, not hello")
+        self.kernel_pid = int(hello["pid"]) if "pid" in hello else None
+        data, buffers = self._reader_message(hello)
+        await comm.send(data, buffers=buffers)
+        ready = (await comm.recv(timeout=30.0)).content.get("data") or {}
+        if ready.get("op") != "ready":
+            raise AgentError(f"the agent answered {ready.get('op')!r}, not ready")
+        self.reader_impl = str(ready.get("impl"))
+        self.reader_source = str(ready.get("source"))
+        comm.on_msg(self._on_msg)
+        comm.on_close(self._on_close)
+        self._sender = asyncio.get_running_loop().create_task(self._send_loop(comm))
+        log.info(
+            "%s: kernel %s ready (python %s, %s reader from %s)",
+            self.name,
+            self.kernel_id,
+            hello.get("python"),
+            self.reader_impl,
+            self.reader_source,
+        )
+
+    def _reader_message(self, hello: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        buffers = [pure_reader_source()]
+        data: dict[str, Any] = {"op": "reader", "compiled": None}
+        compiled = compiled_reader_for(hello) if self.ship_compiled else None
+        if compiled is not None and not hello.get("installed"):
+            blob = compiled.read_bytes()
+            buffers.append(blob)
+            data.update(compiled=compiled.name, sha256=hashlib.sha256(blob).hexdigest())
+        return data, buffers
+
+    async def close(self) -> None:
+        """Stop every process, close the comm and the kernel connection, delete the
+        kernel (each step bounded; runs once)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._nudger is not None:
+            self._nudger.cancel()
+        if self._outbox is not None:
+            self._outbox.put_nowait(None)
+        if self._sender is not None:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._sender, 5.0)
+        if self._comm is not None:
+            with contextlib.suppress(KernelConnectionError, OSError):
+                await asyncio.wait_for(self._comm.close(), 5.0)
+        if self._connection is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._connection.close(), 5.0)
+        if self.kernel_id is not None:
+            try:
+                await self.pool.delete(self.kernel_id)
+            except JupysshError as exc:
+                log.warning("%s: could not delete kernel %s: %s", self.name, self.kernel_id, exc)
+            else:
+                log.info("%s: kernel %s deleted", self.name, self.kernel_id)
+
+    # --- channels (any thread) -----------------------------------------------------------
+
+    def attach(self, number: int, sink: ChannelSink) -> None:
+        """Deliver the agent's messages for channel ``number`` to ``sink`` (loop)."""
+        self._channels[number] = sink
+
+    def post(self, data: dict[str, Any], buffers: Sequence[bytes] = ()) -> None:
+        """Queue a message to the agent (loop only; threads go through ``LoopThread.call``)."""
+        if self._outbox is not None and not self._closed:
+            self._outbox.put_nowait((data, buffers))
+            if data.get("op") != "ack":
+                self._nudge()
+
+    def _nudge(self) -> None:
+        """Keep the Jupyter server's loop awake for :data:`NUDGE_FOR` seconds (loop).
+
+        Measured with jupyter_server 2.x and ipykernel 7: an iopub message that reaches the
+        server a few ms after the busy/idle burst of one of our messages (a keystroke's
+        echo) waits ~45 ms there before it is relayed, unless something else wakes the
+        server's event loop; a WebSocket ping every 2 ms does, and takes the echo from
+        ~48 ms to a few ms. Bounded: pings stop :data:`NUDGE_FOR` after the last message.
+        """
+        self._nudge_until = asyncio.get_running_loop().time() + NUDGE_FOR
+        if self._nudger is None or self._nudger.done():
+            self._nudger = asyncio.get_running_loop().create_task(self._nudge_loop())
+
+    async def _nudge_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while loop.time() < self._nudge_until and not self._closed:
+            connection = self._connection
+            if connection is None:
+                return
+            try:
+                await connection.ping()
+            except KernelConnectionError:
+                return
+            await asyncio.sleep(NUDGE_EVERY)
+
+    async def _send_loop(self, comm: Comm) -> None:
+        outbox = self._outbox
+        if outbox is None:
+            return
+        while True:
+            try:
+                item = await asyncio.wait_for(outbox.get(), 1.0)
+            except asyncio.TimeoutError:
+                if not self._alive():
+                    self._lost("the kernel died, restarted or its connection was lost")
+                    return
+                continue
+            if item is None:
+                # the connection ended: kill what still runs before the kernel goes
+                for number in list(self._channels):
+                    with contextlib.suppress(KernelConnectionError):
+                        await comm.send({"op": "kill", "ch": number})
+                return
+            data, buffers = item
+            try:
+                await comm.send(data, buffers=buffers)
+            except KernelConnectionError as exc:
+                self._lost(f"the kernel connection was lost: {exc}")
+                return
+
+    def _alive(self) -> bool:
+        connection = self._connection
+        if connection is None or not connection.is_open:
+            return False
+        return connection.execution_state not in {"dead", "restarting"}
+
+    # --- from the agent (loop) -----------------------------------------------------------------
+
+    def _on_msg(self, msg: Message) -> None:
+        data = msg.content.get("data") or {}
+        sink = self._channels.get(int(data.get("ch", -1)))
+        if sink is None:
+            return
+        op = data.get("op")
+        if op == "out":
+            sink.on_output(int(data.get("fd", 1)), b"".join(bytes(b) for b in msg.buffers))
+        elif op == "ack":
+            sink.on_stdin_ack(int(data.get("n", 0)))
+        elif op == "exit":
+            self._channels.pop(int(data["ch"]), None)
+            signum = data.get("signal")
+            sink.on_exit(int(data.get("status", 255)), None if signum is None else int(signum))
+        elif op == "error":
+            self._channels.pop(int(data["ch"]), None)
+            sink.on_error(str(data.get("message", "the agent failed")))
+
+    def _on_close(self, msg: Message) -> None:
+        self._lost("the kernel closed the bridge's comm")
+
+    def _lost(self, reason: str) -> None:
+        channels, self._channels = self._channels, {}
+        for sink in channels.values():
+            sink.on_error(reason)

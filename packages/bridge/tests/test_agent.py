@@ -1,0 +1,213 @@
+"""The kernel-side agent, driven directly (no kernel): processes on pipes and PTYs, flow
+control, exit statuses, and the reader it loads."""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jupyssh.bridge import agent
+from jupyssh.bridge.reader import compiled_module_path
+from jupyssh.bridge.session import pure_reader_source
+
+Sent = tuple[dict[str, Any], list[bytes]]
+
+
+class Harness:
+    """An agent whose messages land in a queue; acknowledges output like the bridge."""
+
+    def __init__(self, *, auto_ack: bool = True) -> None:
+        self.messages: queue.Queue[Sent] = queue.Queue()
+        self.auto_ack = auto_ack
+        self.agent = agent.Agent(self._send)
+
+    def _send(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
+        self.messages.put((data, [bytes(b) for b in buffers]))
+        if self.auto_ack and data["op"] == "out":
+            ack = {"op": "ack", "ch": data["ch"], "fd": data["fd"], "n": len(buffers[0])}
+            threading.Thread(target=self.agent.handle, args=(ack, [])).start()
+
+    def load_pure(self) -> None:
+        self.agent.handle({"op": "reader", "compiled": None}, [pure_reader_source()])
+        assert self.next("ready")[0]["impl"] in {"pure", "compiled"}
+
+    def next(self, op: str, timeout: float = 30.0) -> Sent:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            data, buffers = self.messages.get(timeout=max(0.01, deadline - time.monotonic()))
+            if data["op"] == op:
+                return data, buffers
+        raise AssertionError(f"no {op} message within {timeout} s")
+
+    def collect(self, channel: int, timeout: float = 30.0) -> tuple[bytes, bytes, int]:
+        """stdout, stderr and exit status of ``channel``, until its exit message."""
+        out = {1: b"", 2: b""}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            data, buffers = self.messages.get(timeout=max(0.01, deadline - time.monotonic()))
+            if data.get("ch") != channel:
+                continue
+            if data["op"] == "out":
+                out[data["fd"]] += buffers[0]
+            elif data["op"] == "exit":
+                return out[1], out[2], data["status"]
+            elif data["op"] == "error":
+                raise AssertionError(data["message"])
+        raise AssertionError("the process did not exit in time")
+
+
+@pytest.fixture
+def harness() -> Iterator[Harness]:
+    h = Harness()
+    h.load_pure()
+    yield h
+    h.agent.shutdown()
+
+
+def spawn(h: Harness, channel: int, command: str | None, **extra: Any) -> None:
+    h.agent.handle({"op": "spawn", "ch": channel, "command": command, **extra}, [])
+
+
+def test_exit_status_maps_signals() -> None:
+    assert agent.exit_status(3) == 3
+    assert agent.exit_status(-15) == 128 + 15
+
+
+def test_pipes_keep_stdout_and_stderr_apart(harness: Harness) -> None:
+    spawn(harness, 1, "echo hi; echo err >&2; exit 3")
+    assert harness.collect(1) == (b"hi\n", b"err\n", 3)
+
+
+def test_stdin_and_its_eof_reach_the_process(harness: Harness) -> None:
+    spawn(harness, 2, "sha256sum")
+    data = bytes(range(256)) * 100
+    harness.agent.handle({"op": "stdin", "ch": 2}, [data[:1000], data[1000:]])
+    harness.agent.handle({"op": "eof", "ch": 2}, [])
+    stdout, _, status = harness.collect(2)
+    assert status == 0
+    assert stdout.split()[0].decode() == hashlib.sha256(data).hexdigest()
+
+
+def test_stdin_is_acknowledged_once_written(harness: Harness) -> None:
+    spawn(harness, 3, "cat >/dev/null")
+    harness.agent.handle({"op": "stdin", "ch": 3}, [b"x" * 5000])
+    ack, _ = harness.next("ack")
+    assert ack == {"op": "ack", "ch": 3, "n": 5000}
+    harness.agent.handle({"op": "eof", "ch": 3}, [])
+    assert harness.collect(3)[2] == 0
+
+
+def test_a_pty_process_gets_term_size_and_resize(harness: Harness) -> None:
+    pty = {"term": "xterm-256color", "cols": 91, "rows": 23}
+    spawn(harness, 4, "echo $TERM; stty size; sleep 0.5; stty size", pty=pty)
+    time.sleep(0.2)
+    harness.agent.handle({"op": "resize", "ch": 4, "cols": 120, "rows": 40}, [])
+    stdout, stderr, status = harness.collect(4)
+    assert status == 0
+    assert stderr == b""
+    assert stdout.split(b"\r\n")[:3] == [b"xterm-256color", b"23 91", b"40 120"]
+
+
+def test_kill_ends_the_process_group(harness: Harness) -> None:
+    spawn(harness, 5, "sleep 100 & wait")
+    time.sleep(0.3)
+    harness.agent.handle({"op": "kill", "ch": 5}, [])
+    _, _, status = harness.collect(5, timeout=10)
+    assert status == 128 + 1  # SIGHUP
+
+
+def test_output_waits_for_credit() -> None:
+    """Without acknowledgements a reader stops at its window: nothing is dropped, nothing
+    runs ahead."""
+    h = Harness(auto_ack=False)
+    h.load_pure()
+    try:
+        spawn(h, 6, "head -c 8000000 /dev/zero")
+        time.sleep(1.0)
+        received = 0
+        while True:
+            try:
+                data, buffers = h.messages.get(timeout=0.5)
+            except queue.Empty:
+                break
+            if data["op"] == "out":
+                received += len(buffers[0])
+        assert agent.OUT_WINDOW <= received < agent.OUT_WINDOW + agent.MAX_CHUNK
+        h.agent.handle({"op": "ack", "ch": 6, "fd": 1, "n": received}, [])
+        data, buffers = h.next("out")
+        assert len(buffers[0]) > 0
+    finally:
+        h.agent.shutdown()
+
+
+def test_spawn_before_a_reader_is_an_error() -> None:
+    h = Harness()
+    spawn(h, 7, "true")
+    data, _ = h.next("error")
+    assert data["ch"] == 7
+
+
+def test_a_channel_number_is_not_reused_while_running(harness: Harness) -> None:
+    spawn(harness, 8, "sleep 1")
+    spawn(harness, 8, "true")
+    data, _ = harness.next("error")
+    assert "in use" in data["message"]
+    assert harness.collect(8)[2] == 0
+
+
+def test_hello_describes_the_kernel_platform() -> None:
+    h = Harness()
+    h.agent.hello()
+    data, _ = h.next("hello")
+    assert data["protocol"] == agent.PROTOCOL
+    assert {"soabi", "ext_suffix", "machine", "libc", "installed"} <= set(data)
+
+
+def test_a_shipped_module_with_a_wrong_digest_is_not_loaded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("JUPYSSH_NO_EXTENSIONS", "1")  # do not use the installed module
+    h = Harness()
+    data = {"op": "reader", "compiled": "_reader.so", "sha256": "0" * 64}
+    h.agent.handle(data, [pure_reader_source(), b"not a module"])
+    ready, _ = h.next("ready")
+    assert (ready["impl"], ready["source"]) == ("pure", "pure")
+
+
+def test_a_shipped_compiled_module_is_loaded_from_a_private_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = compiled_module_path()
+    if path is None:
+        pytest.fail("the compiled reader was not built")
+    monkeypatch.setenv("JUPYSSH_NO_EXTENSIONS", "1")
+    blob = Path(path).read_bytes()
+    h = Harness()
+    data = {
+        "op": "reader",
+        "compiled": Path(path).name,
+        "sha256": hashlib.sha256(blob).hexdigest(),
+    }
+    h.agent.handle(data, [pure_reader_source(), blob])
+    ready, _ = h.next("ready")
+    assert (ready["impl"], ready["source"]) == ("compiled", "shipped")
+    private = h.agent._private_dir
+    assert private is not None
+    assert Path(private).stat().st_mode & 0o777 == 0o700
+    h.agent.shutdown()
+    assert not Path(private).exists()
+
+
+def test_rate_limiter_holds_the_message_rate() -> None:
+    limiter = agent.RateLimiter(200, burst=10)
+    started = time.monotonic()
+    for _ in range(60):
+        limiter.take()
+    assert time.monotonic() - started >= (60 - 10) / 200 * 0.9
