@@ -8,7 +8,6 @@ exit statuses and output arrive intact. Everything stays on 127.0.0.1.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -22,7 +21,6 @@ from jupyssh.core.server import ServerConfig, ServerPolicy, SSHServer
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client"),
 ]
 
 

@@ -6,6 +6,7 @@ package); this module checks first, so a ready machine costs one API call.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
 from typing import Any
@@ -21,6 +22,7 @@ __all__ = [
     "engine_available",
     "ensure_base_image",
     "ensure_engine",
+    "ensure_host_tools",
 ]
 
 #: The base every image in ``containers/`` builds FROM (passed as ``BASE_IMAGE``).
@@ -79,6 +81,30 @@ def ensure_engine() -> None:
     _run_script("engine.sh")
     if not engine_available():
         raise HarnessError("containers/engine.sh finished but no engine answers")
+
+
+#: The programs the tests drive on the host, and the Debian package of each.
+HOST_TOOLS = {
+    "ssh": "openssh-client",
+    "scp": "openssh-client",
+    "sftp": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "tmux": "tmux",
+    "rsync": "rsync",
+}
+
+
+def ensure_host_tools() -> None:
+    """Make the host programs of :data:`HOST_TOOLS` available: nothing if all are on PATH,
+    else ``containers/host-tools.sh`` with the missing packages (root on apt systems)."""
+    missing = sorted({package for tool, package in HOST_TOOLS.items() if not shutil.which(tool)})
+    if not missing:
+        return
+    log(f"missing host programs; installing {' '.join(missing)}")
+    _run_script("host-tools.sh", *missing)
+    still = sorted(tool for tool in HOST_TOOLS if not shutil.which(tool))
+    if still:
+        raise HarnessError(f"containers/host-tools.sh finished but {', '.join(still)} not on PATH")
 
 
 def ensure_base_image(tag: str = BASE_IMAGE) -> str:

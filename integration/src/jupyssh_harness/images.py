@@ -22,7 +22,7 @@ from typing import IO, Any
 import docker.errors
 
 from ._common import HarnessError, containers_dir, log, sha256_file
-from .engine import BASE_IMAGE, docker_client, ensure_base_image, ensure_engine
+from .engine import BASE_IMAGE, docker_client, ensure_base_image, ensure_engine, ensure_host_tools
 from .wheelhouse import (
     Wheelhouse,
     ensure_wheelhouse,
@@ -44,7 +44,7 @@ __all__ = [
 #: Every image, container and network the harness makes carries ``HARNESS_LABEL=1``.
 HARNESS_LABEL = "org.jupyssh.harness"
 #: The images of ``containers/`` the tests and the sandbox use.
-IMAGE_NAMES = ("openssh", "jupyter")
+IMAGE_NAMES = ("openssh", "jupyter", "jupyter-sshd", "lab")
 IMAGE_REPOSITORY = "jupyssh-test"
 
 _FORMAT = 1  # bump to rebuild every image
@@ -219,7 +219,9 @@ def prepare(
     extra_wheels: Sequence[Path] | None = None,
 ) -> dict[str, BuiltImage]:
     """Everything the containers need, idempotently: the engine, the base image, the
-    wheelhouses and the images. ``extra_wheels`` defaults to ``$JUPYSSH_EXTRA_WHEELS``."""
+    wheelhouses and the images, and the client programs the tests drive on the host.
+    ``extra_wheels`` defaults to ``$JUPYSSH_EXTRA_WHEELS``."""
+    ensure_host_tools()
     ensure_engine()
     ensure_base_image()
     wheels = extra_wheels_from_env() if extra_wheels is None else list(extra_wheels)

@@ -1,0 +1,30 @@
+"""jupyssh-tunnel: tunnels for remote Jupyter over OpenSSH.
+
+``open_jupyter(alias)`` finds (or with ``launch=True`` starts) the Jupyter server on an
+ssh host, forwards a port on 127.0.0.1 through a control master of its own, checks
+``/api/status`` with the token and opens the browser; ``stop_jupyter(alias)`` undoes it.
+``jupyssh.tunnel.wsproxy`` bridges ssh to a jupyter-sshd-proxy WebSocket (a ProxyCommand);
+``jupyssh.tunnel.reverse`` installs persistent reverse tunnels (systemd units, or a
+pidfile loop without systemd) rendered by ``jupyssh.tunnel.reverse_spec``.
+"""
+
+from jupyssh.tunnel._version import __version__
+from jupyssh.tunnel.errors import NoJupyterServer, TunnelExists, TunnelNotFound, WebSocketProxyError
+from jupyssh.tunnel.jupyter import OpenedJupyter, StoppedJupyter, open_jupyter, stop_jupyter
+from jupyssh.tunnel.remote import Discovery, ServerRecord, discover_servers, parse_discovery
+
+__all__ = [
+    "Discovery",
+    "NoJupyterServer",
+    "OpenedJupyter",
+    "ServerRecord",
+    "StoppedJupyter",
+    "TunnelExists",
+    "TunnelNotFound",
+    "WebSocketProxyError",
+    "__version__",
+    "discover_servers",
+    "open_jupyter",
+    "parse_discovery",
+    "stop_jupyter",
+]

@@ -1,0 +1,83 @@
+"""``jupyssh tunnel …`` through the real ``jupyssh`` entry point (no host contacted)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from jupyssh.core.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exited:
+        main(list(argv))
+    captured = capsys.readouterr()
+    code = exited.value.code
+    return (code if isinstance(code, int) else 1), captured.out, captured.err
+
+
+def test_the_tunnel_group_lists_its_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "tunnel", "--help")
+    assert code == 0
+    for name in ("jupyter", "ws-proxy", "ws-config"):
+        assert name in out
+
+
+def test_ws_config_prints_a_block_without_the_token(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUPYTER_TOKEN", "never-printed")
+    code, out, _ = run(capsys, "tunnel", "ws-config", "hub", "https://hub.example/user/me/sshd/")
+    assert code == 0
+    assert out.startswith("Host hub\n    ProxyCommand ")
+    assert '"wss://hub.example/user/me/sshd/"' in out
+    assert "never-printed" not in out
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "70000"])
+def test_a_bad_local_port_is_a_usage_error(capsys: pytest.CaptureFixture[str], value: str) -> None:
+    code, _, err = run(capsys, "tunnel", "jupyter", "lab", "--local-port", value, "--no-browser")
+    assert code == 2
+    assert "--local-port" in err
+
+
+def test_launch_and_server_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "tunnel", "jupyter", "lab", "--launch", "--server", "http://j:8888/")
+    assert code == 3
+    assert "exclude each other" in err
+
+
+def test_stop_without_a_tunnel_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--json", "tunnel", "jupyter", "lab", "--stop")
+    assert code == 3
+    error = json.loads(out)["error"]
+    assert error["kind"] == "tunnel-not-found"
+    assert "jupyssh tunnel jupyter lab" in error["hint"]
+
+
+def test_ws_proxy_without_a_token_fails_before_connecting(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("JUPYTER_TOKEN", raising=False)
+    code, _, err = run(capsys, "tunnel", "ws-proxy", "https://192.0.2.1/sshd/")
+    assert code == 3
+    assert "$JUPYTER_TOKEN is not set" in err
+
+
+def test_reverse_list_and_remove_without_tunnels(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "tunnel", "reverse", "list", "--json")
+    assert code == 0
+    assert json.loads(out) == []
+    code, _, err = run(capsys, "tunnel", "reverse", "remove", "lab")
+    assert code == 3
+    assert "no reverse tunnel named 'lab'" in err
+
+
+def test_reverse_add_refuses_a_bad_target(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(
+        capsys, "tunnel", "reverse", "add", "lab", "--via", "b", "--remote-port", "2222",
+        "--to", "host:notaport",
+    )  # fmt: skip
+    assert code == 3
+    assert "target port is not a number" in err
