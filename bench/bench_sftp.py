@@ -9,8 +9,8 @@ without ``limits@openssh.com``). Beside them, a plain Contents API upload in 1 M
 as JupyterLab does it, and a plain ``/files/`` download, both from this process. Reported:
 MB/s, the ratio to the ceiling, and the server process's peak resident memory.
 
-Not measured here: jupyssh-sftp as the bridge's subsystem (the bridge mounts the same
-service; its own benchmark covers its transport).
+jupyssh-sftp is also measured as the subsystem of ``jupyssh bridge serve`` (the same
+service mounted on the bridge's SSH server, its own process, the same Jupyter server).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import psutil
 from _common import Context
@@ -48,6 +48,7 @@ MiB = 1024 * 1024
 SIZE = 256 * MiB
 OPENSSH = "OpenSSH sftp-server, same container (ceiling)"
 JUPYSSH = "jupyssh-sftp standalone"
+BRIDGE = "jupyssh-sftp through jupyssh-bridge"
 PARAMIKO = "minimal paramiko SFTP server, local disk"
 CONTENTS = "plain Contents API, 1 MiB chunks (JupyterLab)"
 _START_TIMEOUT = 60.0
@@ -72,15 +73,20 @@ def run(ctx: Context) -> None:
             with (
                 _server_process(_jupyssh_argv(url, authorized, root), token) as (jupyssh, j_line),
                 _server_process(_paramiko_argv(root, authorized), None) as (stub, p_line),
+                _server_process(_bridge_argv(url, authorized, root), token, announce="stderr") as (
+                    bridge,
+                    b_line,
+                ),
             ):
                 known_hosts = write_known_hosts(
                     root / "known_hosts", [(LOOPBACK, ssh_port, host_key.public_blob)]
                 )
                 with known_hosts.open("a") as handle:
-                    handle.write(f"{j_line}\n{p_line}\n")
+                    handle.write(f"{j_line}\n{p_line}\n{b_line}\n")
                 servers = {
                     OPENSSH: (ssh_port, lambda: _sftp_server_pids(container)),
                     JUPYSSH: (_port_of(j_line), lambda: [jupyssh.pid]),
+                    BRIDGE: (_port_of(b_line), lambda: [bridge.pid]),
                     PARAMIKO: (_port_of(p_line), lambda: [stub.pid]),
                 }
                 rates = {}
@@ -275,6 +281,22 @@ def _jupyssh_argv(url: str, authorized: Path, root: Path) -> list[str]:
     ]
 
 
+def _bridge_argv(url: str, authorized: Path, root: Path) -> list[str]:
+    return [
+        str(Path(sys.executable).with_name("jupyssh")),
+        "bridge",
+        "serve",
+        "--jupyter-url",
+        url,
+        "--listen",
+        "127.0.0.1:0",
+        "--authorized-keys",
+        str(authorized),
+        "--host-key",
+        str(root / "bridge_host_key"),
+    ]
+
+
 def _paramiko_argv(root: Path, authorized: Path) -> list[str]:
     disk = root / "local-disk"
     disk.mkdir()
@@ -290,20 +312,27 @@ def _paramiko_argv(root: Path, authorized: Path) -> list[str]:
 
 @contextlib.contextmanager
 def _server_process(
-    argv: list[str], token: str | None
+    argv: list[str], token: str | None, *, announce: str = "stdout"
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """Start a server that prints ``known_hosts: <line>`` once it listens; stop it after."""
+    """Start a server that prints ``known_hosts: <line>`` on ``announce`` (stdout or
+    stderr) once it listens; stop it after."""
     env = {**os.environ, **({"JUPYTER_TOKEN": token} if token else {})}
+    piped = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, announce: subprocess.PIPE}
     with subprocess.Popen(
         argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stdout=piped["stdout"],
+        stderr=piped["stderr"],
         stdin=subprocess.DEVNULL,
         text=True,
         env=env,
     ) as process:
         try:
-            yield process, _known_hosts_line(process)
+            stream = process.stdout if announce == "stdout" else process.stderr
+            assert stream is not None
+            line = _known_hosts_line(stream, argv)
+            # keep the pipe drained: a server blocked on a full pipe would stall the transfer
+            threading.Thread(target=stream.read, daemon=True).start()
+            yield process, line
         finally:
             process.terminate()
             try:
@@ -313,16 +342,15 @@ def _server_process(
                 process.wait(10)
 
 
-def _known_hosts_line(process: subprocess.Popen[str]) -> str:
-    assert process.stdout is not None
+def _known_hosts_line(stream: IO[str], argv: list[str]) -> str:
     deadline = time.monotonic() + _START_TIMEOUT
     while time.monotonic() < deadline:
-        line = process.stdout.readline()
+        line = stream.readline()
         if not line:
             break
         if line.startswith("known_hosts: "):
             return line.removeprefix("known_hosts: ").strip()
-    raise RuntimeError(f"{process.args!r} did not start")
+    raise RuntimeError(f"{argv!r} did not start")
 
 
 def _port_of(known_hosts_line: str) -> int:

@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Any, Literal, cast
 
 import httpx
+from websockets.asyncio.client import ClientConnection
 
 from jupyssh.core.errors import (
     ConfigError,
@@ -52,7 +53,14 @@ from jupyssh.core.jupyter.models import (
     SessionModel,
     TerminalModel,
 )
-from jupyssh.core.jupyter.urls import ServerURL, api_url, parse_server_url, quote_path
+from jupyssh.core.jupyter.urls import (
+    ServerURL,
+    api_url,
+    parse_server_url,
+    quote_path,
+    terminal_websocket_url,
+)
+from jupyssh.core.jupyter.websocket import connect_websocket
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -264,13 +272,14 @@ class JupyterClient:
         """Send one request; map transport failures and HTTP error statuses to typed errors.
 
         With ``stream`` the body is not read; the caller must close the response.
-        A JSON body of ``_ONE_SHOT_BODY`` bytes or more is sent from a one-shot stream
-        (:class:`_OneShotBody`), so that the request object does not keep it alive.
+        A JSON body of ``_ONE_SHOT_BODY`` bytes or more, or one already encoded (file
+        saves), is sent from a one-shot stream (:class:`_OneShotBody`), so that the
+        request object does not keep it alive.
         """
         content: _OneShotBody | None = None
         if json is not None:
-            encoded = _encode_json(json)
-            if len(encoded) >= _ONE_SHOT_BODY:
+            encoded = json.data if isinstance(json, _EncodedJSON) else _encode_json(json)
+            if len(encoded) >= _ONE_SHOT_BODY or isinstance(json, _EncodedJSON):
                 content, json = _OneShotBody(encoded), None
                 headers = {
                     **(headers or {}),
@@ -388,8 +397,11 @@ class JupyterClient:
             raise JupyterError(f"read {path!r}: the server did not answer with base64 content")
         return base64.b64decode(model["content"])
 
-    async def _put(self, path: str, body: Mapping[str, Any], *, what: str) -> ContentsModel:
-        model = await self._json("PUT", self._contents_url(path), what=what, json=dict(body))
+    async def _put(
+        self, path: str, body: Mapping[str, Any] | _EncodedJSON, *, what: str
+    ) -> ContentsModel:
+        json = body if isinstance(body, _EncodedJSON) else dict(body)
+        model = await self._json("PUT", self._contents_url(path), what=what, json=json)
         return cast("ContentsModel", model)
 
     async def save_file(
@@ -430,8 +442,9 @@ class JupyterClient:
         """
         if chunk == 0 or chunk < -1:
             raise ConfigError(f"chunk must be 1, 2, … or -1 (last), not {chunk}")
-        body = {**_file_body(data), "chunk": chunk}
-        return await self._put(path, body, what=f"save {path!r} (chunk {chunk})")
+        return await self._put(
+            path, _file_body(data, chunk=chunk), what=f"save {path!r} (chunk {chunk})"
+        )
 
     async def save_text(self, path: str, text: str) -> ContentsModel:
         """Write ``text`` as UTF-8 to ``path`` (``format=text``)."""
@@ -694,6 +707,21 @@ class JupyterClient:
         url = self._url("api/terminals", _quote_id(name))
         await self._request("DELETE", url, what=f"delete terminal {name}")
 
+    async def connect_terminal(
+        self, name: str, *, open_timeout: float | None = None
+    ) -> ClientConnection:
+        """Open terminal ``name``'s WebSocket (terminado's JSON protocol: ``["stdin", text]``,
+        ``["set_size", rows, cols]`` out; ``["setup", {}]``, ``["stdout", text]``,
+        ``["disconnect", 1]`` in). The caller closes it. Raises as ``connect_websocket``
+        (``JupyterNotFoundError`` for an unknown terminal)."""
+        return await connect_websocket(
+            terminal_websocket_url(self.base_url, _quote_id(name)),
+            token=self._token,
+            what=f"terminal {name} WebSocket",
+            open_timeout=self.timeout if open_timeout is None else open_timeout,
+            ssl_context=_ssl_context(self.verify) if self.base_url.startswith("https:") else None,
+        )
+
 
 #: JSON bodies this large or larger go out through a one-shot stream (see ``_request``).
 _ONE_SHOT_BODY = 256 * 1024
@@ -730,8 +758,26 @@ def _no_cookies() -> http.cookiejar.CookieJar:
     return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
-def _file_body(data: bytes) -> dict[str, Any]:
-    return {"type": "file", "format": "base64", "content": base64.b64encode(data).decode("ascii")}
+class _EncodedJSON:
+    """A JSON request body already encoded, sent as is (see :func:`_file_body`)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+def _file_body(data: bytes, *, chunk: int | None = None) -> _EncodedJSON:
+    """The Contents API body that saves ``data`` (as chunk ``chunk`` when given), encoded.
+
+    Built as bytes rather than through ``json``: base64's alphabet needs no JSON escaping,
+    and the encoder's scan of a multi-megabyte string sat between two chunks of an
+    upload (measured: about a fifth of an SFTP upload's critical path).
+    """
+    fields = b'{"type":"file","format":"base64",'
+    if chunk is not None:
+        fields += b'"chunk":%d,' % chunk
+    return _EncodedJSON(fields + b'"content":"' + base64.b64encode(data) + b'"}')
 
 
 def _clean_path(path: str) -> str:
