@@ -106,6 +106,25 @@ class SSHHost(_Running):
         """Run ``argv`` inside the container (as root unless told otherwise), not over ssh."""
         return exec_in(self.container, argv, user=user, check=check)
 
+    @contextmanager
+    def network_cut(self) -> Iterator[None]:
+        """Silently drop every packet between this host and the machine while the block
+        runs; its processes keep running (a Wi-Fi drop, not a frozen host).
+
+        The machine reaches a container from its network's gateway address (the published
+        port's proxy or NAT), so a blackhole route to that address inside the container
+        cuts both directions without an ICMP answer. Needs ``cap_add=["NET_ADMIN"]``.
+        """
+        route = self.exec(["ip", "route", "show", "default"]).stdout.split()
+        if "via" not in route:
+            raise HarnessError(f"no default route in {self.alias}: {' '.join(route)}")
+        blackhole = ["blackhole", f"{route[route.index('via') + 1]}/32"]
+        self.exec(["ip", "route", "add", *blackhole])
+        try:
+            yield
+        finally:
+            self.exec(["ip", "route", "del", *blackhole])
+
     def write_config(
         self,
         path: Path,
@@ -207,6 +226,7 @@ def start_ssh_host(
     role_label: str = TEST_LABEL,
     network: Network | None = None,
     network_aliases: Sequence[str] = (),
+    cap_add: Sequence[str] = (),
 ) -> SSHHost:
     """Start an sshd container with a fresh host key; write ``workdir/known_hosts`` and
     ``workdir/ssh_config`` (``alias``: 127.0.0.1, the published port, user ``sandbox``,
@@ -220,6 +240,7 @@ def start_ssh_host(
         role_label=role_label,
         network=network,
         aliases=network_aliases,
+        cap_add=cap_add,
     )
     with ExitStack() as resources:
         resources.callback(container.stop)

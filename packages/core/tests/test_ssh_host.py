@@ -170,3 +170,14 @@ async def test_sync_facade_refuses_a_running_loop(fake_ssh: Path) -> None:
 def test_sync_facade_runs(fake_ssh: Path) -> None:
     with SSHHost("lab", ssh_program=str(fake_ssh), control_path="/x") as ssh:
         assert shlex.split(ssh.run(["echo", "hi"]).stdout_text) == ["echo", "hi"]
+
+
+@pytest.mark.asyncio
+async def test_command_argv_is_the_same_client_argv_run_uses(fake_ssh: Path) -> None:
+    lab = host(fake_ssh)
+    argv = await lab.command_argv(["python3", "-c", "print('a b')"])
+    await lab.run(["python3", "-c", "print('a b')"])
+    assert argv[1:] == calls(fake_ssh)[0]
+    assert shlex.split(argv[-1]) == ["python3", "-c", "print('a b')"]
+    with pytest.raises(ValueError, match="program"):
+        await lab.command_argv([])

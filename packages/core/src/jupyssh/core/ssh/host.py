@@ -216,6 +216,14 @@ class AsyncSSHHost:
         remote = shlex.join([*interpreter, *args])
         return await self._exec(remote, input=body, timeout=timeout, check=check)
 
+    async def command_argv(self, command: Sequence[str]) -> list[str]:
+        """The ssh argv that runs ``command`` (each word quoted) on the host as a client of
+        the master, for callers that keep the process running themselves (a watcher whose
+        pipes stay open) instead of waiting for it like :meth:`run`."""
+        if not command:
+            raise ValueError("command must name a program")
+        return [*await self._argv(), "-T", "--", self.destination, shlex.join(command)]
+
     async def _exec(
         self,
         remote: str,
@@ -332,7 +340,9 @@ class AsyncSSHHost:
             argv += ["-F", self.config_file]
         options = {
             "ControlPath": await self.control_path(),
-            "ControlMaster": "yes" if master else "no",
+            # "auto", not "yes", for the master: ssh then removes a stale socket left by a
+            # master that was killed, where "yes" would run a master with no socket at all.
+            "ControlMaster": "auto" if master else "no",
             "ConnectTimeout": f"{max(1, round(self.connect_timeout))}",
         }
         if self.batch_mode:

@@ -1,0 +1,122 @@
+"""``jupyssh kernel launch``: run one remote kernel from a terminal, or as a kernelspec's argv.
+
+Two users: a person who wants a long-lived (persistent) kernel to leave and re-attach,
+and applications that ignore provisioners and run the kernelspec's ``argv`` with a
+connection file of their own; then this process keeps that file's ports and key and
+forwards them to the remote kernel, so the application talks to it as to a local one.
+
+Signals (as sshpyk's ``sshpyk-kernel``): SIGINT interrupts the kernel, SIGUSR1 restarts
+it, SIGTERM and SIGHUP shut it down (leave it, when persistent), SIGUSR2 shuts it down
+even when persistent, SIGQUIT leaves it running and prints its state file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from jupyter_client.ioloop.manager import AsyncIOLoopKernelManager
+
+from jupyssh.kernel.errors import KernelLaunchError
+from jupyssh.kernel.provisioner import SSHProvisioner
+from jupyssh.kernel.specs import load_options
+
+__all__ = ["LaunchRequest", "launch"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """What ``jupyssh kernel launch`` was asked to do."""
+
+    kernel: str
+    connection_file: str | None = None
+    persistent: bool | None = None
+    existing: str | None = None
+    leave: bool = False
+    state_file: str | None = None
+
+
+def _say(message: str) -> None:
+    # stderr: an application running the argv fallback may read our stdout.
+    print(f"jupyssh-kernel: {message}", file=sys.stderr, flush=True)
+
+
+async def launch(request: LaunchRequest) -> Path | None:
+    """Start (or re-attach) the kernel and serve it until a signal ends this process.
+
+    Returns the state file when the kernel was left running, None when it was shut down.
+    """
+    km = _manager(request)
+    await km.start_kernel()
+    provisioner = km.provisioner
+    if not isinstance(provisioner, SSHProvisioner):
+        raise KernelLaunchError(f"{request.kernel!r} did not start through jupyssh")
+    _say(f"kernel {request.kernel} on {provisioner.host}; connection file {km.connection_file}")
+    if request.leave:
+        return await _leave(km, provisioner, request)
+    loop = asyncio.get_running_loop()
+    actions: asyncio.Queue[str] = asyncio.Queue()
+    km.add_restart_callback(lambda: actions.put_nowait("dead"), "dead")
+    wanted = {
+        signal.SIGINT: "interrupt",
+        signal.SIGUSR1: "restart",
+        signal.SIGTERM: "stop",
+        signal.SIGHUP: "stop",
+        signal.SIGUSR2: "shutdown",
+        signal.SIGQUIT: "leave",
+    }
+    for signum, action in wanted.items():
+        loop.add_signal_handler(signum, actions.put_nowait, action)
+    try:
+        while True:
+            action = await actions.get()
+            if action == "interrupt":
+                _say("interrupting the kernel")
+                await km.interrupt_kernel()
+            elif action == "restart":
+                _say("restarting the kernel")
+                await km.restart_kernel()
+            elif action == "leave" or (action == "stop" and provisioner.persistent):
+                return await _leave(km, provisioner, request)
+            else:
+                _say("shutting the kernel down" if action != "dead" else "the kernel died")
+                await km.shutdown_kernel(now=action == "dead")
+                return None
+    finally:
+        for signum in wanted:
+            loop.remove_signal_handler(signum)
+
+
+def _manager(request: LaunchRequest) -> AsyncIOLoopKernelManager:
+    """A kernel manager for the spec, with the request's overrides of its options."""
+    load_options(request.kernel)  # a clear error for a name that is not a jupyssh spec
+    km = AsyncIOLoopKernelManager(kernel_name=request.kernel)
+    spec = km.kernel_spec
+    assert spec is not None  # noqa: S101 - load_options found it
+    config = spec.metadata["kernel_provisioner"].setdefault("config", {})
+    if request.persistent is not None:
+        config["persistent"] = request.persistent
+    if request.existing:
+        config["existing"] = request.existing
+    if request.connection_file:
+        km.connection_file = request.connection_file
+        if Path(request.connection_file).is_file():
+            # An application's own file (the argv fallback): keep its ports and key.
+            km.load_connection_file(request.connection_file)
+    return km
+
+
+async def _leave(
+    km: AsyncIOLoopKernelManager, provisioner: SSHProvisioner, request: LaunchRequest
+) -> Path:
+    km.stop_restarter()
+    path = await provisioner.detach(Path(request.state_file) if request.state_file else None)
+    _say(f"left the kernel running; re-attach with --existing {path}")
+    print(path, flush=True)
+    return path

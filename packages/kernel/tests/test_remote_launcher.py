@@ -1,0 +1,185 @@
+"""The remote launcher, run on this machine exactly as ssh runs it on a host: the
+bootstrap as ``python -c``, the launcher text and its parameters on stdin."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jupyssh.kernel.watcher import BOOTSTRAP, Event, launcher_source
+
+KEY = "0123-secret-key"
+
+
+class Launcher:
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-u", "-c", BOOTSTRAP],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        source = launcher_source()
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"%d\n" % len(source) + source + json.dumps(params).encode())
+        self.process.stdin.write(b"\n")
+        self.process.stdin.flush()
+
+    def event(self) -> Event:
+        assert self.process.stdout is not None
+        while True:
+            line = self.process.stdout.readline().decode()
+            assert line, self.process.stderr.read() if self.process.stderr else ""
+            event = Event.parse(line.rstrip("\n"))
+            if event is not None:
+                return event
+
+    def send(self, command: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(command.encode() + b"\n")
+        self.process.stdin.flush()
+
+    def close(self) -> int:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        code = self.process.wait(timeout=20)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+        return code
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def start_params(**extra: Any) -> dict[str, Any]:
+    return {"mode": "start", "kernel": "sleeper", "key": KEY, **extra}
+
+
+@pytest.mark.usefixtures("jupyter_dirs")
+def test_start_reports_ports_and_keeps_the_key_off_argv() -> None:
+    launcher = Launcher(start_params())
+    ready = launcher.event()
+    assert ready.name == "ready"
+    info = ready.facts["connection"]
+    assert info["transport"] == "tcp"
+    assert info["ip"] == "127.0.0.1"
+    assert "key" not in info
+    assert len({info[n] for n in ("shell_port", "iopub_port", "stdin_port", "hb_port")}) == 4
+    folder = Path(ready.facts["folder"])
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    written = json.loads((folder / "kernel.json").read_text())
+    assert written["key"] == KEY
+    assert stat.S_IMODE((folder / "kernel.json").stat().st_mode) == 0o600
+    pid = int(ready.facts["pid"])
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        assert KEY.encode() not in handle.read()
+    launcher.send("attached")
+    launcher.send(f"signal {signal.SIGTERM}")
+    ended = launcher.event()
+    assert ended.name == "exit"
+    assert ended.facts["code"] == -signal.SIGTERM
+    assert launcher.close() == 0
+    assert not folder.exists()
+
+
+@pytest.mark.usefixtures("jupyter_dirs")
+def test_session_lost_before_attached_takes_the_kernel_down() -> None:
+    launcher = Launcher(start_params())
+    ready = launcher.event()
+    pid = int(ready.facts["pid"])
+    assert alive(pid)
+    launcher.close()
+    assert not alive(pid)
+    assert not Path(ready.facts["folder"]).exists()
+
+
+@pytest.mark.usefixtures("jupyter_dirs")
+def test_persistent_kernel_outlives_its_session_and_is_reattached() -> None:
+    launcher = Launcher(start_params(persistent=True))
+    ready = launcher.event()
+    pid, folder = int(ready.facts["pid"]), ready.facts["folder"]
+    launcher.send("attached")
+    launcher.close()
+    try:
+        assert alive(pid)
+        again = Launcher({"mode": "watch", "pid": pid, "folder": folder})
+        assert again.event().name == "alive"
+        again.send("attached")
+        again.send(f"signal {signal.SIGKILL}")
+        assert again.event().name == "exit"
+        again.close()
+    finally:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.usefixtures("jupyter_dirs")
+def test_restart_gets_the_same_ports_and_folder_back() -> None:
+    first = Launcher(start_params())
+    ready = first.event()
+    first.send("attached")
+    first.send(f"signal {signal.SIGKILL}")
+    assert first.event().name == "exit"
+    first.close()
+    info = ready.facts["connection"]
+    ports = [info[n] for n in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")]
+    second = Launcher(start_params(ports=ports, folder=ready.facts["folder"]))
+    again = second.event()
+    assert again.facts["folder"] == ready.facts["folder"]
+    assert [again.facts["connection"][n] for n in info if n.endswith("_port")] == [
+        info[n] for n in info if n.endswith("_port")
+    ]
+    second.close()
+
+
+@pytest.mark.usefixtures("jupyter_dirs")
+def test_ipc_transport_uses_sockets_in_the_private_folder() -> None:
+    launcher = Launcher(start_params(transport="ipc"))
+    ready = launcher.event()
+    assert ready.facts["connection"]["transport"] == "ipc"
+    assert ready.facts["connection"]["ip"] == os.path.join(ready.facts["folder"], "k")
+    launcher.close()
+
+
+@pytest.mark.usefixtures("jupyter_dirs")
+def test_missing_kernelspec_and_cwd_are_typed_errors() -> None:
+    launcher = Launcher(start_params(kernel="nope"))
+    event = launcher.event()
+    assert event.name == "error"
+    assert event.facts["kind"] == "kernelspec-missing"
+    assert "sleeper" in event.facts["message"]
+    assert launcher.close() == 3
+    launcher = Launcher(start_params(cwd="/no/such/folder"))
+    assert launcher.event().facts["kind"] == "cwd-missing"
+    launcher.close()
+
+
+@pytest.mark.usefixtures("jupyter_dirs")
+def test_specs_mode_lists_the_hosts_kernelspecs() -> None:
+    launcher = Launcher({"mode": "specs"})
+    event = launcher.event()
+    assert event.name == "specs"
+    assert event.facts["specs"]["sleeper"]["display_name"] == "Sleeper"
+    assert event.facts["python"] == sys.version.split()[0]
+    launcher.close()
+
+
+def test_event_lines_need_the_prefix_and_json() -> None:
+    assert Event.parse('JUPYSSH {"event": "ready", "pid": 3}') == Event("ready", {"pid": 3})
+    assert Event.parse("module: loaded python/3.12") is None
+    assert Event.parse("JUPYSSH not json") is None
+    assert Event.parse('JUPYSSH ["event"]') is None
