@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pty
 import queue
+import select
 import signal
 import subprocess
 import sys
@@ -224,3 +226,61 @@ async def test_ipc_transport_opens_no_tcp_port_on_the_host(
     finally:
         kc.stop_channels()
         await km.shutdown_kernel()
+
+
+def _read_until(fd: int, marker: bytes, timeout: float) -> bytes:
+    """What a pty's controller side shows until ``marker`` (bounded by ``timeout``)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no {marker!r} within {timeout} s; the terminal showed {seen!r}")
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            seen += os.read(fd, 4096)
+    return seen
+
+
+def test_ctrl_d_menu_on_a_terminal_leaves_the_kernel_running(
+    ssh_host: SSHHost, kernel_spec: tuple[str, Path], jupyter_home: Path
+) -> None:
+    name, _ = kernel_spec
+    baseline = user_processes(ssh_host.exec)
+    controller, terminal = pty.openpty()
+    launched = subprocess.Popen(
+        [sys.executable, "-m", "jupyssh.kernel", "launch", "--kernel", name, "--persistent"],
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        text=True,
+    )
+    try:
+        _read_until(controller, b"Ctrl+D: menu", 60)
+        os.write(controller, b"\x04")
+        _read_until(controller, b"[c]ontinue?", 10)
+        os.write(controller, b"l\n")
+        out, _ = launched.communicate(timeout=30)
+    finally:
+        if launched.poll() is None:
+            launched.kill()
+            launched.wait(10)
+        os.close(controller)
+        os.close(terminal)
+    assert launched.returncode == 0
+    state = Path(out.strip().splitlines()[-1])
+    assert len(user_processes(ssh_host.exec)) > len(baseline)  # left running there
+
+    again = _launch("--kernel", name, "--existing", str(state))
+    try:
+        wait_for(
+            lambda: "kernel" in (again.stderr.readline() if again.stderr else ""), 60, "re-attached"
+        )
+        again.send_signal(signal.SIGUSR2)  # shut down, persistent or not
+        again.communicate(timeout=60)
+    finally:
+        if again.poll() is None:
+            again.kill()
+            again.wait(10)
+    assert again.returncode == 0
+    wait_for(lambda: user_processes(ssh_host.exec) == baseline, 15, "processes at baseline")

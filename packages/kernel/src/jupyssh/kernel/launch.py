@@ -7,7 +7,8 @@ forwards them to the remote kernel, so the application talks to it as to a local
 
 Signals (as sshpyk's ``sshpyk-kernel``): SIGINT interrupts the kernel, SIGUSR1 restarts
 it, SIGTERM and SIGHUP shut it down (leave it, when persistent), SIGUSR2 shuts it down
-even when persistent, SIGQUIT leaves it running and prints its state file.
+even when persistent, SIGQUIT leaves it running and prints its state file. On a terminal,
+Ctrl+D opens a menu of the same actions (:mod:`jupyssh.kernel.menu`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from jupyter_client.ioloop.manager import AsyncIOLoopKernelManager
 
 from jupyssh.kernel.errors import KernelLaunchError
+from jupyssh.kernel.menu import TerminalMenu
 from jupyssh.kernel.provisioner import SSHProvisioner
 from jupyssh.kernel.specs import load_options
 
@@ -57,8 +59,8 @@ async def launch(request: LaunchRequest) -> Path | None:
     provisioner = km.provisioner
     if not isinstance(provisioner, SSHProvisioner):
         raise KernelLaunchError(f"{request.kernel!r} did not start through jupyssh")
-    _say(f"kernel {request.kernel} on {provisioner.host}; connection file {km.connection_file}")
     if request.leave:
+        _say(f"kernel {request.kernel} on {provisioner.host}")
         return await _leave(km, provisioner, request)
     loop = asyncio.get_running_loop()
     actions: asyncio.Queue[str] = asyncio.Queue()
@@ -73,6 +75,12 @@ async def launch(request: LaunchRequest) -> Path | None:
     }
     for signum, action in wanted.items():
         loop.add_signal_handler(signum, actions.put_nowait, action)
+    # Announced once the signals are handled: a signal sent on seeing this line is heard.
+    _say(f"kernel {request.kernel} on {provisioner.host}; connection file {km.connection_file}")
+    menu = TerminalMenu.on_stdin(actions.put_nowait)
+    if menu is not None:
+        menu.install(loop)
+        _say("Ctrl+D: menu; Ctrl+C: interrupt; Ctrl+\\: leave the kernel running")
     try:
         while True:
             action = await actions.get()
@@ -89,6 +97,8 @@ async def launch(request: LaunchRequest) -> Path | None:
                 await km.shutdown_kernel(now=action == "dead")
                 return None
     finally:
+        if menu is not None:
+            menu.remove()
         for signum in wanted:
             loop.remove_signal_handler(signum)
 
