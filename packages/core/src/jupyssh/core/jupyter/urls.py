@@ -158,6 +158,13 @@ def api_url(base_url: str, *parts: str) -> str:
     return base_url + "/".join(p.strip("/") for p in parts if p.strip("/"))
 
 
+def terminal_websocket_url(base_url: str, name: str) -> str:
+    """A terminal's WebSocket URL: ``ws(s)://…/terminals/websocket/<name>`` (terminado)."""
+    http = api_url(base_url, "terminals/websocket", quote(name, safe=""))
+    scheme, rest = http.split(":", 1)
+    return f"{'wss' if scheme == 'https' else 'ws'}:{rest}"
+
+
 def websocket_url(base_url: str, kernel_id: str, session_id: str) -> str:
     """The kernel channels WebSocket URL: ``ws(s)://…/api/kernels/<id>/channels``."""
     http = api_url(base_url, "api/kernels", quote(kernel_id, safe=""), "channels")

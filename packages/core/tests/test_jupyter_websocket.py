@@ -1,0 +1,101 @@
+"""jupyssh.core.jupyter.websocket and JupyterClient.connect_terminal: the token in the
+header, the terminal's URL, and every handshake failure as a typed error (no network)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from websockets.datastructures import Headers
+from websockets.exceptions import InvalidStatus
+from websockets.http11 import Response
+
+import jupyssh.core.jupyter.websocket as websocket_module
+from jupyssh.core.errors import (
+    JupyterAuthError,
+    JupyterError,
+    JupyterNotFoundError,
+    OperationTimeout,
+)
+from jupyssh.core.jupyter import JupyterClient
+from jupyssh.core.jupyter.urls import terminal_websocket_url
+from jupyssh.core.jupyter.websocket import connect_websocket
+
+TOKEN = "6c4b1d0e2f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a"
+
+
+@pytest.mark.parametrize(
+    ("base", "expected"),
+    [
+        ("http://h:8888/", "ws://h:8888/terminals/websocket/1"),
+        ("https://h/user/x/", "wss://h/user/x/terminals/websocket/1"),
+    ],
+)
+def test_terminal_websocket_url(base: str, expected: str) -> None:
+    assert terminal_websocket_url(base, "1") == expected
+
+
+def test_terminal_websocket_url_quotes_the_name() -> None:
+    assert terminal_websocket_url("http://h/", "a b/c").endswith("/terminals/websocket/a%20b%2Fc")
+
+
+@pytest.mark.asyncio
+async def test_connect_terminal_sends_the_token_in_the_header(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: dict[str, Any] = {}
+
+    async def accept(url: str, **kwargs: Any) -> str:
+        seen.update(kwargs, url=url)
+        return "connection"
+
+    monkeypatch.setattr(websocket_module, "ws_connect", accept)
+    async with JupyterClient(f"http://h:8888/?token={TOKEN}") as client:
+        assert await client.connect_terminal("3") == "connection"  # type: ignore[comparison-overlap]
+    assert seen["url"] == "ws://h:8888/terminals/websocket/3"
+    assert seen["additional_headers"] == {"Authorization": f"token {TOKEN}"}
+    assert TOKEN not in seen["url"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (401, JupyterAuthError),
+        (403, JupyterAuthError),
+        (404, JupyterNotFoundError),
+        (500, JupyterError),
+    ],
+)
+async def test_handshake_statuses(
+    monkeypatch: pytest.MonkeyPatch, status: int, kind: type[Exception]
+) -> None:
+    async def refuse(url: str, **kwargs: Any) -> Any:
+        raise InvalidStatus(Response(status, "No", Headers()))
+
+    monkeypatch.setattr(websocket_module, "ws_connect", refuse)
+    with pytest.raises(kind, match=f"refused the terminal WebSocket \\(HTTP {status}\\)"):
+        await connect_websocket("ws://h/t", token=TOKEN, what="terminal WebSocket")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (TimeoutError(), OperationTimeout),
+        (asyncio.TimeoutError(), OperationTimeout),
+        (ConnectionRefusedError(111, f"refused ?token={TOKEN}"), JupyterError),
+    ],
+)
+async def test_handshake_failures(
+    monkeypatch: pytest.MonkeyPatch, error: Exception, kind: type[Exception]
+) -> None:
+    async def fail(url: str, **kwargs: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(websocket_module, "ws_connect", fail)
+    with pytest.raises(kind) as info:
+        await connect_websocket(f"ws://h/t?token={TOKEN}", token=TOKEN, what="terminal")
+    assert TOKEN not in str(info.value)
+    assert TOKEN not in str(info.value.where)  # type: ignore[attr-defined]
