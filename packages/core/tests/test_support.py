@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import stat
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from jupyssh.core import errors, paths
-from jupyssh.core.log import RedactingFilter, redact
+from jupyssh.core.log import RedactingFilter, configure_logging, redact
 from jupyssh.core.process import run_program
 
 
@@ -113,3 +114,17 @@ def _alive(pid: int) -> bool:
 async def test_missing_program_is_a_config_error() -> None:
     with pytest.raises(errors.ConfigError, match="program not found: no-such-program-x"):
         await run_program(["no-such-program-x"], timeout=5)
+
+
+def test_log_lines_go_to_the_current_stderr(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CLI run again with stderr replaced (tests, embedding applications) must not write
+    to the stream an earlier run configured logging with, which may be closed by now."""
+    earlier = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", earlier)
+    configure_logging(0)
+    monkeypatch.undo()
+    earlier.close()
+    logging.getLogger("jupyssh.test").warning("still heard token=abc")
+    assert "jupyssh: WARNING jupyssh.test: still heard token=<redacted>" in capsys.readouterr().err

@@ -103,12 +103,12 @@ def test_cli_add_show_list_delete_without_checks(tmp_path: Path) -> None:
     )
     assert added.exit_code == 0, added.output
     shown = runner.invoke(cli, ["kernel", "show", "lab", "--json"])
-    assert json.loads(shown.output)["options"]["transport"] == "ipc"
+    assert json.loads(shown.stdout)["options"]["transport"] == "ipc"
     listed = runner.invoke(cli, ["kernel", "list", "--no-check", "--json"])
-    rows = {row["name"]: row for row in json.loads(listed.output)}
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
     assert rows["lab"]["ssh"]
     assert not rows["sleeper"]["ssh"]
     edited = runner.invoke(cli, ["kernel", "edit", "lab", "--persistent", "--json"])
-    assert json.loads(edited.output)["options"]["persistent"] is True
+    assert json.loads(edited.stdout)["options"]["persistent"] is True
     deleted = runner.invoke(cli, ["kernel", "delete", "lab"])
     assert deleted.exit_code == 0, deleted.output

@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = ["REDACTED", "RedactingFilter", "configure_logging", "redact"]
 
@@ -68,15 +69,29 @@ class RedactingFilter(logging.Filter):
         return f"RedactingFilter(<{len(self.secrets)} secrets>)"
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler that writes to ``sys.stderr`` as it is when a record comes, not as it was
+    when the handler was made: the CLI may run again in one process (tests, embedding
+    applications) with stderr replaced, and a stream closed since must not swallow or
+    garble a later warning."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # always the current sys.stderr
+
+
 def configure_logging(verbosity: int) -> None:
     """Send log records to stderr at the level ``-v`` counts ask for (0 to 3)."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("jupyssh: %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, "_jupyssh", False)]:
+    for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
         root.removeHandler(old)
-    handler._jupyssh = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     ours = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     root.setLevel(logging.DEBUG if verbosity >= 3 else logging.WARNING)
