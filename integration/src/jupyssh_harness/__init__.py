@@ -35,6 +35,7 @@ from .images import HARNESS_LABEL, IMAGE_NAMES, BuiltImage, ensure_image, prepar
 from .keys import KeyPair, generate_host_key, generate_keypair, write_known_hosts
 from .sandbox import SANDBOX_ALIAS, Sandbox
 from .sshconfig import HostEntry, write_ssh_config
+from .waiting import until, wait_for
 from .wheelhouse import Wheelhouse, ensure_wheelhouse
 
 __all__ = [
@@ -74,6 +75,8 @@ __all__ = [
     "start_bastion_chain",
     "start_jupyter_server",
     "start_ssh_host",
+    "until",
+    "wait_for",
     "write_known_hosts",
     "write_ssh_config",
 ]

@@ -4,11 +4,10 @@ and deleted with the bridge."""
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from jupyssh_harness import JupyterServer, KeyPair
+from jupyssh_harness import JupyterServer, KeyPair, wait_for
 
 from jupyssh.bridge.server import BridgeConfig, BridgeServer
 from jupyssh.core.jupyter import JupyterClient
@@ -19,15 +18,6 @@ from .conftest import BridgeEndpoint, kernel_ids, pin_host_key, write_authorized
 pytestmark = [
     pytest.mark.integration,
 ]
-
-
-def _wait(condition: object, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def test_a_new_connection_takes_a_warm_kernel(
@@ -42,7 +32,7 @@ def test_a_new_connection_takes_a_warm_kernel(
     server = BridgeServer(client, config, BridgeConfig(warm=1))
     with server:
         server.start()
-        _wait(lambda: len(server.pool.ready) == 1)
+        wait_for(lambda: len(server.pool.ready) == 1, 60, "a warm kernel")
         warm = server.pool.ready[0]
         assert kernel_ids(jupyter_server) - before == {warm}
 
@@ -57,10 +47,10 @@ def test_a_new_connection_takes_a_warm_kernel(
             assert proc.stdout is not None
             assert proc.stdout.readline() == b"started\n"
             assert [session.kernel_id for session in server.sessions] == [warm]
-            _wait(lambda: len(server.pool.ready) == 1)  # the pool refilled
+            wait_for(lambda: len(server.pool.ready) == 1, 60, "the pool to refill")
             replacement = server.pool.ready[0]
             assert replacement != warm
             assert proc.wait(timeout=60) == 0
-        _wait(lambda: warm not in kernel_ids(jupyter_server), timeout=10)
+        wait_for(lambda: warm not in kernel_ids(jupyter_server), 10, "the used kernel to go")
     assert kernel_ids(jupyter_server) - before == set(), "the bridge left kernels behind"
     assert replacement not in kernel_ids(jupyter_server)

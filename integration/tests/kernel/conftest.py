@@ -9,18 +9,22 @@ JUPYTER_RUNTIME_DIR, JUPYTER_CONFIG_DIR and JUPYSSH_HOME point into a short /tmp
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from jupyssh_harness import BastionChain, KeyPair, SSHHost, start_ssh_host, write_ssh_config
+from jupyssh_harness import (
+    BastionChain,
+    KeyPair,
+    SSHHost,
+    start_ssh_host,
+    write_ssh_config,
+)
 
 #: Options that make the alias fit the kernel role, with fast keepalives so that a cut
 #: network kills the master within seconds (the path reconnecting must handle).
@@ -114,25 +118,6 @@ def user_processes(exec_: Callable[..., object]) -> list[str]:
     result = exec_(["ps", "-u", "sandbox", "-o", "pid=,args="], check=False)
     lines = str(getattr(result, "stdout", "")).splitlines()
     return [line.strip() for line in lines if line.strip() and "sshd:" not in line]
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``predicate`` every 0.2 s for at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-async def until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    """The async twin of :func:`wait_for` (the event loop keeps running meanwhile)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 @pytest.fixture

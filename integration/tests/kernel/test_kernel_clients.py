@@ -14,13 +14,13 @@ from typing import Any
 
 import nbformat
 import pytest
-from jupyssh_harness import SSHHost
+from jupyssh_harness import SSHHost, wait_for
 from nbclient import NotebookClient
 
 from jupyssh.core.errors import ForwardingError
 from jupyssh.kernel.errors import RemoteKernelSpecMissing
 
-from .conftest import jupyssh, user_processes, wait_for
+from .conftest import jupyssh, user_processes
 
 
 @pytest.mark.asyncio

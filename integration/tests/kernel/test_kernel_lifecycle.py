@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyssh_harness import SSHHost
+from jupyssh_harness import SSHHost, until, wait_for
 from traitlets.config import Config
 
 from jupyssh.kernel.provisioner import PORT_NAMES, SSHProvisioner
 
-from .conftest import until, user_processes, wait_for
+from .conftest import user_processes
 
 pytestmark = pytest.mark.asyncio
 

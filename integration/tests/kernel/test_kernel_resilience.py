@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyssh_harness import BastionChain, SSHHost
+from jupyssh_harness import BastionChain, SSHHost, until, wait_for
 
 from jupyssh.kernel.provisioner import SSHProvisioner
 
-from .conftest import chain_config, jupyssh, until, user_processes, wait_for
+from .conftest import chain_config, jupyssh, user_processes
 from .test_kernel_lifecycle import execute, interrupt_sleep, manager
 
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
-from jupyssh_harness import JupyterServer, KeyPair
+from jupyssh_harness import JupyterServer, KeyPair, wait_for
 
 from .conftest import (
     ServerProcess,
@@ -38,15 +37,6 @@ def _parts(root: Path, name: str) -> list[int]:
         except FileNotFoundError:  # renamed or removed meanwhile
             continue
     return sizes
-
-
-def _wait_for(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
 
 
 @pytest.mark.parametrize("tool", ["sftp", "scp"])
@@ -75,16 +65,17 @@ def test_client_killed_mid_upload_keeps_the_old_file_and_leaves_no_temp(
         process.stdin.write(stdin)
         process.stdin.flush()
         # mid-upload: the temporary file on the server holds a few chunks already
-        _wait_for(
+        wait_for(
             lambda: any(size >= 8 * _MiB for size in _parts(root, name)),
             120,
             "the upload to start",
+            interval=0.1,
         )
         process.send_signal(signal.SIGKILL)
         process.wait(30)
     assert sha256_of(root / name) == old_digest  # never touched while uploading
     # its ssh child sees the pipe close and disconnects; the server then drops the upload
-    _wait_for(lambda: not _parts(root, name), 60, "the temporary file to go")
+    wait_for(lambda: not _parts(root, name), 60, "the temporary file to go")
     assert sha256_of(root / name) == old_digest
     assert leftovers(root) == []
 
@@ -194,10 +185,11 @@ def test_server_stopped_mid_upload_drops_it_cleanly(server_process: ServerProces
         assert client.stdin is not None
         client.stdin.write(f"put {big} stopped.bin\n")
         client.stdin.flush()
-        _wait_for(
+        wait_for(
             lambda: any(size >= 8 * _MiB for size in _parts(endpoint.root, "stopped.bin")),
             120,
             "the upload to start",
+            interval=0.1,
         )
         assert stop_server_process(server_process) == 0
         client.wait(60)
