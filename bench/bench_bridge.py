@@ -4,8 +4,15 @@ One ``containers/jupyter-sshd`` container runs both an sshd and a Jupyter server
 through OpenSSH's ``ssh`` (aes128-gcm): a 256 MB stream to the client (``head -c … /dev/zero``
 on exec) and keystroke echo latency (200 single bytes through a PTY, cooked-mode echo of
 ``cat``), for sshd, the bridge with the compiled reader shipped into the kernel, and the
-bridge with the pure reader; and the kernel's CPU seconds per MB for the two readers.
-The terminals backend is not implemented yet, so it has no row.
+bridge with the pure reader, and the bridge's terminals backend (``--backend terminals``:
+the shell is a terminal of the server's terminals API); and the kernel's CPU seconds per MB
+for the two readers.
+
+The terminals backend serves only interactive shells (a PTY and no command), so its rows
+are measured through a shell: echo into ``cat`` started from the shell's prompt, and a
+separate throughput metric, "256 MB of text through a shell's PTY", in which the kernel
+bridge and sshd run the same shell script for comparison (text, because terminado sends
+UTF-8 text: NUL bytes would travel as six-byte JSON escapes).
 """
 
 from __future__ import annotations
@@ -42,6 +49,10 @@ KEYSTROKES = 200
 SSHD = "OpenSSH sshd, same container (ceiling)"
 COMPILED = "bridge, compiled reader"
 PURE = "bridge, pure reader"
+TERMINALS = "bridge, terminals backend"
+#: The shell script streaming SIZE bytes of text to the terminal; ``END`` marks its end
+#: (split by quotes so the echoed command line does not contain it).
+STREAM_SCRIPT = f"head -c {SIZE} /dev/zero | tr '\\0' x; echo; echo E''ND\n"
 
 
 def run(ctx: Context) -> None:
@@ -57,10 +68,12 @@ def run(ctx: Context) -> None:
             with (
                 _bridge(url, token, keypair, root, ship_compiled=True) as compiled,
                 _bridge(url, token, keypair, root, ship_compiled=False) as pure,
+                _bridge(url, token, keypair, root, ship_compiled=True, terminals=True) as term,
             ):
                 entries += [
                     (LOOPBACK, compiled.address[1], _blob_of(compiled)),
                     (LOOPBACK, pure.address[1], _blob_of(pure)),
+                    (LOOPBACK, term.address[1], _blob_of(term)),
                 ]
                 known_hosts = write_known_hosts(root / "known_hosts", entries)
                 targets = {
@@ -69,6 +82,12 @@ def run(ctx: Context) -> None:
                     PURE: _ssh(keypair, known_hosts, pure.address[1]),
                 }
                 _measure(ctx, container, targets, {COMPILED: compiled, PURE: pure})
+                shells = {
+                    SSHD: targets[SSHD],
+                    COMPILED: targets[COMPILED],
+                    TERMINALS: _ssh(keypair, known_hosts, term.address[1]),
+                }
+                _measure_shells(ctx, shells)
 
 
 def _measure(
@@ -116,6 +135,61 @@ def _measure(
     )
 
 
+def _measure_shells(ctx: Context, targets: dict[str, list[str]]) -> None:
+    """The terminals backend beside the kernel bridge and sshd, all through a shell."""
+    samples = max(3, min(ctx.samples, 5))
+    for variant, ssh in targets.items():
+        seconds = ctx.measure(lambda ssh=ssh: _shell_stream(ssh), n=samples)  # type: ignore[misc]
+        ctx.record(
+            "256 MB of text through a shell's PTY",
+            variant,
+            [SIZE / 1e6 / s for s in seconds],
+            unit="MB/s",
+            lower_is_better=False,
+        )
+    latencies = _echo(targets[TERMINALS], command=None)
+    figure = ctx.record("keystroke echo", TERMINALS, [s * 1000 for s in latencies], unit="ms")
+    ctx.target(f"echo p99 under 10 ms ({TERMINALS})", _p99(latencies) * 1000, 10.0, unit="ms")
+    ctx.note(f"{TERMINALS}: echo p50 {figure.median:.2f} ms, p99 {_p99(latencies) * 1000:.2f} ms")
+    ctx.note(
+        "shell throughput: `ssh -tt host` (no command), then the shell runs "
+        f"`head -c {SIZE} /dev/zero | tr '\\0' x`; time until its end marker arrives"
+    )
+
+
+def _shell_stream(ssh: list[str]) -> None:
+    """Type :data:`STREAM_SCRIPT` into an interactive shell; return once all arrived."""
+    proc = subprocess.Popen(
+        [*ssh, "-tt", "sandbox@127.0.0.1"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        proc.stdin.write(STREAM_SCRIPT.encode())
+        proc.stdin.flush()
+        _read_until(proc.stdout.fileno(), b"END\r\n", timeout=600)
+    finally:
+        _end_shell(proc)
+
+
+def _end_shell(proc: subprocess.Popen[bytes]) -> None:
+    """End ``cat`` or the shell (newline, Ctrl+D), then ssh; kill it after 30 s."""
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.write(b"\n\x04")
+        proc.stdin.close()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
+    proc.stdout.close()
+
+
 def _stream(ssh: list[str]) -> None:
     with open(os.devnull, "wb") as sink:
         subprocess.run(
@@ -127,10 +201,13 @@ def _stream(ssh: list[str]) -> None:
         )
 
 
-def _echo(ssh: list[str]) -> list[float]:
-    """Seconds from writing one byte to ``ssh -tt`` until the PTY's echo comes back."""
+def _echo(ssh: list[str], command: str | None = "echo READY; exec cat") -> list[float]:
+    """Seconds from writing one byte to ``ssh -tt`` until the PTY's echo comes back.
+
+    With ``command`` ``None`` the client asks for a shell and types the same command
+    into it (the terminals backend serves only shells)."""
     proc = subprocess.Popen(
-        [*ssh, "-tt", "sandbox@127.0.0.1", "echo READY; exec cat"],
+        [*ssh, "-tt", "sandbox@127.0.0.1", *([] if command is None else [command])],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -139,6 +216,9 @@ def _echo(ssh: list[str]) -> list[float]:
     assert proc.stdout is not None
     out = proc.stdout.fileno()
     try:
+        if command is None:
+            proc.stdin.write(b"echo RE''ADY; exec cat\n")
+            proc.stdin.flush()
         _read_until(out, b"READY\r\n")
         latencies = []
         for i in range(KEYSTROKES):
@@ -150,15 +230,7 @@ def _echo(ssh: list[str]) -> list[float]:
             latencies.append(time.perf_counter() - started)
         return latencies
     finally:
-        proc.stdin.write(b"\n\x04")
-        with contextlib.suppress(BrokenPipeError):
-            proc.stdin.close()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
-        proc.stdout.close()
+        _end_shell(proc)
 
 
 def _read_until(fd: int, wanted: bytes, timeout: float = 60.0) -> None:
@@ -257,15 +329,27 @@ def _container(
 
 @contextlib.contextmanager
 def _bridge(
-    url: str, token: str, keypair: KeyPair, root: Path, *, ship_compiled: bool
+    url: str,
+    token: str,
+    keypair: KeyPair,
+    root: Path,
+    *,
+    ship_compiled: bool,
+    terminals: bool = False,
 ) -> Iterator[BridgeServer]:
-    name = "compiled" if ship_compiled else "pure"
+    name = "terminals" if terminals else "compiled" if ship_compiled else "pure"
     authorized = root / f"authorized_keys-{name}"
     authorized.write_text(keypair.public_line + "\n")
     authorized.chmod(0o600)
     config = ServerConfig(host_key=root / f"bridge-key-{name}", authorized_keys=authorized)
     client = JupyterClient(url, token=token)
-    server = BridgeServer(client, config, BridgeConfig(ship_compiled=ship_compiled, sftp=False))
+    server = BridgeServer(
+        client,
+        config,
+        BridgeConfig(
+            ship_compiled=ship_compiled, sftp=False, backend="terminals" if terminals else "kernel"
+        ),
+    )
     with server:
         server.start()
         yield server

@@ -7,8 +7,11 @@ OpenSSH's own ``ssh`` pointed at it with the bridge's host key pinned
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shlex
 import subprocess
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,3 +134,77 @@ def kernel_ids(server: JupyterServer) -> set[str]:
 
 def lines(data: bytes) -> Sequence[str]:
     return data.decode("utf-8", "replace").splitlines()
+
+
+class Tmux:
+    """A private tmux server (its own socket) with one window running ``command``."""
+
+    def __init__(self, socket: Path, command: str, cols: int, rows: int) -> None:
+        self.socket = socket
+        self.run("new-session", "-d", "-s", "t", "-x", str(cols), "-y", str(rows), command)
+
+    def run(self, *args: str) -> str:
+        result = subprocess.run(
+            ["tmux", "-S", str(self.socket), "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return result.stdout
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", "t", "-S", "-100")
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", "-t", "t", *keys)
+
+    def wait_for(self, check: Callable[[str], bool], timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if check(screen):
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"the screen never matched; it shows:\n{screen}")
+
+    def pane_size(self) -> tuple[int, int]:
+        text = self.run("display-message", "-p", "-t", "t", "#{pane_height} #{pane_width}")
+        rows, cols = text.split()
+        return int(rows), int(cols)
+
+    def check_stty_follows_resize(self) -> None:
+        """``stty size`` in the window's shell shows the pane's size, and the new size
+        after the window is resized (pty-req, then window-change)."""
+        rows, cols = self.pane_size()
+        self.keys("stty size", "Enter")
+        self.wait_for(lambda s: f"{rows} {cols}" in s)
+
+        self.run("resize-window", "-t", "t", "-x", "120", "-y", "40")
+        new_rows, new_cols = self.pane_size()
+        assert (new_rows, new_cols) != (rows, cols)
+        self.keys("clear; stty size", "Enter")
+        self.wait_for(lambda s: f"{new_rows} {new_cols}" in s)
+
+    def kill(self) -> None:
+        subprocess.run(
+            ["tmux", "-S", str(self.socket), "kill-server"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+
+
+@contextlib.contextmanager
+def ssh_in_tmux(endpoint: BridgeEndpoint, workdir: Path) -> Iterator[tuple[Tmux, Path]]:
+    """``ssh -tt`` to ``endpoint`` in a 100x30 tmux window; yields the tmux server and
+    the file that receives ssh's exit status once it ends."""
+    status_file = workdir / "status"
+    ssh = shlex.join(endpoint.argv(tty=True))
+    command = f"TERM=xterm-256color {ssh}; echo $? > {shlex.quote(str(status_file))}"
+    tmux = Tmux(workdir / "tmux.sock", f"sh -c {shlex.quote(command)}", 100, 30)
+    try:
+        yield tmux, status_file
+    finally:
+        tmux.kill()

@@ -8,15 +8,14 @@ real terminal to resize and type into.
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import BridgeEndpoint
+from .conftest import BridgeEndpoint, Tmux, ssh_in_tmux
 
 pytestmark = [
     pytest.mark.integration,
@@ -44,78 +43,17 @@ def test_pty_and_exec_channels_carry_output_in_order(bridge: BridgeEndpoint) -> 
     assert got == [f"line-{i}" for i in range(1, 2001)]
 
 
-class Tmux:
-    """A private tmux server (its own socket) with one window running ``command``."""
-
-    def __init__(self, socket: Path, command: str, cols: int, rows: int) -> None:
-        self.socket = socket
-        self.run("new-session", "-d", "-s", "t", "-x", str(cols), "-y", str(rows), command)
-
-    def run(self, *args: str) -> str:
-        result = subprocess.run(
-            ["tmux", "-S", str(self.socket), "-f", "/dev/null", *args],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-        return result.stdout
-
-    def screen(self) -> str:
-        return self.run("capture-pane", "-p", "-t", "t", "-S", "-100")
-
-    def keys(self, *keys: str) -> None:
-        self.run("send-keys", "-t", "t", *keys)
-
-    def wait_for(self, check: Callable[[str], bool], timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
-        screen = ""
-        while time.monotonic() < deadline:
-            screen = self.screen()
-            if check(screen):
-                return screen
-            time.sleep(0.2)
-        raise AssertionError(f"the screen never matched; it shows:\n{screen}")
-
-    def pane_size(self) -> tuple[int, int]:
-        text = self.run("display-message", "-p", "-t", "t", "#{pane_height} #{pane_width}")
-        rows, cols = text.split()
-        return int(rows), int(cols)
-
-    def kill(self) -> None:
-        subprocess.run(
-            ["tmux", "-S", str(self.socket), "kill-server"],
-            capture_output=True,
-            timeout=30,
-            check=False,
-        )
-
-
 @pytest.fixture
 def tmux_ssh(bridge: BridgeEndpoint, tmp_path: Path) -> Iterator[tuple[Tmux, Path]]:
-    status_file = tmp_path / "status"
-    ssh = shlex.join(bridge.argv(tty=True))
-    command = f"TERM=xterm-256color {ssh}; echo $? > {shlex.quote(str(status_file))}"
-    tmux = Tmux(tmp_path / "tmux.sock", f"sh -c {shlex.quote(command)}", 100, 30)
-    try:
-        yield tmux, status_file
-    finally:
-        tmux.kill()
+    with ssh_in_tmux(bridge, tmp_path) as session:
+        yield session
 
 
 def test_interactive_shell_in_tmux(tmux_ssh: tuple[Tmux, Path]) -> None:
     tmux, status_file = tmux_ssh
     tmux.wait_for(lambda s: s.rstrip().endswith("$"))  # the prompt
 
-    rows, cols = tmux.pane_size()
-    tmux.keys("stty size", "Enter")
-    tmux.wait_for(lambda s: f"{rows} {cols}" in s)
-
-    tmux.run("resize-window", "-t", "t", "-x", "120", "-y", "40")
-    new_rows, new_cols = tmux.pane_size()
-    assert (new_rows, new_cols) != (rows, cols)
-    tmux.keys("clear; stty size", "Enter")
-    tmux.wait_for(lambda s: f"{new_rows} {new_cols}" in s)
+    tmux.check_stty_follows_resize()
 
     tmux.keys("clear; sleep 100", "Enter")
     time.sleep(1.0)

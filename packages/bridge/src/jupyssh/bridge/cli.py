@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from jupyssh.bridge.reader import __impl__ as reader_impl
-from jupyssh.bridge.server import BridgeConfig, BridgeServer, sftp_available
+from jupyssh.bridge.server import BACKENDS, Backend, BridgeConfig, BridgeServer, sftp_available
 from jupyssh.core.cli import verbosity_option
 from jupyssh.core.errors import ConfigError
 from jupyssh.core.jupyter import JupyterClient
@@ -71,6 +71,15 @@ def bridge() -> None:
     help="Kernels kept started ahead, so a new connection does not wait for one.",
 )
 @click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default="kernel",
+    show_default=True,
+    help="Where interactive shells (ssh with a PTY, no command) run: a PTY process in the "
+    "connection's kernel, or a terminal of the server's terminals API. Commands always "
+    "run in the kernel.",
+)
+@click.option(
     "--allow-non-loopback",
     is_flag=True,
     help="Allow a listen address other machines can reach.",
@@ -87,13 +96,15 @@ def serve(
     host_key: Path | None,
     kernel_name: str | None,
     warm: int,
+    backend: Backend,
     allow_non_loopback: bool,
 ) -> None:
     """Serve SSH until interrupted (Ctrl-C, SIGTERM).
 
     Each connection gets its own kernel, deleted when the connection ends. `ssh host cmd`
     runs CMD on pipes (stdout, stderr and the exit status as with sshd); `ssh host` and
-    `ssh -t` get a shell on a PTY. No port, agent or X11 forwarding.
+    `ssh -t` get a shell on a PTY (with --backend terminals: a Jupyter terminal). No port,
+    agent or X11 forwarding.
     """
     host, port = parse_listen(listen)
     config = ServerConfig(
@@ -104,7 +115,9 @@ def serve(
         authorized_keys=authorized_keys,
     )
     client = JupyterClient.from_url(jupyter_url)
-    server = BridgeServer(client, config, BridgeConfig(kernel_name=kernel_name, warm=warm))
+    server = BridgeServer(
+        client, config, BridgeConfig(kernel_name=kernel_name, warm=warm, backend=backend)
+    )
     with server:
         bound_host, bound_port = server.address
         facts: dict[str, Any] = {
@@ -115,6 +128,7 @@ def serve(
             "reader": reader_impl,
             "sftp": sftp_available(),
             "warm": warm,
+            "backend": backend,
         }
         output.emit(facts, lambda _console: _announce(facts))
         server.serve_forever(handle_signals=True)
@@ -124,4 +138,8 @@ def _announce(facts: dict[str, Any]) -> None:
     click.echo(f"jupyssh-bridge serving {facts['jupyter']} on {facts['listen']}", err=True)
     click.echo(f"host key {facts['host_key_fingerprint']}", err=True)
     click.echo(f"known_hosts: {facts['known_hosts']}", err=True)
-    click.echo(f"reader: {facts['reader']}; sftp subsystem: {facts['sftp']}", err=True)
+    click.echo(
+        f"reader: {facts['reader']}; sftp subsystem: {facts['sftp']}; "
+        f"shells: {facts['backend']} backend",
+        err=True,
+    )

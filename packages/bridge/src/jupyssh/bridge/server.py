@@ -15,7 +15,7 @@ import contextlib
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import paramiko
 from paramiko.channel import Channel
@@ -25,16 +25,29 @@ from jupyssh.bridge.channel import BridgeChannel, ChannelRequest, PtyRequest
 from jupyssh.bridge.loop import LoopThread
 from jupyssh.bridge.pool import KernelPool
 from jupyssh.bridge.session import KernelSession
+from jupyssh.bridge.terminal import TerminalChannel
 from jupyssh.core.jupyter import JupyterClient
 from jupyssh.core.server import Connection, ServerConfig, ServerPolicy, SSHServer
 
-__all__ = ["ACCEPTED_ENV", "BridgeConfig", "BridgePolicy", "BridgeServer", "sftp_available"]
+__all__ = [
+    "ACCEPTED_ENV",
+    "BACKENDS",
+    "Backend",
+    "BridgeConfig",
+    "BridgePolicy",
+    "BridgeServer",
+    "sftp_available",
+]
 
 log = logging.getLogger(__name__)
 
 #: Environment variables a client may set (``SendEnv``), as Debian's sshd ``AcceptEnv``.
 ACCEPTED_ENV = frozenset({"LANG", "LANGUAGE", "COLORTERM"})
 ACCEPTED_ENV_PREFIXES = ("LC_",)
+#: Where interactive shells run: ``kernel`` (a PTY process in the connection's kernel) or
+#: ``terminals`` (a terminal of the Jupyter server's terminals API).
+Backend = Literal["kernel", "terminals"]
+BACKENDS: tuple[Backend, ...] = ("kernel", "terminals")
 #: Seconds ``on_connection_closed`` waits for a session to stop and delete its kernel.
 CLOSE_TIMEOUT = 30.0
 
@@ -57,12 +70,16 @@ class BridgeConfig:
     :param ship_compiled: send the compiled reader into kernels whose platform and
         Python ABI match the bridge's (else they run the pure reader).
     :param sftp: serve the ``sftp`` subsystem when ``jupyssh-sftp`` is installed.
+    :param backend: ``terminals`` serves interactive shells (``pty-req`` then ``shell``)
+        with the server's terminals API; commands (``exec``) and shells without a PTY
+        still run in the kernel.
     """
 
     kernel_name: str | None = None
     warm: int = 0
     ship_compiled: bool = True
     sftp: bool = True
+    backend: Backend = "kernel"
 
 
 class BridgePolicy(ServerPolicy):
@@ -78,7 +95,7 @@ class BridgePolicy(ServerPolicy):
         super().__init__(connection, bridge.authorized_keys, allow_none=allow_none)
         self.bridge = bridge
         self.requests: dict[int, ChannelRequest] = {}
-        self.started: dict[int, BridgeChannel] = {}
+        self.started: dict[int, BridgeChannel | TerminalChannel] = {}
         self._lock = threading.Lock()
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
@@ -154,8 +171,12 @@ class BridgePolicy(ServerPolicy):
             if request is None or chanid in self.started:
                 return False  # one shell or exec per channel, as sshd
             request.command = command
-            session = self.bridge.session_for(self.connection)
-            started = BridgeChannel(self.bridge.io, session, channel, request)
+            started: BridgeChannel | TerminalChannel
+            if self.bridge.serves_with_terminal(request):
+                started = self.bridge.terminal_for(self.connection, channel, request)
+            else:
+                session = self.bridge.session_for(self.connection)
+                started = BridgeChannel(self.bridge.io, session, channel, request)
             self.started[chanid] = started
         # after paramiko's success reply, or an early exit-status could overtake it
         self.connection.after_request(started.start)
@@ -187,6 +208,7 @@ class BridgeServer(SSHServer):
         self.io = LoopThread()
         self.pool = KernelPool(client, bridge.kernel_name, bridge.warm)
         self._sessions: dict[Connection, KernelSession] = {}
+        self._terminals: dict[Connection, list[TerminalChannel]] = {}
         self._sessions_lock = threading.Lock()
         self._backend_stopped = False
         self._sftp: Any = None
@@ -220,6 +242,27 @@ class BridgeServer(SSHServer):
                 self.io.submit(session.start())
             return session
 
+    def serves_with_terminal(self, request: ChannelRequest) -> bool:
+        """Whether this channel's request goes to a Jupyter terminal: the terminals
+        backend, a shell (no command) and a PTY — what a terminal can honestly be."""
+        return (
+            self.bridge_config.backend == "terminals"
+            and request.command is None
+            and request.pty is not None
+        )
+
+    def terminal_for(
+        self, connection: Connection, channel: Channel, request: ChannelRequest
+    ) -> TerminalChannel:
+        """A new terminal channel, remembered so that the connection's end deletes its
+        terminal (transport thread; returns at once)."""
+        terminal = TerminalChannel(self.io, self.client, channel, request)
+        with self._sessions_lock:
+            # a long-lived connection (ControlMaster) may open many shells: forget ended ones
+            live = [t for t in self._terminals.get(connection, []) if not t.stopped]
+            self._terminals[connection] = [*live, terminal]
+        return terminal
+
     # --- SSHServer hooks ---------------------------------------------------------------------
 
     def make_policy(self, connection: Connection) -> paramiko.ServerInterface:
@@ -231,15 +274,25 @@ class BridgeServer(SSHServer):
             self._sftp.install(transport)
 
     def on_connection_closed(self, connection: Connection) -> None:
-        """Stop the connection's processes and delete its kernel (supervisor thread)."""
+        """Stop the connection's processes, delete its terminals and its kernel
+        (supervisor thread)."""
         with self._sessions_lock:
             session = self._sessions.pop(connection, None)
+            terminals = self._terminals.pop(connection, [])
+        self._stop_terminals(terminals)
         if session is None:
             return
         try:
             self.io.submit(session.close()).result(CLOSE_TIMEOUT)
         except (concurrent.futures.TimeoutError, RuntimeError) as exc:
             log.warning("%s: cleanup did not finish: %r", session.name, exc)
+
+    def _stop_terminals(self, terminals: list[TerminalChannel]) -> None:
+        for terminal in terminals:
+            try:
+                self.io.submit(terminal.stop()).result(CLOSE_TIMEOUT)
+            except (concurrent.futures.TimeoutError, RuntimeError) as exc:
+                log.warning("terminal channel %d: cleanup did not finish: %r", terminal.number, exc)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -266,6 +319,9 @@ class BridgeServer(SSHServer):
         with self._sessions_lock:
             sessions = list(self._sessions.values())
             self._sessions.clear()
+            terminals = [t for ts in self._terminals.values() for t in ts]
+            self._terminals.clear()
+        self._stop_terminals(terminals)
         for session in sessions:
             with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
                 self.io.submit(session.close()).result(CLOSE_TIMEOUT)
