@@ -21,6 +21,7 @@ from jupyssh.core.errors import (
     OperationTimeout,
 )
 from jupyssh.core.jupyter import kernel as kernel_module
+from jupyssh.core.jupyter import websocket as websocket_module
 from jupyssh.core.jupyter.auth import RedactingLogger
 from jupyssh.core.jupyter.comm import Comm
 from jupyssh.core.jupyter.framing import (
@@ -633,7 +634,7 @@ async def test_handshake_statuses(
     async def refuse(url: str, **kwargs: Any) -> Any:
         raise InvalidStatus(Response(status, "No", Headers()))
 
-    monkeypatch.setattr(kernel_module, "ws_connect", refuse)
+    monkeypatch.setattr(websocket_module, "ws_connect", refuse)
     with pytest.raises(kind, match=f"HTTP {status}"):
         await KernelConnection("http://h/", "k", token=TOKEN).open()
 
@@ -653,7 +654,7 @@ async def test_handshake_failures(
     async def fail(url: str, **kwargs: Any) -> Any:
         raise error
 
-    monkeypatch.setattr(kernel_module, "ws_connect", fail)
+    monkeypatch.setattr(websocket_module, "ws_connect", fail)
     with pytest.raises(kind) as info:
         await KernelConnection("http://h/", "k", token=TOKEN).open()
     assert str(info.value.where).startswith("ws://h/api/kernels/k/channels?session_id=")  # type: ignore[attr-defined]
@@ -669,7 +670,7 @@ async def test_websockets_gets_the_header_and_a_redacting_logger(
         seen.update(kwargs, url=url)
         return FakeSocket(V1_SUBPROTOCOL)
 
-    monkeypatch.setattr(kernel_module, "ws_connect", capture)
+    monkeypatch.setattr(websocket_module, "ws_connect", capture)
     async with KernelConnection(
         "http://h/", "k", token=TOKEN, max_message_size=123, open_timeout=4
     ):
@@ -691,7 +692,7 @@ async def test_websockets_logging_is_redacted(
         kwargs["logger"].debug("> %s: %s", "Authorization", f"token {TOKEN}")
         return FakeSocket(V1_SUBPROTOCOL)
 
-    monkeypatch.setattr(kernel_module, "ws_connect", capture)
+    monkeypatch.setattr(websocket_module, "ws_connect", capture)
     with caplog.at_level(logging.DEBUG, logger="websockets.client"):
         async with KernelConnection("http://h/", "k", token=TOKEN):
             pass
@@ -699,33 +700,39 @@ async def test_websockets_logging_is_redacted(
     assert TOKEN not in caplog.text
 
 
-# --- ping ----------------------------------------------------------------------------------
+# --- quick acks -----------------------------------------------------------------------------
 
 
-class PingingSocket(FakeSocket):
+class PongingSocket(FakeSocket):
     def __init__(self, subprotocol: str | None) -> None:
         super().__init__(subprotocol, ipykernel)
-        self.pings = 0
+        self.pongs = 0
 
-    async def ping(self) -> None:
-        self.pings += 1
+    async def pong(self, data: bytes = b"") -> None:
+        self.pongs += 1
 
 
-@pytest.mark.asyncio
-async def test_ping_sends_a_websocket_ping_when_open() -> None:
-    sock = PingingSocket(V1_SUBPROTOCOL)
-    kc = connection_for(sock)
-    await kc.ping()  # not open yet: nothing to do
-    async with kc:
-        await kc.ping()
-        await kc.ping()
-    await kc.ping()  # closed: nothing to do
-    assert sock.pings == 2
+def _status(state: str) -> Message:
+    return new_message("status", {"execution_state": state}, session="k", channel="iopub")
 
 
 @pytest.mark.asyncio
-async def test_ping_is_a_no_op_on_a_socket_without_pings() -> None:
-    sock = FakeSocket(V1_SUBPROTOCOL, ipykernel)
+async def test_quick_acks_answer_received_messages_with_pongs() -> None:
+    sock = PongingSocket(V1_SUBPROTOCOL)
+    async with connection_for(sock, quick_acks=True) as kc:
+        sock.push(_status("busy"))
+        await until(lambda: kc.execution_state == "busy")
+        await until(lambda: sock.pongs == 1)
+        sock.push(_status("idle"))
+        await until(lambda: kc.execution_state == "idle")
+        await until(lambda: sock.pongs == 2)
+
+
+@pytest.mark.asyncio
+async def test_no_pongs_by_default() -> None:
+    sock = PongingSocket(V1_SUBPROTOCOL)
     async with connection_for(sock) as kc:
-        await kc.ping()
-    assert sock.closed
+        sock.push(_status("busy"))
+        await until(lambda: kc.execution_state == "busy")
+        await asyncio.sleep(0.01)
+    assert sock.pongs == 0

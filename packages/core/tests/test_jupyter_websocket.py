@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from websockets.datastructures import Headers
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosedOK, InvalidStatus
 from websockets.http11 import Response
 
 import jupyssh.core.jupyter.websocket as websocket_module
@@ -20,7 +20,7 @@ from jupyssh.core.errors import (
 )
 from jupyssh.core.jupyter import JupyterClient
 from jupyssh.core.jupyter.urls import terminal_websocket_url
-from jupyssh.core.jupyter.websocket import connect_websocket
+from jupyssh.core.jupyter.websocket import QuickAcks, connect_websocket
 
 TOKEN = "6c4b1d0e2f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a"
 
@@ -99,3 +99,70 @@ async def test_handshake_failures(
         await connect_websocket(f"ws://h/t?token={TOKEN}", token=TOKEN, what="terminal")
     assert TOKEN not in str(info.value)
     assert TOKEN not in str(info.value.where)  # type: ignore[attr-defined]
+
+
+# --- QuickAcks ------------------------------------------------------------------------------
+
+
+class Ponger:
+    def __init__(self, fail: BaseException | None = None) -> None:
+        self.pongs = 0
+        self.fail = fail
+
+    async def pong(self, data: bytes = b"") -> None:
+        self.pongs += 1
+        if self.fail is not None:
+            raise self.fail
+
+
+@pytest.mark.asyncio
+async def test_quick_acks_send_one_pong_for_frames_received_together() -> None:
+    ws = Ponger()
+    acks = QuickAcks(ws)
+    acks.received(10)
+    acks.received(10)  # before the first pong left: that pong acknowledges both
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert ws.pongs == 1
+    acks.received(10)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert ws.pongs == 2
+
+
+@pytest.mark.asyncio
+async def test_quick_acks_ignore_a_closed_connection() -> None:
+    ws = Ponger(ConnectionClosedOK(None, None))
+    acks = QuickAcks(ws)
+    acks.received(10)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert ws.pongs == 1
+    acks.received(10)  # the failed pong did not leave the helper stuck
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert ws.pongs == 2
+
+
+@pytest.mark.asyncio
+async def test_quick_acks_close_cancels_a_pending_pong() -> None:
+    ws = Ponger()
+    acks = QuickAcks(ws)
+    acks.received(10)
+    acks.close()
+    await asyncio.sleep(0)
+    assert ws.pongs == 0
+
+
+@pytest.mark.asyncio
+async def test_quick_acks_leave_large_frames_alone() -> None:
+    ws = Ponger()
+    acks = QuickAcks(ws, max_frame=1000)
+    acks.received(1001)  # a bulk transfer's message: its segments are acknowledged anyway
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert ws.pongs == 0
+    acks.received(1000)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert ws.pongs == 1

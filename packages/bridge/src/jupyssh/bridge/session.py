@@ -32,10 +32,6 @@ log = logging.getLogger(__name__)
 #: Seconds a session may take to start its kernel and agent. Generous: a server starting
 #: many kernels at once (20 connections opening together) answers slowly.
 START_TIMEOUT = 180.0
-#: After a message to the agent, keep the Jupyter server's event loop awake this long
-#: (seconds), with a WebSocket ping every :data:`NUDGE_EVERY` seconds: see ``_nudge``.
-NUDGE_FOR = 0.1
-NUDGE_EVERY = 0.002
 #: Seconds the kernel's WebSocket may take to open (the server lets it open only once
 #: the new kernel answers).
 OPEN_TIMEOUT = 120.0
@@ -131,8 +127,6 @@ class KernelSession:
         self._sender: asyncio.Task[None] | None = None
         self._channels: dict[int, ChannelSink] = {}
         self._closed = False
-        self._nudge_until = 0.0
-        self._nudger: asyncio.Task[None] | None = None
 
     # --- lifecycle (loop) --------------------------------------------------------------------
 
@@ -169,7 +163,11 @@ class KernelSession:
         self.kernel_id = await self.pool.take()
         if self._closed:
             return
-        connection = self.client.connect_kernel(self.kernel_id, open_timeout=OPEN_TIMEOUT)
+        # quick acks: a keystroke's echo follows the kernel's busy/idle status messages,
+        # and would otherwise wait ~40 ms for our delayed ACK (see QuickAcks)
+        connection = self.client.connect_kernel(
+            self.kernel_id, open_timeout=OPEN_TIMEOUT, quick_acks=True
+        )
         self._connection = connection
         await connection.open()
         await connection.wait_ready(timeout=OPEN_TIMEOUT)
@@ -223,8 +221,6 @@ class KernelSession:
         if self._closed:
             return
         self._closed = True
-        if self._nudger is not None:
-            self._nudger.cancel()
         if self._outbox is not None:
             self._outbox.put_nowait(None)
         if self._sender is not None:
@@ -254,33 +250,6 @@ class KernelSession:
         """Queue a message to the agent (loop only; threads go through ``LoopThread.call``)."""
         if self._outbox is not None and not self._closed:
             self._outbox.put_nowait((data, buffers))
-            if data.get("op") != "ack":
-                self._nudge()
-
-    def _nudge(self) -> None:
-        """Keep the Jupyter server's loop awake for :data:`NUDGE_FOR` seconds (loop).
-
-        Measured with jupyter_server 2.x and ipykernel 7: an iopub message that reaches the
-        server a few ms after the busy/idle burst of one of our messages (a keystroke's
-        echo) waits ~45 ms there before it is relayed, unless something else wakes the
-        server's event loop; a WebSocket ping every 2 ms does, and takes the echo from
-        ~48 ms to a few ms. Bounded: pings stop :data:`NUDGE_FOR` after the last message.
-        """
-        self._nudge_until = asyncio.get_running_loop().time() + NUDGE_FOR
-        if self._nudger is None or self._nudger.done():
-            self._nudger = asyncio.get_running_loop().create_task(self._nudge_loop())
-
-    async def _nudge_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while loop.time() < self._nudge_until and not self._closed:
-            connection = self._connection
-            if connection is None:
-                return
-            try:
-                await connection.ping()
-            except KernelConnectionError:
-                return
-            await asyncio.sleep(NUDGE_EVERY)
 
     async def _send_loop(self, comm: Comm) -> None:
         outbox = self._outbox

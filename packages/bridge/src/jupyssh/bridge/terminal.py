@@ -37,6 +37,7 @@ from jupyssh.bridge.channel import FAILED, IN_CHUNK, ChannelRequest
 from jupyssh.bridge.loop import LoopThread
 from jupyssh.core.errors import JupysshError, JupyterNotFoundError
 from jupyssh.core.jupyter import JupyterClient
+from jupyssh.core.jupyter.websocket import QuickAcks
 
 __all__ = [
     "TERMINALS_DISABLED",
@@ -188,8 +189,11 @@ class TerminalChannel:
     async def _pump(self, ws: ClientConnection) -> None:
         """Terminal output → channel, until the shell ends or the socket closes."""
         loop = asyncio.get_running_loop()
-        with contextlib.suppress(ConnectionClosed):
+        # the server writes the terminal's WebSocket with Nagle on, as the kernel's
+        acks = QuickAcks(ws)
+        try:
             async for raw in ws:
+                acks.received(len(raw))
                 kind, data = decode_server_message(raw)
                 if kind == "disconnect":
                     return
@@ -197,6 +201,10 @@ class TerminalChannel:
                     sent = await loop.run_in_executor(self._writer, self._send, data)
                     if not sent:
                         return
+        except ConnectionClosed:
+            return
+        finally:
+            acks.close()
 
     def _send(self, data: bytes) -> bool:
         """Writer thread: blocks while the client's SSH window is full."""

@@ -24,19 +24,10 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Protocol
 
-from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-from websockets.typing import Subprotocol
+from websockets.exceptions import ConnectionClosed
 
-from jupyssh.core._version import __version__
-from jupyssh.core.errors import (
-    ConfigError,
-    JupyterAuthError,
-    JupyterNotFoundError,
-    KernelConnectionError,
-    OperationTimeout,
-)
-from jupyssh.core.jupyter.auth import RedactingLogger, authorization_headers, redact
+from jupyssh.core.errors import ConfigError, KernelConnectionError, OperationTimeout
+from jupyssh.core.jupyter.auth import redact
 from jupyssh.core.jupyter.comm import Comm, CommOpenHandler, MessageHandler, call_handler
 from jupyssh.core.jupyter.framing import (
     V1_SUBPROTOCOL,
@@ -56,6 +47,7 @@ from jupyssh.core.jupyter.messages import (
     new_message,
 )
 from jupyssh.core.jupyter.urls import websocket_url
+from jupyssh.core.jupyter.websocket import QuickAcks, connect_websocket
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
@@ -91,6 +83,8 @@ class WebSocketLike(Protocol):
     async def recv(self) -> str | bytes: ...
 
     async def close(self) -> None: ...
+
+    async def pong(self, data: bytes = b"") -> None: ...
 
 
 #: Opens a WebSocket: ``(url, offered subprotocols)`` → an open connection.
@@ -191,6 +185,9 @@ class KernelConnection:
     Use ``async with`` (or ``open()`` and ``close()``). ``protocol`` is ``"v1"`` or
     ``"legacy"`` once open. ``interrupt`` is the REST call ``interrupt()`` uses
     (``JupyterClient`` passes its own). ``max_message_size`` bounds what we accept.
+    ``quick_acks`` answers every message received with an unsolicited pong, so that a
+    small message the server writes next leaves at once instead of after our delayed
+    ACK (:class:`~jupyssh.core.jupyter.websocket.QuickAcks`): for interactive users.
     """
 
     def __init__(
@@ -207,6 +204,7 @@ class KernelConnection:
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
         interrupt: Callable[[str], Awaitable[None]] | None = None,
         websocket_factory: WebSocketFactory | None = None,
+        quick_acks: bool = False,
     ) -> None:
         if protocol not in {"auto", "v1", "legacy"}:
             raise ConfigError(f"unknown kernel WebSocket protocol {protocol!r}")
@@ -226,10 +224,11 @@ class KernelConnection:
         self.comms: dict[str, Comm] = {}
         self._url = websocket_url(base_url, kernel_id, self.session_id)
         self._token = token
-        self._headers = authorization_headers(token)
         self._ssl = ssl_context
         self._interrupt = interrupt
         self._factory: WebSocketFactory = websocket_factory or self._connect_websocket
+        #: Answer every message with an unsolicited pong (:class:`QuickAcks`).
+        self.quick_acks = quick_acks
         self._ws: WebSocketLike | None = None
         self._reader: asyncio.Task[None] | None = None
         self._lost: KernelConnectionError | None = None
@@ -289,36 +288,18 @@ class KernelConnection:
         return self
 
     async def _connect_websocket(self, url: str, subprotocols: Sequence[str]) -> WebSocketLike:
-        """Open the real WebSocket (websockets' asyncio client), mapping its failures."""
-        extra: dict[str, Any] = {}
-        if self._ssl is not None:
-            extra["ssl"] = self._ssl
-        try:
-            return await ws_connect(
-                url,
-                additional_headers=self._headers,
-                subprotocols=[Subprotocol(p) for p in subprotocols],
-                open_timeout=self.open_timeout,
-                max_size=self.max_message_size,
-                user_agent_header=f"jupyssh/{__version__}",
-                # websockets logs handshake headers (the token) at DEBUG: redact them.
-                logger=RedactingLogger(logging.getLogger("websockets.client"), [self._token or ""]),
-                **extra,
-            )
-        except InvalidStatus as exc:
-            raise _handshake_error(exc.response.status_code, self.where) from None
-        except (asyncio.TimeoutError, TimeoutError):
-            raise OperationTimeout(
-                f"kernel WebSocket did not open within {self.open_timeout:g} s",
-                where=self.where,
-                hint="the server may be busy or a proxy may not pass WebSockets",
-            ) from None
-        except (OSError, InvalidHandshake) as exc:
-            raise KernelConnectionError(
-                f"cannot open the kernel WebSocket: {redact(str(exc))}",
-                where=self.where,
-                hint="check the server is reachable and that proxies pass WebSockets",
-            ) from None
+        """Open the real WebSocket (core's shared opener: token header, typed errors)."""
+        return await connect_websocket(
+            url,
+            token=self._token,
+            what="kernel WebSocket",
+            open_timeout=self.open_timeout,
+            ssl_context=self._ssl,
+            subprotocols=subprotocols,
+            max_size=self.max_message_size,
+            error=KernelConnectionError,
+            not_found_hint="the kernel is gone: list kernels or start one",
+        )
 
     async def close(self) -> None:
         """Close the WebSocket and stop reading (idempotent); pending waits fail."""
@@ -335,24 +316,6 @@ class KernelConnection:
     @property
     def is_open(self) -> bool:
         return self._ws is not None and self._lost is None
-
-    async def ping(self) -> None:
-        """Send a WebSocket ping now, without waiting for the pong (no-op when closed, or
-        on a socket without pings).
-
-        Who calls it: latency-sensitive users. The bridge pings every few ms after each
-        message it sends, because (measured, jupyter_server 2.21 / ipykernel 7.4) an iopub
-        message reaching the server just after the busy/idle burst of one of ours waits
-        ~45 ms there unless something wakes the server's event loop; a frame from us does.
-        """
-        ws = self._ws
-        ping = getattr(ws, "ping", None)
-        if ws is None or self._lost is not None or ping is None:
-            return
-        try:
-            await ping()  # websockets: returns once the frame is sent; the pong is not awaited
-        except ConnectionClosed as exc:
-            raise _lost_error(exc, self.where) from None
 
     # --- sending -----------------------------------------------------------------------------
 
@@ -566,9 +529,12 @@ class KernelConnection:
 
     async def _read_loop(self, ws: WebSocketLike) -> None:
         """Read and route every message until the connection ends."""
+        acks = QuickAcks(ws) if self.quick_acks else None
         try:
             while True:
                 frame = await ws.recv()
+                if acks is not None:
+                    acks.received(len(frame))
                 try:
                     msg = self._decode(frame)
                 except ValueError as exc:
@@ -582,6 +548,9 @@ class KernelConnection:
         except Exception as exc:  # a bug here must still fail every waiter
             log.exception("kernel %s: the message reader failed", self.kernel_id)
             error = KernelConnectionError(f"kernel message reader failed: {exc}", where=self.where)
+        finally:
+            if acks is not None:
+                acks.close()
         self._lost = error
         self._fail_pending(error)
 
@@ -660,22 +629,6 @@ async def _reply_then_idle(execution: _Execution) -> Message:
 async def _close_quietly(ws: WebSocketLike) -> None:
     with contextlib.suppress(ConnectionClosed, OSError):
         await ws.close()
-
-
-def _handshake_error(status: int, where: str) -> Exception:
-    message = f"the server refused the kernel WebSocket (HTTP {status})"
-    if status in {401, 403}:
-        return JupyterAuthError(
-            message, where=where, status=status, hint="check the token (JUPYTER_TOKEN, ?token=)"
-        )
-    if status == 404:
-        return JupyterNotFoundError(
-            message,
-            where=where,
-            status=status,
-            hint="the kernel is gone: list kernels or start one",
-        )
-    return KernelConnectionError(message, where=where, hint="see the Jupyter server's log")
 
 
 def _lost_error(exc: ConnectionClosed, where: str) -> KernelConnectionError:

@@ -642,11 +642,14 @@ class JupyterClient:
         session_id: str | None = None,
         open_timeout: float | None = None,
         max_message_size: int | None = None,
+        quick_acks: bool = False,
     ) -> KernelConnection:
         """A WebSocket connection to a running kernel, opened by ``async with`` or ``open()``.
 
         ``protocol``: ``"auto"`` offers the v1 subprotocol and accepts the legacy form
         if the server does not select it; ``"v1"`` requires v1; ``"legacy"`` offers none.
+        ``quick_acks``: pong every message received, for interactive latency (see
+        ``KernelConnection``).
         """
         extra: dict[str, Any] = {}
         if max_message_size is not None:
@@ -660,6 +663,7 @@ class JupyterClient:
             open_timeout=self.timeout if open_timeout is None else open_timeout,
             ssl_context=_ssl_context(self.verify) if self.base_url.startswith("https:") else None,
             interrupt=self.interrupt_kernel,
+            quick_acks=quick_acks,
             **extra,
         )
 
@@ -720,6 +724,7 @@ class JupyterClient:
             what=f"terminal {name} WebSocket",
             open_timeout=self.timeout if open_timeout is None else open_timeout,
             ssl_context=_ssl_context(self.verify) if self.base_url.startswith("https:") else None,
+            not_found_hint="it is gone, or the server does not offer terminals",
         )
 
 
