@@ -77,6 +77,47 @@ def test_coalesces_writes_within_the_window(reader_module: Any, pipe: tuple[int,
     assert chunk == b"ab" * 5
 
 
+def test_a_small_chunk_leaves_once_the_descriptor_is_drained(
+    reader_module: Any, pipe: tuple[int, int]
+) -> None:
+    """A keystroke's echo does not wait out the window: with ``eager_below`` a small
+    chunk is returned as soon as nothing more is there to read."""
+    r, w = pipe
+    os.write(w, b"k")
+    reader = reader_module.Reader(r, window=30.0, eager_below=1024)
+    started = time.monotonic()
+    assert reader.read(1.0) == b"k"
+    assert time.monotonic() - started < 5.0  # not the 30 s window
+
+
+def test_a_small_chunk_takes_what_is_already_there(
+    reader_module: Any, pipe: tuple[int, int]
+) -> None:
+    r, w = pipe
+    os.write(w, b"prompt$ ")
+    os.write(w, b"more")
+    assert reader_module.Reader(r, window=30.0, eager_below=1024).read(1.0) == b"prompt$ more"
+
+
+def test_a_large_chunk_still_gathers_for_the_window(
+    reader_module: Any, pipe: tuple[int, int]
+) -> None:
+    r, w = pipe
+    os.write(w, b"x" * 2048)
+
+    def later() -> None:
+        time.sleep(0.05)
+        os.write(w, b"y" * 2048)
+
+    thread = threading.Thread(target=later)
+    thread.start()
+    # bulk output (at least eager_below bytes) keeps gathering until max_chunk: the
+    # long window makes the outcome independent of scheduling
+    chunk = reader_module.Reader(r, max_chunk=4096, window=30.0, eager_below=1024).read(30.0)
+    thread.join()
+    assert chunk == b"x" * 2048 + b"y" * 2048
+
+
 def test_window_zero_returns_the_first_read(reader_module: Any, pipe: tuple[int, int]) -> None:
     r, w = pipe
     os.write(w, b"one")
@@ -130,10 +171,12 @@ def test_waiting_does_not_hold_the_gil(reader_module: Any, pipe: tuple[int, int]
     assert counter[0] > 1000
 
 
-@pytest.mark.parametrize(("max_chunk", "window"), [(0, 0.0), (10, -1.0)])
-def test_bad_arguments(reader_module: Any, max_chunk: int, window: float) -> None:
+@pytest.mark.parametrize(
+    ("max_chunk", "window", "eager_below"), [(0, 0.0, 0), (10, -1.0, 0), (10, 0.0, -1)]
+)
+def test_bad_arguments(reader_module: Any, max_chunk: int, window: float, eager_below: int) -> None:
     with pytest.raises(ValueError, match="must"):
-        reader_module.Reader(0, max_chunk=max_chunk, window=window)
+        reader_module.Reader(0, max_chunk=max_chunk, window=window, eager_below=eager_below)
 
 
 def test_a_bad_descriptor_raises(reader_module: Any) -> None:
@@ -172,3 +215,34 @@ def test_impl_selection() -> None:
     else:
         expected = "compiled"
     assert default.stdout.strip() == expected
+
+
+@pytest.mark.parametrize("max_chunk", [1, 7, 4096, 65536, 1 << 20])
+def test_a_stream_arrives_whole_and_in_order(reader_module: Any, max_chunk: int) -> None:
+    """Every chunk size, every shrink of the returned buffer: the bytes that come out
+    are the bytes that went in (the compiled twin reads into the object it returns)."""
+    r, w = os.pipe()
+    data = os.urandom(300_000 if max_chunk > 1 else 3_000)
+
+    def writer() -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(w, view[:5000]) :]
+        os.close(w)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    reader = reader_module.Reader(r, max_chunk=max_chunk, window=0.001, eager_below=512)
+    received = bytearray()
+    try:
+        for _ in range(len(data) + 10):  # bounded: at least one byte per read until EOF
+            chunk = reader.read(10.0)
+            assert chunk is not None, "the writer stalled"
+            assert len(chunk) <= max_chunk
+            if not chunk:
+                break
+            received += chunk
+    finally:
+        thread.join()
+        os.close(r)
+    assert bytes(received) == data

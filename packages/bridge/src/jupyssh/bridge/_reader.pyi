@@ -6,6 +6,9 @@ class Reader:
     fd: int
     max_chunk: int
     window: float
+    eager_below: int
     eof: bool
-    def __init__(self, fd: int, max_chunk: int = 65536, window: float = 0.002) -> None: ...
+    def __init__(
+        self, fd: int, max_chunk: int = 65536, window: float = 0.002, eager_below: int = 0
+    ) -> None: ...
     def read(self, timeout: float | None = None) -> bytes | None: ...

@@ -2,9 +2,10 @@
 
 The bridge's agent runs one reader per output stream of a process in the kernel. A read
 waits for the first byte, then keeps reading for a short *window* (or until ``max_chunk``
-bytes), so a fast producer yields few large messages and a keystroke echo leaves at once
-after the window. This module is also sent into kernels that cannot load the compiled
-reader, so it depends on the standard library only.
+bytes), so a fast producer yields few large messages. A chunk still smaller than
+*eager_below* bytes takes only what is already there: a keystroke's echo or a prompt
+leaves at once instead of after the window. This module is also sent into kernels that
+cannot load the compiled reader, so it depends on the standard library only.
 """
 
 from __future__ import annotations
@@ -26,18 +27,26 @@ class Reader:
     :param max_chunk: the most bytes one :meth:`read` returns.
     :param window: seconds to keep gathering after the first byte (``0`` returns what
         the first ``read(2)`` gave).
+    :param eager_below: a chunk smaller than this many bytes does not wait for more: it
+        is returned once the descriptor has nothing more to read (``0``: always wait
+        out the window).
 
     Called by the agent's reader threads, one thread per reader.
     """
 
-    def __init__(self, fd: int, max_chunk: int = 65536, window: float = 0.002) -> None:
+    def __init__(
+        self, fd: int, max_chunk: int = 65536, window: float = 0.002, eager_below: int = 0
+    ) -> None:
         if max_chunk <= 0:
             raise ValueError("max_chunk must be positive")
         if window < 0:
             raise ValueError("window must not be negative")
+        if eager_below < 0:
+            raise ValueError("eager_below must not be negative")
         self.fd = fd
         self.max_chunk = max_chunk
         self.window = window
+        self.eager_below = eager_below
         self.eof = False
 
     def read(self, timeout: float | None = None) -> bytes | None:  # noqa: PLR0912 - mirrors the C loop
@@ -54,9 +63,12 @@ class Reader:
         wait_ms = -1 if timeout is None else max(0, int(timeout * 1000))
         while size < self.max_chunk:
             if deadline is not None:
-                wait_ms = max(0, int((deadline - time.monotonic()) * 1000 + 0.999))
+                if size < self.eager_below:
+                    wait_ms = 0  # small so far: take only what is already there
+                else:
+                    wait_ms = max(0, int((deadline - time.monotonic()) * 1000 + 0.999))
             if not poller.poll(wait_ms):
-                break  # first wait timed out, or the window closed
+                break  # first wait timed out, the window closed, or a small chunk is done
             try:
                 data = os.read(self.fd, self.max_chunk - size)
             except BlockingIOError:

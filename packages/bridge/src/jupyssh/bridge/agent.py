@@ -51,6 +51,17 @@ OUT_WINDOW = 4 * 1024 * 1024
 MAX_CHUNK = 512 * 1024
 #: How long a reader keeps gathering output after the first byte (seconds).
 COALESCE_WINDOW = 0.001
+#: A chunk smaller than this leaves as soon as the descriptor is drained, without waiting
+#: out the window: a keystroke's echo, a prompt. Bulk output still coalesces.
+EAGER_BELOW = 1024
+#: Capacity asked for the output pipes of a command (Linux's default unprivileged maximum,
+#: ``/proc/sys/fs/pipe-max-size``). With the default 64 KiB a fast producer fills the pipe
+#: between two reads, and a 512 KiB chunk takes eight reads and eight waits: measured,
+#: 1 MiB halves the readers' CPU per MB. Pages are only allocated as data is written.
+PIPE_SIZE = 1024 * 1024
+#: Stdin bytes written before the agent returns credit to the bridge (whose window is a
+#: multiple of this): one acknowledgement per 256 KiB, not one per keystroke.
+STDIN_ACK_EVERY = 256 * 1024
 #: Output messages per second, all channels together: well under the Jupyter server's
 #: default ``iopub_msg_rate_limit`` (1000/s averaged over 3 s).
 MAX_MESSAGES_PER_SECOND = 400
@@ -152,6 +163,10 @@ class Process:
         self.stopping = threading.Event()
         self.master: int | None = None
         self.stdin_fd: int | None = None
+        #: CPU seconds the readers spent in ``Reader.read``, and the bytes they returned.
+        self.reader_cpu = 0.0
+        self.out_bytes = 0
+        self._stats_lock = threading.Lock()
         self._stdin_close: Callable[[], None] = _nothing
         self.proc = self._start(spec)
 
@@ -181,6 +196,8 @@ class Process:
         )
         if proc.stdin is None or proc.stdout is None or proc.stderr is None:
             raise OSError("the process has no pipes")
+        for pipe in (proc.stdout, proc.stderr):
+            _grow_pipe(pipe.fileno())
         self.stdin_fd = proc.stdin.fileno()
         self._stdin_close = proc.stdin.close
         self._read(proc.stdout.fileno(), 1, proc.stdout.close)
@@ -244,28 +261,38 @@ class Process:
     def _pump_out(
         self, fd: int, stream: int, credit: Credit, close: Callable[[], None] | None
     ) -> None:
-        reader = self.agent.reader_class(fd, MAX_CHUNK, COALESCE_WINDOW)
+        reader = self.agent.reader_class(fd, MAX_CHUNK, COALESCE_WINDOW, EAGER_BELOW)
+        cpu = 0.0
+        total = 0
         try:
             while not self.stopping.is_set():
                 if not credit.wait_room():
                     return
+                started = time.thread_time()
                 try:
                     data = reader.read(POLL)
                 except OSError:
                     return
+                finally:
+                    cpu += time.thread_time() - started
                 if data is None:
                     continue
                 if not data:
                     return
+                total += len(data)
                 credit.add(len(data))
                 self.agent.limiter.take()
                 self.agent.send({"op": "out", "ch": self.channel, "fd": stream}, [data])
         finally:
+            with self._stats_lock:
+                self.reader_cpu += cpu
+                self.out_bytes += total
             if close is not None:
                 with contextlib.suppress(OSError):
                     close()
 
     def _pump_in(self) -> None:
+        unacked = 0
         try:
             while True:
                 try:
@@ -282,7 +309,10 @@ class Process:
                 # the process may have closed its stdin: the bytes are dropped, as with sshd
                 with contextlib.suppress(OSError):
                     _write_all(fd, data, self.stopping)
-                self.agent.send({"op": "ack", "ch": self.channel, "n": len(data)}, [])
+                unacked += len(data)
+                if unacked >= STDIN_ACK_EVERY:
+                    self.agent.send({"op": "ack", "ch": self.channel, "n": unacked}, [])
+                    unacked = 0
         finally:
             if self.pty is None:
                 self.stdin_fd = None
@@ -312,6 +342,12 @@ class Process:
                 os.close(master)
         signum = -returncode if returncode < 0 else None
         self.agent.finished(self, exit_status(returncode), signum)
+
+    def stats(self) -> dict[str, Any]:
+        """What the readers cost: sent with the exit report (the bridge's benchmarks and
+        debug log read it)."""
+        with self._stats_lock:
+            return {"reader_cpu": self.reader_cpu, "bytes": self.out_bytes}
 
     # --- requests from the bridge ----------------------------------------------------------
 
@@ -365,7 +401,7 @@ class Agent:
                 "machine": platform.machine(),
                 "system": platform.system(),
                 "libc": list(platform.libc_ver()),
-                "installed": _installed_reader() is not None,
+                "installed": _installed_version(),
             },
             [],
         )
@@ -415,12 +451,14 @@ class Agent:
     def finished(self, process: Process, status: int, signum: int | None) -> None:
         """A process ended and its output was sent: report it (waiter thread)."""
         self.processes.pop(process.channel, None)
-        self.send({"op": "exit", "ch": process.channel, "status": status, "signal": signum}, [])
+        report = {"op": "exit", "ch": process.channel, "status": status, "signal": signum}
+        self.send({**report, **process.stats()}, [])
 
     def _load_reader(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
-        """Pick the reader: the installed compiled one, else the module the bridge sent
-        (if its digest matches), else the pure source the bridge sent."""
-        reader = _installed_reader()
+        """Pick the reader: the compiled one of an installed ``jupyssh-bridge`` of the
+        bridge's own version, else the module the bridge sent (if its digest matches),
+        else the pure source the bridge sent."""
+        reader = _installed_reader(str(data.get("version")))
         source = "installed"
         if reader is None and data.get("compiled") and len(buffers) > 1:
             reader = self._load_shipped(str(data["compiled"]), bytes(buffers[1]), data)
@@ -472,8 +510,19 @@ def _nothing() -> None:
     return None
 
 
-def _installed_reader() -> Any:
-    if os.environ.get("JUPYSSH_NO_EXTENSIONS") == "1":
+def _installed_version() -> str | None:
+    """The version of ``jupyssh-bridge`` in the kernel's environment, if any."""
+    try:
+        from jupyssh.bridge._version import __version__  # noqa: PLC0415
+    except ImportError:
+        return None
+    return str(__version__)
+
+
+def _installed_reader(version: str) -> Any:
+    """The installed compiled reader, if the installation is the bridge's ``version``
+    (another version's reader may not take the same arguments)."""
+    if os.environ.get("JUPYSSH_NO_EXTENSIONS") == "1" or _installed_version() != version:
         return None
     try:
         from jupyssh.bridge._reader import Reader  # noqa: PLC0415
@@ -500,6 +549,17 @@ def _environment(requested: dict[str, str], pty: dict[str, Any] | None) -> dict[
     if pty is not None:
         env["TERM"] = str(pty.get("term") or "xterm")
     return env
+
+
+def _grow_pipe(fd: int) -> None:
+    """Ask for a :data:`PIPE_SIZE` pipe buffer; keep the default where the system refuses
+    (not Linux, or the user's pipe-buffer quota is used up)."""
+    import fcntl  # noqa: PLC0415
+
+    request = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if request is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, request, PIPE_SIZE)
 
 
 def _set_size(fd: int, rows: int, cols: int) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from paramiko.channel import Channel
 
+from jupyssh.bridge import agent
 from jupyssh.bridge.loop import LoopThread
 from jupyssh.bridge.session import KernelSession
 
@@ -28,12 +29,17 @@ __all__ = ["IN_WINDOW", "BridgeChannel", "ChannelRequest", "PtyRequest"]
 
 log = logging.getLogger(__name__)
 
-#: Unacknowledged stdin bytes per channel.
-IN_WINDOW = 1024 * 1024
+#: Unacknowledged stdin bytes per channel: a multiple of what the agent acknowledges at
+#: once, so that its batching never stalls the sender.
+IN_WINDOW = 4 * agent.STDIN_ACK_EVERY
 #: Most bytes read from the SSH channel at once.
 IN_CHUNK = 64 * 1024
-#: Output bytes written to the client before the bridge returns credit to the agent.
-ACK_BATCH = 256 * 1024
+#: Output bytes written to the client before the bridge returns credit to the agent (at
+#: most the agent's window, so that a waiting reader is always acknowledged); output
+#: smaller than this is acknowledged after :data:`POLL` seconds without output. Each
+#: acknowledgement is a message the kernel handles (and answers with busy and idle):
+#: few of them keep the kernel's CPU per MB low, and none follows a keystroke's echo.
+ACK_BATCH = agent.OUT_WINDOW // 4
 #: Seconds between checks of the channel's state in the waiting loops.
 POLL = 0.25
 #: Seconds to wait for the agent's exit report after the client closed the channel.
@@ -176,7 +182,7 @@ class BridgeChannel:
                     if not broken:
                         broken = not self._send(value, data)
                     unacked[value] += len(data)
-                    if unacked[value] >= ACK_BATCH or self._out.empty():
+                    if unacked[value] >= ACK_BATCH:
                         self._ack(unacked)
                 elif kind == "exit":
                     self._finish(value)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from jupyssh.bridge import agent
+from jupyssh.bridge._version import __version__
 from jupyssh.bridge.pool import KernelPool
 from jupyssh.bridge.reader import compiled_module_path
 from jupyssh.core.errors import JupysshError, KernelConnectionError, OperationTimeout
@@ -120,6 +121,10 @@ class KernelSession:
         #: The reader the agent uses (``"compiled"``/``"pure"``) and where it came from.
         self.reader_impl: str | None = None
         self.reader_source: str | None = None
+        #: What the agent's readers cost for the channels that ended: CPU seconds spent
+        #: reading (in the kernel), and the bytes they read.
+        self.reader_cpu = 0.0
+        self.reader_bytes = 0
         self.ready: asyncio.Future[None] | None = None
         self._connection: KernelConnection | None = None
         self._comm: Comm | None = None
@@ -207,9 +212,9 @@ class KernelSession:
 
     def _reader_message(self, hello: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
         buffers = [pure_reader_source()]
-        data: dict[str, Any] = {"op": "reader", "compiled": None}
+        data: dict[str, Any] = {"op": "reader", "compiled": None, "version": __version__}
         compiled = compiled_reader_for(hello) if self.ship_compiled else None
-        if compiled is not None and not hello.get("installed"):
+        if compiled is not None and hello.get("installed") != __version__:
             blob = compiled.read_bytes()
             buffers.append(blob)
             data.update(compiled=compiled.name, sha256=hashlib.sha256(blob).hexdigest())
@@ -296,11 +301,25 @@ class KernelSession:
             sink.on_stdin_ack(int(data.get("n", 0)))
         elif op == "exit":
             self._channels.pop(int(data["ch"]), None)
+            self._count(data)
             signum = data.get("signal")
             sink.on_exit(int(data.get("status", 255)), None if signum is None else int(signum))
         elif op == "error":
             self._channels.pop(int(data["ch"]), None)
             sink.on_error(str(data.get("message", "the agent failed")))
+
+    def _count(self, report: dict[str, Any]) -> None:
+        cpu, size = float(report.get("reader_cpu", 0.0)), int(report.get("bytes", 0))
+        self.reader_cpu += cpu
+        self.reader_bytes += size
+        log.debug(
+            "%s: channel %s read %d bytes in %.3f s of reader CPU (%s reader)",
+            self.name,
+            report.get("ch"),
+            size,
+            cpu,
+            self.reader_impl,
+        )
 
     def _on_close(self, msg: Message) -> None:
         self._lost("the kernel closed the bridge's comm")
