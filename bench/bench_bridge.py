@@ -1,16 +1,23 @@
 """jupyssh-bridge against OpenSSH's sshd in the same container (the ceiling).
 
 One ``containers/jupyter-sshd`` container runs both an sshd and a Jupyter server. Measured
-through OpenSSH's ``ssh`` (aes128-gcm): a 256 MB stream to the client (``head -c … /dev/zero``
-on exec) and keystroke echo latency (200 single bytes through a PTY, cooked-mode echo of
-``cat``), for sshd, the bridge with the compiled reader shipped into the kernel, and the
-bridge with the pure reader, and the bridge's terminals backend (``--backend terminals``:
-the shell is a terminal of the server's terminals API); and the kernel's CPU seconds per MB
-for the two readers.
+through OpenSSH's ``ssh`` (aes128-gcm), for sshd, the bridge with the compiled reader
+shipped into the kernel, and the bridge with the pure reader:
 
-The terminals backend serves only interactive shells (a PTY and no command), so its rows
-are measured through a shell: echo into ``cat`` started from the shell's prompt, and a
-separate throughput metric, "256 MB of text through a shell's PTY", in which the kernel
+- a 256 MB stream to the client (``head -c … /dev/zero`` on exec), MB/s, and its ratio
+  to sshd's;
+- keystroke echo latency: 200 single bytes through a PTY, each timed until ``cat``'s
+  cooked-mode echo comes back;
+- where a 256 MB stream's CPU goes, per process: the ssh client, the bridge (this
+  process), docker's userland proxy, the Jupyter server, the kernel, and the rest of the
+  container (sshd, or the producer ``head``); and the readers' own CPU per MB (CPU time
+  the agent's reader threads spent inside ``Reader.read``), which is what the two reader
+  implementations differ in.
+
+The bridge's terminals backend (``--backend terminals``: the shell is a terminal of the
+server's terminals API) serves only interactive shells (a PTY and no command), so its
+rows are measured through a shell: echo into ``cat`` started from the shell's prompt, and
+a separate throughput metric, "256 MB of text through a shell's PTY", in which the kernel
 bridge and sshd run the same shell script for comparison (text, because terminado sends
 UTF-8 text: NUL bytes would travel as six-byte JSON escapes).
 """
@@ -19,21 +26,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import secrets
 import select
+import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+import psutil
 from _common import Context
 from jupyssh_harness import TEST_LABEL, KeyPair, generate_keypair, prepare, write_known_hosts
 from jupyssh_harness.containers import (
     JUPYTER_PORT,
     LOOPBACK,
     SSH_PORT,
-    exec_in,
     published_port,
     ssh_container,
 )
@@ -41,6 +50,7 @@ from jupyssh_harness.keys import generate_host_key
 from testcontainers.core.container import DockerContainer
 
 from jupyssh.bridge.server import BridgeConfig, BridgeServer
+from jupyssh.bridge.session import KernelSession
 from jupyssh.core.jupyter import JupyterClient
 from jupyssh.core.server import ServerConfig
 
@@ -96,43 +106,214 @@ def _measure(
     targets: dict[str, list[str]],
     bridges: dict[str, BridgeServer],
 ) -> None:
+    _throughput(ctx, targets)
+    _echo_latency(ctx, targets)
+    _cpu_profile(ctx, container, targets, bridges)
+
+
+def _throughput(ctx: Context, targets: dict[str, list[str]]) -> None:
     samples = max(3, min(ctx.samples, 5))
-    rates: dict[str, float] = {}
+    rates: dict[str, list[float]] = {}
     for variant, ssh in targets.items():
         seconds = ctx.measure(lambda ssh=ssh: _stream(ssh), n=samples)  # type: ignore[misc]
-        figure = ctx.record(
-            "256 MB to the client",
+        rates[variant] = [SIZE / 1e6 / s for s in seconds]
+        ctx.record(
+            "256 MB to the client", variant, rates[variant], unit="MB/s", lower_is_better=False
+        )
+    ceiling = statistics.median(rates[SSHD])
+    for variant in (COMPILED, PURE):
+        ctx.record(
+            "throughput relative to sshd",
             variant,
-            [SIZE / 1e6 / s for s in seconds],
-            unit="MB/s",
+            [rate / ceiling for rate in rates[variant]],
+            unit="ratio",
             lower_is_better=False,
         )
-        rates[variant] = figure.median
+    ctx.note(
+        "throughput: `ssh -T host head -c 256MiB /dev/zero` with stdout to /dev/null, "
+        "aes128-gcm; the ratio divides each sample by sshd's median"
+    )
+
+
+def _echo_latency(ctx: Context, targets: dict[str, list[str]]) -> None:
     for variant, ssh in targets.items():
         latencies = _echo(ssh)
         figure = ctx.record("keystroke echo", variant, [s * 1000 for s in latencies], unit="ms")
+        p99 = _p99(latencies) * 1000
+        ctx.record("keystroke echo p99", variant, [p99], unit="ms")
         if variant != SSHD:
-            ctx.target(f"echo p99 under 10 ms ({variant})", _p99(latencies) * 1000, 10.0, unit="ms")
-        ctx.note(f"{variant}: echo p50 {figure.median:.2f} ms, p99 {_p99(latencies) * 1000:.2f} ms")
-    cpu: dict[str, float] = {}
+            ctx.target(f"echo p99 under 10 ms ({variant})", p99, 10.0, unit="ms")
+        ctx.note(f"{variant}: echo p50 {figure.median:.2f} ms, p99 {p99:.2f} ms")
+    ctx.note("echo: one byte at a time into `cat` on a PTY, time until its echo is read")
+
+
+#: The parts of a stream's path whose CPU the profile reports, in the table's order.
+PARTS = (
+    "ssh client",
+    "bridge process",
+    "docker-proxy",
+    "Jupyter server",
+    "kernel (its own threads)",
+    "rest of the container",
+)
+
+
+def _cpu_profile(
+    ctx: Context,
+    container: DockerContainer,
+    targets: dict[str, list[str]],
+    bridges: dict[str, BridgeServer],
+) -> None:
+    """CPU ms per MB of a 256 MB stream, per process; the readers' own CPU per MB."""
+    samples = 3
+    reader: dict[str, list[float]] = {COMPILED: [], PURE: []}
+    kernel: dict[str, list[float]] = {COMPILED: [], PURE: []}
+    for variant, ssh in targets.items():
+        parts: dict[str, list[float]] = {part: [] for part in PARTS}
+        for _ in range(samples):
+            spent, session = _profile_stream(container, ssh, bridges.get(variant))
+            for part in PARTS:
+                parts[part].append(spent.get(part, 0.0) * 1000 / (SIZE / 1e6))
+            if session is not None:
+                reader[variant].append(session.reader_cpu * 1000 / (session.reader_bytes / 1e6))
+                kernel[variant].append(parts["kernel (its own threads)"][-1])
+        for part in PARTS:
+            ctx.record(f"CPU per MB: {part}", variant, parts[part], unit="ms/MB")
+        total = [sum(values) for values in zip(*parts.values(), strict=True)]
+        ctx.record("CPU per MB: all of the above", variant, total, unit="ms/MB")
     for variant in (COMPILED, PURE):
-        cpu[variant] = _kernel_cpu_per_mb(container, targets[variant], bridges[variant])
-        ctx.record("kernel CPU per MB", variant, [cpu[variant]], unit="s/MB")
-    ctx.target(
-        "compiled reader CPU per MB relative to the pure reader",
-        cpu[COMPILED] / cpu[PURE],
-        0.5,
-    )
-    ctx.target(
-        "bridge throughput relative to sshd (compiled reader)",
-        rates[COMPILED] / rates[SSHD],
-        1.0,
-        at_most=False,
+        ctx.record("reader CPU per MB (in Reader.read)", variant, reader[variant], unit="ms/MB")
+    ratio = statistics.median(reader[COMPILED]) / statistics.median(reader[PURE])
+    ctx.target("compiled reader CPU per MB relative to the pure reader", ratio, 0.5)
+    whole = statistics.median(kernel[COMPILED]) / statistics.median(kernel[PURE])
+    ctx.note(
+        f"reader CPU per MB: compiled/pure {ratio:.2f}; the whole kernel's CPU per MB "
+        f"(its own threads: reading, framing and sending the comm messages) compiled/pure "
+        f"{whole:.2f}"
     )
     ctx.note(
-        "throughput: `ssh -T host head -c 256MiB /dev/zero` with stdout to /dev/null, "
-        "aes128-gcm; echo: one byte at a time into `cat` on a PTY, time to its echo"
+        "CPU profile: one `ssh -T host 'read go; head -c 256MiB /dev/zero'` per sample, "
+        "CPU seconds per process between `go` and ssh's exit; bridge process = this "
+        "benchmark's process (RUSAGE_SELF: the bridges run in it), rest of the container = "
+        "its cgroup's CPU minus the server's and the kernel's (sshd, bash, head)"
     )
+
+
+def _profile_stream(
+    container: DockerContainer, ssh: list[str], bridge: BridgeServer | None
+) -> tuple[dict[str, float], KernelSession | None]:
+    """One 256 MB stream; CPU seconds of each part of its path, and the bridge's session
+    (for its readers' figures) when it went through a bridge."""
+    proc = subprocess.Popen(
+        [*ssh, "-T", "sandbox@127.0.0.1", f"read go; head -c {SIZE} /dev/zero"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None
+    session: KernelSession | None = None
+    try:
+        if bridge is not None:
+            _wait(lambda: any(s.kernel_pid for s in bridge.sessions))
+            session = next(s for s in bridge.sessions if s.kernel_pid)
+        before = _cpu_snapshot(container, session)
+        proc.stdin.write(b"go\n")
+        proc.stdin.close()
+        proc.wait(timeout=600)
+        after = _cpu_snapshot(container, session)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    spent = {part: after[part] - before[part] for part in after}
+    spent["rest of the container"] = (
+        spent.pop("container")
+        - spent.get("Jupyter server", 0.0)
+        - spent.get("kernel (its own threads)", 0.0)
+    )
+    if bridge is None:
+        spent.pop("bridge process")
+    return spent, session
+
+
+def _cpu_snapshot(container: DockerContainer, session: KernelSession | None) -> dict[str, float]:
+    """Cumulative CPU seconds of each part now, all read from the host (a ``docker exec``
+    would itself spend CPU in the container). ``ssh client``: this process's reaped
+    children, so the client counts once it has exited."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    cgroup = ContainerCgroup(container)
+    pids = cgroup.pids()
+    snapshot = {
+        "ssh client": children.ru_utime + children.ru_stime,
+        "bridge process": own.ru_utime + own.ru_stime,
+        "docker-proxy": _cpu_of(
+            p for p in psutil.process_iter(["name"]) if p.info["name"] == "docker-proxy"
+        ),
+        "container": cgroup.cpu_seconds(),
+        "Jupyter server": _cpu_of(
+            p for p in pids.values() if any("jupyter-server" in a for a in _cmdline(p))
+        ),
+    }
+    if session is not None and session.kernel_pid in pids:
+        snapshot["kernel (its own threads)"] = _cpu_of([pids[session.kernel_pid]])
+    return snapshot
+
+
+class ContainerCgroup:
+    """A running container's cgroup, read from the host (cgroup v1 or v2)."""
+
+    def __init__(self, container: DockerContainer) -> None:
+        init = int(container.get_wrapped_container().attrs["State"]["Pid"])
+        self.usage: Path | None = None
+        self.procs: Path | None = None
+        for line in Path(f"/proc/{init}/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if "cpuacct" in controllers.split(","):
+                self.usage = Path(f"/sys/fs/cgroup/cpuacct{path}/cpuacct.usage")
+                self.procs = self.usage.with_name("cgroup.procs")
+                break
+            if controllers == "" and Path(f"/sys/fs/cgroup{path}/cpu.stat").is_file():
+                self.usage = Path(f"/sys/fs/cgroup{path}/cpu.stat")
+                self.procs = self.usage.with_name("cgroup.procs")
+        if self.usage is None or self.procs is None:
+            raise RuntimeError(f"no CPU accounting found for container pid {init}")
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds of every process the container ran."""
+        assert self.usage is not None
+        text = self.usage.read_text()
+        if self.usage.name == "cpuacct.usage":
+            return int(text) / 1e9
+        fields = dict(line.split() for line in text.splitlines())
+        return int(fields["usage_usec"]) / 1e6
+
+    def pids(self) -> dict[int, psutil.Process]:
+        """The container's processes by their pid inside it (``NSpid``'s last field)."""
+        assert self.procs is not None
+        found: dict[int, psutil.Process] = {}
+        for line in self.procs.read_text().split():
+            with contextlib.suppress(OSError, psutil.Error):
+                status = Path(f"/proc/{line}/status").read_text()
+                nspid = next(row for row in status.splitlines() if row.startswith("NSpid:"))
+                found[int(nspid.split()[-1])] = psutil.Process(int(line))
+        return found
+
+
+def _cmdline(proc: psutil.Process) -> list[str]:
+    with contextlib.suppress(psutil.Error):
+        return list(proc.cmdline())
+    return []
+
+
+def _cpu_of(processes: Iterable[psutil.Process]) -> float:
+    """CPU seconds of ``processes`` (their own threads, not their children)."""
+    total = 0.0
+    for proc in processes:
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def _measure_shells(ctx: Context, targets: dict[str, list[str]]) -> None:
@@ -149,8 +330,10 @@ def _measure_shells(ctx: Context, targets: dict[str, list[str]]) -> None:
         )
     latencies = _echo(targets[TERMINALS], command=None)
     figure = ctx.record("keystroke echo", TERMINALS, [s * 1000 for s in latencies], unit="ms")
-    ctx.target(f"echo p99 under 10 ms ({TERMINALS})", _p99(latencies) * 1000, 10.0, unit="ms")
-    ctx.note(f"{TERMINALS}: echo p50 {figure.median:.2f} ms, p99 {_p99(latencies) * 1000:.2f} ms")
+    p99 = _p99(latencies) * 1000
+    ctx.record("keystroke echo p99", TERMINALS, [p99], unit="ms")
+    ctx.target(f"echo p99 under 10 ms ({TERMINALS})", p99, 10.0, unit="ms")
+    ctx.note(f"{TERMINALS}: echo p50 {figure.median:.2f} ms, p99 {p99:.2f} ms")
     ctx.note(
         "shell throughput: `ssh -tt host` (no command), then the shell runs "
         f"`head -c {SIZE} /dev/zero | tr '\\0' x`; time until its end marker arrives"
@@ -158,7 +341,8 @@ def _measure_shells(ctx: Context, targets: dict[str, list[str]]) -> None:
 
 
 def _shell_stream(ssh: list[str]) -> None:
-    """Type :data:`STREAM_SCRIPT` into an interactive shell; return once all arrived."""
+    """Type :data:`STREAM_SCRIPT` into an interactive shell once it answers; return once
+    all its output arrived."""
     proc = subprocess.Popen(
         [*ssh, "-tt", "sandbox@127.0.0.1"],
         stdin=subprocess.PIPE,
@@ -168,19 +352,27 @@ def _shell_stream(ssh: list[str]) -> None:
     assert proc.stdin is not None
     assert proc.stdout is not None
     try:
-        proc.stdin.write(STREAM_SCRIPT.encode())
-        proc.stdin.flush()
+        _type(proc, b"echo RE''ADY\n")  # typed ahead of the shell's start-up it may be lost
+        _read_until(proc.stdout.fileno(), b"READY\r\n")
+        _type(proc, STREAM_SCRIPT.encode())
         _read_until(proc.stdout.fileno(), b"END\r\n", timeout=600)
     finally:
-        _end_shell(proc)
+        _end_shell(proc, b"exit\n")
 
 
-def _end_shell(proc: subprocess.Popen[bytes]) -> None:
-    """End ``cat`` or the shell (newline, Ctrl+D), then ssh; kill it after 30 s."""
+def _type(proc: subprocess.Popen[bytes], keys: bytes) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(keys)
+    proc.stdin.flush()
+
+
+def _end_shell(proc: subprocess.Popen[bytes], goodbye: bytes = b"\n\x04") -> None:
+    """Type ``goodbye`` (by default a newline and Ctrl+D, which end ``cat``), then wait for
+    ssh to exit; kill it after 30 s."""
     assert proc.stdin is not None
     assert proc.stdout is not None
     with contextlib.suppress(BrokenPipeError):
-        proc.stdin.write(b"\n\x04")
+        proc.stdin.write(goodbye)
         proc.stdin.close()
     try:
         proc.wait(timeout=30)
@@ -217,15 +409,17 @@ def _echo(ssh: list[str], command: str | None = "echo READY; exec cat") -> list[
     out = proc.stdout.fileno()
     try:
         if command is None:
-            proc.stdin.write(b"echo RE''ADY; exec cat\n")
-            proc.stdin.flush()
-        _read_until(out, b"READY\r\n")
+            _type(proc, b"echo RE''ADY\n")  # typed ahead of the shell's start-up it may be lost
+            _read_until(out, b"READY\r\n")
+            _type(proc, b"echo CA''T; exec cat\n")
+            _read_until(out, b"CAT\r\n")
+        else:
+            _read_until(out, b"READY\r\n")
         latencies = []
         for i in range(KEYSTROKES):
             key = bytes([ord("a") + i % 26])
             started = time.perf_counter()
-            proc.stdin.write(key)
-            proc.stdin.flush()
+            _type(proc, key)
             _read_until(out, key)
             latencies.append(time.perf_counter() - started)
         return latencies
@@ -244,38 +438,6 @@ def _read_until(fd: int, wanted: bytes, timeout: float = 60.0) -> None:
         if not chunk:
             raise EOFError("ssh ended early")
         seen = (seen + chunk)[-64:]
-
-
-def _kernel_cpu_per_mb(container: DockerContainer, ssh: list[str], bridge: BridgeServer) -> float:
-    """Kernel process CPU seconds per MB streamed (one 256 MB transfer on one connection,
-    started by a first command so the kernel is known before the stream)."""
-    proc = subprocess.Popen(
-        [*ssh, "-T", "sandbox@127.0.0.1", f"read go; head -c {SIZE} /dev/zero"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    assert proc.stdin is not None
-    try:
-        _wait(lambda: any(s.kernel_pid for s in bridge.sessions))
-        pid = next(s.kernel_pid for s in bridge.sessions if s.kernel_pid)
-        assert pid is not None
-        before = _process_cpu(container, pid)
-        proc.stdin.write(b"go\n")
-        proc.stdin.close()
-        proc.wait(timeout=600)
-        after = _process_cpu(container, pid)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
-    return (after - before) / (SIZE / 1e6)
-
-
-def _process_cpu(container: DockerContainer, pid: int) -> float:
-    stat = exec_in(container, ["cat", f"/proc/{pid}/stat"]).stdout
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _p99(values: list[float]) -> float:
