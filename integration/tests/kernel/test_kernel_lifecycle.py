@@ -46,10 +46,23 @@ async def execute(kc: Any, code: str, timeout: float = 30) -> tuple[dict[str, An
     return reply["content"], "".join(out)
 
 
+async def settle(kc: Any, attempts: int = 50) -> None:
+    """Wait until the kernel runs requests again: after an error (an interrupted cell)
+    ipykernel aborts the execute requests that reach it before it has flushed its queue,
+    a window that is longer on a loaded machine."""
+    for _ in range(attempts):
+        content, _ = await execute(kc, "pass")
+        if content["status"] != "aborted":
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the kernel still aborted requests after {attempts} attempts")
+
+
 async def interrupt_sleep(km: Any, kc: Any, mode: str) -> float:
     """Interrupt ``time.sleep(30)`` in ``mode``; return seconds until the error reply."""
     assert km.kernel_spec is not None
     km.kernel_spec.interrupt_mode = mode
+    await settle(kc)
     msg_id = kc.execute("import time; time.sleep(30)")
     await asyncio.sleep(1.0)
     started = time.monotonic()

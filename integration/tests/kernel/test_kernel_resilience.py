@@ -114,7 +114,9 @@ async def test_kernel_survives_a_killed_master_and_a_network_cut(
         value, seconds = await value_within(kc, "x", 5)
         assert value == "'kept'"
         assert seconds < 5
-        assert await printed(kc) == "kept"
+        # iopub (SUB) reconnects on its own timer after the master's death too: output of
+        # the first execute after it may be lost (seen once in a full run), later output not
+        assert await printed_eventually(kc, "kept", within=10)
         new_master = await provisioner._host.master_pid()
         assert new_master not in (None, master)
 
