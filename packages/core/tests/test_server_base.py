@@ -4,6 +4,7 @@ limits, timeouts, hooks and shutdown."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -419,6 +420,27 @@ def test_exec_reply_precedes_work_started_after_request(
     channel.exec_command("hello")
     assert channel.makefile("rb").read() == b"ran hello\n"
     assert channel.recv_exit_status() == 0
+
+
+def test_accepted_channels_live_until_their_requests_arrive(
+    make_server: MakeServer, clients: list[paramiko.Transport], keys: Keys
+) -> None:
+    """paramiko holds channels weakly: the server must keep the ones it accepted, or a
+    channel whose exec request comes after the supervisor moved on (several opened at once,
+    as an OpenSSH ControlMaster does, or a slow client) is collected and closed."""
+    server = make_server(ExecServer)
+    transport = login(server, clients, keys)
+    channels = [transport.open_session(timeout=5) for _ in range(6)]
+    # the supervisor accepts them all and goes on waiting; ticks pass
+    time.sleep(3 * server.tick)
+    gc.collect()
+    for n, channel in enumerate(channels):
+        channel.exec_command(f"exit {n}")
+    assert [channel.recv_exit_status() for channel in channels] == list(range(6))
+    # closed channels are let go
+    wait_until(lambda: all(c.closed for c in channels))
+    connection = next(iter(server.connections))
+    wait_until(lambda: not connection.channels, timeout=5 * server.tick + 5)
 
 
 # --- limits and timeouts -----------------------------------------------------------------------

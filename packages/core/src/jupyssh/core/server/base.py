@@ -330,8 +330,10 @@ class SSHServer:
 
     def on_channel(self, connection: Connection, channel: Channel) -> None:
         """A channel the policy let open (supervisor thread). Default: nothing — channels
-        are normally driven from the policy's ``check_channel_*_request`` hooks. Blocking
-        here delays this connection's timeouts, not other connections."""
+        are normally driven from the policy's ``check_channel_*_request`` hooks; the
+        connection keeps every accepted channel alive until it closes (paramiko holds them
+        only weakly). Blocking here delays this connection's timeouts, not other
+        connections."""
 
     def on_connection_closed(self, connection: Connection) -> None:
         """The connection has ended, whatever the reason (supervisor thread, exactly once,
@@ -434,8 +436,10 @@ class SSHServer:
                 if not announced and connection.authenticated:
                     announced = True
                     _log_authenticated(connection)
+                connection.release_closed()
                 channel = transport.accept(timeout=self.tick)
                 if channel is not None:
+                    connection.hold(channel)
                     self.on_channel(connection, channel)
                     continue
                 reason = self._expired(connection, config)
@@ -447,6 +451,7 @@ class SSHServer:
         finally:
             transport.close()
             transport.join(timeout=2.0)
+            connection.release_closed()  # the transport closed them all
             for handler in _subsystem_threads(connection):
                 handler.join(timeout=2.0)  # they end once their channel is gone
             if not announced and connection.authenticated:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import paramiko
+from paramiko.channel import Channel
 from paramiko.common import (
     MSG_CHANNEL_CLOSE,
     MSG_CHANNEL_DATA,
@@ -130,6 +131,11 @@ class Connection:
         self.policy: paramiko.ServerInterface | None = None
         self._auth_method: str | None = None
         self._key_fingerprint: str | None = None
+        # paramiko's transport holds its channels weakly (a WeakValueDictionary), and a
+        # Channel closes itself when collected: until a worker holds an accepted channel
+        # (after its shell or exec request), the connection must, or it is gone.
+        self._held: set[Channel] = set()
+        self._held_lock = threading.Lock()
 
     def __repr__(self) -> str:
         user = self.username or "-"
@@ -159,6 +165,22 @@ class Connection:
     def key_fingerprint(self) -> str | None:
         """``SHA256:…`` of the key the client authenticated with (``None`` for none-auth)."""
         return self._key_fingerprint if self.authenticated else None
+
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        """The accepted channels that are not closed yet (snapshot)."""
+        with self._held_lock:
+            return tuple(channel for channel in self._held if not channel.closed)
+
+    def hold(self, channel: Channel) -> None:
+        """Keep ``channel`` alive until it closes (the server calls this on accept)."""
+        with self._held_lock:
+            self._held.add(channel)
+
+    def release_closed(self) -> None:
+        """Let go of the channels that closed (the supervisor calls this every tick)."""
+        with self._held_lock:
+            self._held = {channel for channel in self._held if not channel.closed}
 
     @property
     def last_activity(self) -> float:
