@@ -33,7 +33,16 @@ class BridgeEndpoint:
     known_hosts: Path
     keypair: KeyPair
 
-    def options(self, *, identity: Path | None = None) -> list[str]:
+    def options(
+        self,
+        *,
+        identity: Path | None = None,
+        control_path: Path | None = None,
+        control_master: str = "no",
+    ) -> list[str]:
+        """OpenSSH options for this bridge (ssh keeps the first value of each option, so
+        every choice is made here): no connection sharing unless ``control_path`` names
+        a socket, which ``control_master="yes"`` creates and ``"no"`` uses."""
         return [
             "-F",
             "/dev/null",
@@ -50,9 +59,9 @@ class BridgeEndpoint:
             "-o",
             "IdentityAgent=none",
             "-o",
-            "ControlMaster=no",
+            f"ControlMaster={control_master}",
             "-o",
-            "ControlPath=none",
+            f"ControlPath={control_path or 'none'}",
             "-i",
             str(identity or self.keypair.private_key),
             "-p",
