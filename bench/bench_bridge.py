@@ -55,6 +55,8 @@ from jupyssh.core.jupyter import JupyterClient
 from jupyssh.core.server import ServerConfig
 
 SIZE = 256 * 1024 * 1024
+#: Bytes streamed through a PTY for the readers' CPU there (a PTY moves a few tens of MB/s).
+PTY_SIZE = 64 * 1024 * 1024
 KEYSTROKES = 200
 SSHD = "OpenSSH sshd, same container (ceiling)"
 COMPILED = "bridge, compiled reader"
@@ -181,15 +183,23 @@ def _cpu_profile(
             ctx.record(f"CPU per MB: {part}", variant, parts[part], unit="ms/MB")
         total = [sum(values) for values in zip(*parts.values(), strict=True)]
         ctx.record("CPU per MB: all of the above", variant, total, unit="ms/MB")
+    pty: dict[str, list[float]] = {
+        variant: [_pty_reader_cpu(targets[variant], bridges[variant]) for _ in range(samples)]
+        for variant in (COMPILED, PURE)
+    }
     for variant in (COMPILED, PURE):
-        ctx.record("reader CPU per MB (in Reader.read)", variant, reader[variant], unit="ms/MB")
-    ratio = statistics.median(reader[COMPILED]) / statistics.median(reader[PURE])
-    ctx.target("compiled reader CPU per MB relative to the pure reader", ratio, 0.5)
+        ctx.record(
+            "reader CPU per MB, pipes (in Reader.read)", variant, reader[variant], unit="ms/MB"
+        )
+        ctx.record("reader CPU per MB, PTY (in Reader.read)", variant, pty[variant], unit="ms/MB")
+    for name, figures in (("pipes", reader), ("PTY", pty)):
+        ratio = statistics.median(figures[COMPILED]) / statistics.median(figures[PURE])
+        ctx.target(f"compiled reader CPU per MB relative to the pure reader ({name})", ratio, 0.5)
     whole = statistics.median(kernel[COMPILED]) / statistics.median(kernel[PURE])
     ctx.note(
-        f"reader CPU per MB: compiled/pure {ratio:.2f}; the whole kernel's CPU per MB "
-        f"(its own threads: reading, framing and sending the comm messages) compiled/pure "
-        f"{whole:.2f}"
+        f"the whole kernel's CPU per MB (its own threads: reading, framing and sending the "
+        f"comm messages) compiled/pure {whole:.2f}; reader CPU on a PTY: "
+        f"`ssh -tt host 'head -c {PTY_SIZE // 2**20}MiB /dev/zero'`"
     )
     ctx.note(
         "CPU profile: one `ssh -T host 'read go; head -c 256MiB /dev/zero'` per sample, "
@@ -199,11 +209,50 @@ def _cpu_profile(
     )
 
 
+def _new_session(bridge: BridgeServer, before: set[KernelSession]) -> KernelSession:
+    """The session of the connection just made (not one of ``before``, which may still be
+    closing), once its kernel is known."""
+
+    def found() -> KernelSession | None:
+        return next((s for s in bridge.sessions if s not in before and s.kernel_pid), None)
+
+    _wait(lambda: found() is not None)
+    session = found()
+    assert session is not None
+    return session
+
+
+def _pty_reader_cpu(ssh: list[str], bridge: BridgeServer) -> float:
+    """The readers' CPU ms per MB for :data:`PTY_SIZE` bytes through a PTY (one
+    connection: its session counts what its channel's reader spent)."""
+    before = set(bridge.sessions)
+    proc = subprocess.Popen(
+        [*ssh, "-tt", "sandbox@127.0.0.1", f"read go; head -c {PTY_SIZE} /dev/zero"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None
+    try:
+        session = _new_session(bridge, before)
+        proc.stdin.write(b"go\n")
+        proc.stdin.flush()
+        proc.wait(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        proc.stdin.close()
+    _wait(lambda: session.reader_bytes >= PTY_SIZE)
+    return session.reader_cpu * 1000 / (session.reader_bytes / 1e6)
+
+
 def _profile_stream(
     container: DockerContainer, ssh: list[str], bridge: BridgeServer | None
 ) -> tuple[dict[str, float], KernelSession | None]:
     """One 256 MB stream; CPU seconds of each part of its path, and the bridge's session
     (for its readers' figures) when it went through a bridge."""
+    before_sessions = set(bridge.sessions) if bridge is not None else set()
     proc = subprocess.Popen(
         [*ssh, "-T", "sandbox@127.0.0.1", f"read go; head -c {SIZE} /dev/zero"],
         stdin=subprocess.PIPE,
@@ -214,8 +263,7 @@ def _profile_stream(
     session: KernelSession | None = None
     try:
         if bridge is not None:
-            _wait(lambda: any(s.kernel_pid for s in bridge.sessions))
-            session = next(s for s in bridge.sessions if s.kernel_pid)
+            session = _new_session(bridge, before_sessions)
         before = _cpu_snapshot(container, session)
         proc.stdin.write(b"go\n")
         proc.stdin.close()
@@ -428,16 +476,22 @@ def _echo(ssh: list[str], command: str | None = "echo READY; exec cat") -> list[
 
 
 def _read_until(fd: int, wanted: bytes, timeout: float = 60.0) -> None:
-    seen = b""
+    """Read ``fd`` until ``wanted`` has passed (it may span two reads)."""
+    tail = b""
     deadline = time.monotonic() + timeout
-    while wanted not in seen:
+    while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
             raise TimeoutError(f"no {wanted!r} from ssh within {timeout} s")
-        chunk = os.read(fd, 4096)
+        chunk = os.read(fd, 65536)
         if not chunk:
             raise EOFError("ssh ended early")
-        seen = (seen + chunk)[-64:]
+        seen = tail + chunk
+        if wanted in seen:
+            return
+        # keep only what could be the start of ``wanted`` (a long prompt after it in the
+        # same read must not push it out of view)
+        tail = seen[len(seen) - len(wanted) + 1 :] if len(wanted) > 1 else b""
 
 
 def _p99(values: list[float]) -> float:
