@@ -222,6 +222,33 @@ class Context:
         return "\n".join(lines)
 
 
+class StealMeter:
+    """The share of CPU time the hypervisor gave to other guests during a run (the
+    ``steal`` column of ``/proc/stat``): on a shared virtual machine it is what makes two
+    runs of the same benchmark differ, so every table states it."""
+
+    def __init__(self) -> None:
+        self._start = self._read()
+
+    @staticmethod
+    def _read() -> tuple[int, int] | None:
+        try:
+            fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        except OSError:
+            return None
+        ticks = [int(value) for value in fields]
+        steal = ticks[7] if len(ticks) > 7 else 0
+        return steal, sum(ticks[:8])
+
+    def note(self) -> str | None:
+        """``"CPU steal during this run: N %"``, or ``None`` where it cannot be read."""
+        end = self._read()
+        if self._start is None or end is None or end[1] <= self._start[1]:
+            return None
+        share = (end[0] - self._start[0]) / (end[1] - self._start[1])
+        return f"CPU steal during this run: {share * 100:.1f} % of all CPU time (/proc/stat)"
+
+
 def _quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if len(ordered) == 1:

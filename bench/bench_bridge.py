@@ -25,7 +25,10 @@ UTF-8 text: NUL bytes would travel as six-byte JSON escapes).
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import importlib
 import os
+import pty
 import resource
 import secrets
 import select
@@ -35,6 +38,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 from _common import Context
@@ -94,6 +98,7 @@ def run(ctx: Context) -> None:
                     PURE: _ssh(keypair, known_hosts, pure.address[1]),
                 }
                 _measure(ctx, container, targets, {COMPILED: compiled, PURE: pure})
+                _readers_alone(ctx)
                 shells = {
                     SSHD: targets[SSHD],
                     COMPILED: targets[COMPILED],
@@ -111,6 +116,65 @@ def _measure(
     _throughput(ctx, targets)
     _echo_latency(ctx, targets)
     _cpu_profile(ctx, container, targets, bridges)
+
+
+def _readers_alone(ctx: Context) -> None:
+    """Each reader in this process, reading ``head -c … /dev/zero`` from a 1 MiB pipe (as
+    the agent makes them) and from a PTY, with the agent's settings: CPU ms per MB inside
+    ``Reader.read``, without the kernel's other threads competing for the GIL."""
+    from jupyssh.bridge import _reader_py, agent
+
+    modules = {COMPILED: importlib.import_module("jupyssh.bridge._reader"), PURE: _reader_py}
+    for source, size in (("pipe", SIZE), ("PTY", PTY_SIZE)):
+        for variant, module in modules.items():
+            spent = [_read_alone(module, source, size, agent) for _ in range(3)]
+            ctx.record(
+                f"reader alone, {source}: CPU per MB",
+                variant,
+                [seconds * 1000 / (size / 1e6) for seconds in spent],
+                unit="ms/MB",
+            )
+    ctx.note(
+        "reader alone: the reader in this process on `head -c` output (512 KiB chunks, "
+        "1 ms window), CPU time of its thread inside Reader.read"
+    )
+
+
+def _read_alone(module: Any, source: str, size: int, agent: Any) -> float:
+    """CPU seconds one reader spends reading ``size`` bytes from ``source``."""
+    argv = ["head", "-c", str(size), "/dev/zero"]
+    if source == "PTY":
+        master, slave = pty.openpty()
+        proc = subprocess.Popen(
+            argv, stdout=slave, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+        os.close(slave)
+        fd = master
+    else:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, agent.PIPE_SIZE)
+    reader = module.Reader(fd, agent.MAX_CHUNK, agent.COALESCE_WINDOW, agent.EAGER_BELOW)
+    spent = 0.0
+    total = 0
+    try:
+        while total < size:
+            started = time.thread_time()
+            data = reader.read(10.0)
+            spent += time.thread_time() - started
+            if not data:
+                break
+            total += len(data)
+    finally:
+        proc.wait(timeout=60)
+        if source == "PTY":
+            os.close(fd)
+        elif proc.stdout is not None:
+            proc.stdout.close()
+    if total != size:
+        raise RuntimeError(f"the reader returned {total} bytes of {size}")
+    return spent
 
 
 def _throughput(ctx: Context, targets: dict[str, list[str]]) -> None:

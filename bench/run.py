@@ -17,7 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _common import RESULTS_DIR, Context  # noqa: E402 - bench/ is not a package
+from _common import RESULTS_DIR, Context, StealMeter  # noqa: E402 - bench/ is not a package
 
 
 def available() -> list[str]:
@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx = Context(name) if args.samples is None else Context(name, samples=args.samples)
         print(f"bench {name}: starting", flush=True)
         start = time.perf_counter()
+        steal = StealMeter()
         try:
             module.run(ctx)
         except KeyboardInterrupt:
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             failed.append(name)
             continue
+        if (stolen := steal.note()) is not None:
+            ctx.note(stolen)
         json_path, md_path = ctx.write(RESULTS_DIR)
         elapsed = time.perf_counter() - start
         print(f"bench {name}: done in {elapsed:.0f}s -> {json_path}, {md_path}", flush=True)
