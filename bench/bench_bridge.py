@@ -286,27 +286,44 @@ def _new_session(bridge: BridgeServer, before: set[KernelSession]) -> KernelSess
     return session
 
 
-def _pty_reader_cpu(ssh: list[str], bridge: BridgeServer) -> float:
-    """The readers' CPU ms per MB for :data:`PTY_SIZE` bytes through a PTY (one
-    connection: its session counts what its channel's reader spent)."""
-    before = set(bridge.sessions)
+@contextlib.contextmanager
+def _held_stream(
+    ssh: list[str], size: int, bridge: BridgeServer | None, *, tty: bool = False
+) -> Iterator[tuple[KernelSession | None, Callable[[], None]]]:
+    """``ssh host 'read go; head -c SIZE /dev/zero'``, held at ``read go``: yields the
+    bridge's session for it (``None`` through sshd, which has none) and ``go``, which lets
+    the stream run and waits for ssh to exit."""
+    before = set(bridge.sessions) if bridge is not None else set()
     proc = subprocess.Popen(
-        [*ssh, "-tt", "sandbox@127.0.0.1", f"read go; head -c {PTY_SIZE} /dev/zero"],
+        [*ssh, "-tt" if tty else "-T", "sandbox@127.0.0.1", f"read go; head -c {size} /dev/zero"],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    assert proc.stdin is not None
-    try:
-        session = _new_session(bridge, before)
-        proc.stdin.write(b"go\n")
-        proc.stdin.flush()
+    stdin = proc.stdin
+    assert stdin is not None
+
+    def go() -> None:
+        stdin.write(b"go\n")
+        stdin.close()
         proc.wait(timeout=600)
+
+    try:
+        yield (_new_session(bridge, before) if bridge is not None else None), go
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=30)
-        proc.stdin.close()
+        if not stdin.closed:
+            stdin.close()
+
+
+def _pty_reader_cpu(ssh: list[str], bridge: BridgeServer) -> float:
+    """The readers' CPU ms per MB for :data:`PTY_SIZE` bytes through a PTY (one
+    connection: its session counts what its channel's reader spent)."""
+    with _held_stream(ssh, PTY_SIZE, bridge, tty=True) as (session, go):
+        assert session is not None
+        go()
     _wait(lambda: session.reader_bytes >= PTY_SIZE)
     return session.reader_cpu * 1000 / (session.reader_bytes / 1e6)
 
@@ -316,27 +333,10 @@ def _profile_stream(
 ) -> tuple[dict[str, float], KernelSession | None]:
     """One 256 MB stream; CPU seconds of each part of its path, and the bridge's session
     (for its readers' figures) when it went through a bridge."""
-    before_sessions = set(bridge.sessions) if bridge is not None else set()
-    proc = subprocess.Popen(
-        [*ssh, "-T", "sandbox@127.0.0.1", f"read go; head -c {SIZE} /dev/zero"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    assert proc.stdin is not None
-    session: KernelSession | None = None
-    try:
-        if bridge is not None:
-            session = _new_session(bridge, before_sessions)
+    with _held_stream(ssh, SIZE, bridge) as (session, go):
         before = _cpu_snapshot(container, session)
-        proc.stdin.write(b"go\n")
-        proc.stdin.close()
-        proc.wait(timeout=600)
+        go()
         after = _cpu_snapshot(container, session)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
     spent = {part: after[part] - before[part] for part in after}
     spent["rest of the container"] = (
         spent.pop("container")

@@ -7,13 +7,12 @@ import concurrent.futures
 import hashlib
 import signal
 import subprocess
-import time
 
 import pytest
 
 from jupyssh.bridge.server import BridgeServer
 
-from .conftest import BridgeEndpoint
+from .conftest import BridgeEndpoint, stream_random
 
 pytestmark = [
     pytest.mark.integration,
@@ -38,27 +37,10 @@ def test_a_large_stream_arrives_byte_exact(bridge: BridgeEndpoint) -> None:
     """200 MB of random bytes: exactly what the kernel's side hashed, none lost to the
     IOPub rate limits (left at their defaults) or the SSH window."""
     size = 200_000_000
-    command = f"head -c {size} /dev/urandom | tee >(sha256sum >&2)"
-    with subprocess.Popen(
-        bridge.argv(command),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    ) as proc:
-        assert proc.stdout is not None
-        assert proc.stderr is not None
-        digest = hashlib.sha256()
-        received = 0
-        deadline = time.monotonic() + 300
-        while chunk := proc.stdout.read(1 << 20):
-            digest.update(chunk)
-            received += len(chunk)
-            assert time.monotonic() < deadline, "the stream took more than 300 s"
-        stderr = proc.stderr.read()
-        status = proc.wait(timeout=60)
-    assert status == 0, stderr
-    assert received == size
-    assert stderr.split()[0].decode() == digest.hexdigest()
+    stream = stream_random(bridge, size)
+    assert stream.status == 0, stream.stderr
+    assert stream.received == size
+    assert stream.kernel_digest == stream.digest
 
 
 def test_twenty_concurrent_connections_each_get_their_own_output(

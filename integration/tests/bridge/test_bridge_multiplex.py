@@ -5,7 +5,6 @@ whole path back without losing a byte."""
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -18,7 +17,7 @@ from jupyssh_harness import JupyterServer, wait_for
 
 from jupyssh.bridge.server import BridgeServer
 
-from .conftest import BridgeEndpoint, kernel_ids
+from .conftest import BridgeEndpoint, kernel_ids, stream_random
 
 pytestmark = [pytest.mark.integration]
 
@@ -121,31 +120,11 @@ def test_a_slow_client_loses_nothing(bridge: BridgeEndpoint) -> None:
     """The client stops reading for seconds: its SSH window closes, the bridge stops
     acknowledging, the agent's reader waits, the producer blocks; then all of it arrives."""
     size = 40_000_000
-    command = f"head -c {size} /dev/urandom | tee >(sha256sum >&2)"
-    with subprocess.Popen(
-        bridge.argv(command),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    ) as proc:
-        assert proc.stdout is not None
-        assert proc.stderr is not None
-        digest = hashlib.sha256()
-        received = 0
-        paused = False
-        deadline = time.monotonic() + 300
-        while chunk := proc.stdout.read(1 << 16):
-            digest.update(chunk)
-            received += len(chunk)
-            if not paused and received > 4_000_000:
-                time.sleep(5)  # far longer than every window in the path takes to fill
-                paused = True
-            assert time.monotonic() < deadline, "the stream took more than 300 s"
-        stderr = proc.stderr.read()
-        status = proc.wait(timeout=60)
-    assert status == 0, stderr
-    assert received == size
-    assert stderr.split()[0].decode() == digest.hexdigest()
+    # 5 s: far longer than every window in the path takes to fill
+    stream = stream_random(bridge, size, pause_after=4_000_000, pause=5.0)
+    assert stream.status == 0, stream.stderr
+    assert stream.received == size
+    assert stream.kernel_digest == stream.digest
 
 
 def test_the_master_leaves_no_kernel_when_it_exits(

@@ -104,6 +104,12 @@ async def test_handshake_failures(
 # --- QuickAcks ------------------------------------------------------------------------------
 
 
+async def _let_the_pong_run() -> None:
+    """Two turns of the loop: the pong task starts, then its pong() returns."""
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
 class Ponger:
     def __init__(self, fail: BaseException | None = None) -> None:
         self.pongs = 0
@@ -121,12 +127,10 @@ async def test_quick_acks_send_one_pong_for_frames_received_together() -> None:
     acks = QuickAcks(ws)
     acks.received(10)
     acks.received(10)  # before the first pong left: that pong acknowledges both
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await _let_the_pong_run()
     assert ws.pongs == 1
     acks.received(10)
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await _let_the_pong_run()
     assert ws.pongs == 2
 
 
@@ -135,12 +139,10 @@ async def test_quick_acks_ignore_a_closed_connection() -> None:
     ws = Ponger(ConnectionClosedOK(None, None))
     acks = QuickAcks(ws)
     acks.received(10)
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await _let_the_pong_run()
     assert ws.pongs == 1
     acks.received(10)  # the failed pong did not leave the helper stuck
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await _let_the_pong_run()
     assert ws.pongs == 2
 
 
@@ -159,10 +161,8 @@ async def test_quick_acks_leave_large_frames_alone() -> None:
     ws = Ponger()
     acks = QuickAcks(ws, max_frame=1000)
     acks.received(1001)  # a bulk transfer's message: its segments are acknowledged anyway
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await _let_the_pong_run()
     assert ws.pongs == 0
     acks.received(1000)
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await _let_the_pong_run()
     assert ws.pongs == 1
