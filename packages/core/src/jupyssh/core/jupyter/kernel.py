@@ -185,9 +185,9 @@ class KernelConnection:
     Use ``async with`` (or ``open()`` and ``close()``). ``protocol`` is ``"v1"`` or
     ``"legacy"`` once open. ``interrupt`` is the REST call ``interrupt()`` uses
     (``JupyterClient`` passes its own). ``max_message_size`` bounds what we accept.
-    ``quick_acks`` answers every message received with an unsolicited pong, so that a
-    small message the server writes next leaves at once instead of after our delayed
-    ACK (:class:`~jupyssh.core.jupyter.websocket.QuickAcks`): for interactive users.
+    ``quick_acks`` answers every small message received with an unsolicited pong, so
+    that a small message the server writes next leaves at once instead of after our
+    delayed ACK (:class:`~jupyssh.core.jupyter.websocket.QuickAcks`): for interactive users.
     """
 
     def __init__(

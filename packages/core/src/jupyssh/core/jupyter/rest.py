@@ -648,7 +648,7 @@ class JupyterClient:
 
         ``protocol``: ``"auto"`` offers the v1 subprotocol and accepts the legacy form
         if the server does not select it; ``"v1"`` requires v1; ``"legacy"`` offers none.
-        ``quick_acks``: pong every message received, for interactive latency (see
+        ``quick_acks``: pong every small message received, for interactive latency (see
         ``KernelConnection``).
         """
         extra: dict[str, Any] = {}

@@ -9,8 +9,8 @@ request; websockets' DEBUG log of the handshake goes through a ``RedactingLogger
 Nagle's algorithm on (tornado's ``set_nodelay`` is never called), so a small message
 written while an earlier one is still unacknowledged waits for the receiver's delayed
 ACK — 40 ms on Linux. Interactive users (a keystroke's echo follows the kernel's
-``busy``/``idle`` status messages) answer every frame with an unsolicited pong, whose
-packet carries the ACK at once, also through proxies in between.
+``busy``/``idle`` status messages) answer every small frame with an unsolicited pong,
+whose packet carries the ACK at once, also through proxies in between.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ __all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "QuickAcks", "connect_websocket", "handsh
 
 #: Largest message accepted from the server (bytes).
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+#: What a 404 on a WebSocket suggests unless the caller knows better.
+NOT_FOUND_HINT = "it is gone, or the server does not offer it"
 #: Frames up to this size are answered by :class:`QuickAcks`.
 QUICK_ACK_MAX_FRAME = 64 * 1024
 
@@ -53,7 +55,7 @@ async def connect_websocket(
     subprotocols: Sequence[str] = (),
     max_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     error: type[JupyterError] = JupyterError,
-    not_found_hint: str = "it is gone, or the server does not offer it",
+    not_found_hint: str = NOT_FOUND_HINT,
 ) -> ClientConnection:
     """Open the WebSocket at ``url`` (``ws://`` or ``wss://``) with the token's header.
 
@@ -102,7 +104,7 @@ def handshake_error(
     *,
     what: str,
     error: type[JupyterError] = JupyterError,
-    not_found_hint: str = "it is gone, or the server does not offer it",
+    not_found_hint: str = NOT_FOUND_HINT,
 ) -> JupyterError:
     """The typed error for a refused WebSocket handshake (HTTP ``status``): 401/403
     ``JupyterAuthError``, 404 ``JupyterNotFoundError``, others ``error``."""
