@@ -6,7 +6,7 @@
 
 nox                      lint, typecheck, unit tests, integration tests (the default)
 nox -s demo              bring up the sandbox containers and show what jupyssh does
-nox -s tests -- -k ssh   pass pytest arguments after --
+nox -s tests -- -k ssh   pass pytest arguments after -- (a path there replaces the default targets)
 nox -s bench -- kernel   run one benchmark
 nox -s build             wheels + sdists, twine check, each wheel alone in a fresh venv
 nox -s dev               .venv with every package editable
@@ -54,6 +54,15 @@ def install_harness(session: nox.Session) -> None:
     session.install("-e", "integration")
 
 
+def pytest_args(posargs: list[str], targets: list[str]) -> list[str]:
+    """pytest's arguments: those after `--` replace the default ``targets`` when they name a
+    test file or folder (`nox -s tests -- packages/core/tests/test_x.py::test_y`), and are
+    added to them otherwise (`nox -s tests -- -k ssh`)."""
+    if any(Path(arg.split("::")[0]).exists() for arg in posargs if not arg.startswith("-")):
+        return posargs
+    return [*targets, *posargs]
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check over the whole tree."""
@@ -77,7 +86,8 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Unit tests of every package: no containers, no network beyond loopback."""
     install_packages(session, "test")
-    session.run("pytest", *[f"packages/{name}/tests" for name in PACKAGES], *session.posargs)
+    targets = [f"packages/{name}/tests" for name in PACKAGES]
+    session.run("pytest", *pytest_args(session.posargs, targets))
 
 
 @nox.session
@@ -87,7 +97,7 @@ def integration(session: nox.Session) -> None:
     # Engine, base image, wheelhouse and images first, with progress, so that pytest's
     # timeouts measure the tests and not a first image build.
     session.run("python", "-m", "jupyssh_harness", "prepare", env=CONTAINER_ENV)
-    session.run("pytest", "integration/tests", *session.posargs, env=CONTAINER_ENV)
+    session.run("pytest", *pytest_args(session.posargs, ["integration/tests"]), env=CONTAINER_ENV)
 
 
 @nox.session(default=False)

@@ -59,6 +59,10 @@ OWNER_LABEL = "org.jupyssh.owner"
 
 SSH_USER = "sandbox"
 SSH_PORT = 22
+SSHD_PROGRAM = "/usr/sbin/sshd"
+#: sshd options of a host unlike our images: the venv is not on a session's PATH (sshd's
+#: default PATH, as on a stock Debian host, where there is no ``python`` either).
+VENV_OFF_PATH = ("SetEnv=PATH=/usr/local/bin:/usr/bin:/bin",)
 #: What ``sshd -D -e`` logs once it accepts connections (the ssh wait strategy).
 SSHD_READY = r"Server listening on 0\.0\.0\.0 port 22"
 JUPYTER_PORT = 8888
@@ -181,13 +185,16 @@ def ssh_container(
     aliases: Sequence[str] = (),
     publish: bool = True,
     cap_add: Sequence[str] = (),
+    sshd_options: Sequence[str] = (),
 ) -> LoopbackContainer:
     """An sshd container (``containers/openssh``), not started yet.
 
     ``authorized_key`` is the public key line of user ``sandbox``; ``host_keys_dir`` holds
     ``ssh_host_ed25519_key[.pub]`` and is mounted read-only. Without ``publish`` the
     container has no published port (reachable only on ``network``). ``cap_add`` adds
-    capabilities (``NET_ADMIN`` for :func:`isolate_from_host`).
+    capabilities (``NET_ADMIN`` for :func:`isolate_from_host`). ``sshd_options`` are
+    ``Keyword=value`` settings given to sshd with ``-o``: they win over the image's
+    sshd_config (sshd keeps the first value it reads, and the command line comes first).
     """
     container = (
         LoopbackContainer(image)
@@ -206,6 +213,9 @@ def ssh_container(
         container.with_network(network)
         if aliases:
             container.with_network_aliases(*aliases)
+    if sshd_options:
+        options = [word for option in sshd_options for word in ("-o", option)]
+        container.with_command([SSHD_PROGRAM, "-D", "-e", *options])
     return container
 
 

@@ -227,11 +227,13 @@ def start_ssh_host(
     network: Network | None = None,
     network_aliases: Sequence[str] = (),
     cap_add: Sequence[str] = (),
+    sshd_options: Sequence[str] = (),
 ) -> SSHHost:
     """Start an sshd container with a fresh host key; write ``workdir/known_hosts`` and
     ``workdir/ssh_config`` (``alias``: 127.0.0.1, the published port, user ``sandbox``,
-    ``keypair``). ``workdir`` must not hold an earlier host's files. Use the result as a
-    context manager, or call its ``stop()``."""
+    ``keypair``). ``workdir`` must not hold an earlier host's files. ``sshd_options``
+    reshape the host (``VENV_OFF_PATH``). Use the result as a context manager, or call its
+    ``stop()``."""
     host_key = generate_host_key(workdir / "host-keys")
     container = ssh_container(
         image,
@@ -241,6 +243,7 @@ def start_ssh_host(
         network=network,
         aliases=network_aliases,
         cap_add=cap_add,
+        sshd_options=sshd_options,
     )
     with ExitStack() as resources:
         resources.callback(container.stop)

@@ -20,12 +20,13 @@ KEY = "0123-secret-key"
 
 
 class Launcher:
-    def __init__(self, params: dict[str, Any]) -> None:
+    def __init__(self, params: dict[str, Any], env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-u", "-c", BOOTSTRAP],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            env=env,
         )
         source = launcher_source()
         assert self.process.stdin is not None
@@ -144,6 +145,57 @@ def test_restart_gets_the_same_ports_and_folder_back() -> None:
         info[n] for n in info if n.endswith("_port")
     ]
     second.close()
+
+
+def bare_python_spec(data: Path, name: str, argv0: str) -> None:
+    """A kernelspec as ipykernel ships it into a venv: argv[0] a bare ``python``."""
+    folder = data / "kernels" / name
+    folder.mkdir(parents=True)
+    code = "import sys, time; open(sys.argv[1]).read(); time.sleep(60)"
+    spec = {"argv": [argv0, "-c", code, "{connection_file}"], "display_name": name}
+    (folder / "kernel.json").write_text(json.dumps(spec))
+
+
+def test_bare_python_argv0_runs_the_launchers_interpreter_when_python_is_not_on_path(
+    jupyter_dirs: Path, tmp_path: Path
+) -> None:
+    """A venv that is not on PATH (Debian has no ``python``): its own ``python3`` spec says
+    ``python``, and the kernel must start with the launcher's interpreter, as jupyter_client
+    does locally, instead of failing with ``cannot run python``."""
+    bare_python_spec(jupyter_dirs, "venvspec", "python")
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    env = {**os.environ, "PATH": str(empty)}
+    launcher = Launcher(start_params(kernel="venvspec"), env=env)
+    ready = launcher.event()
+    assert ready.name == "ready", ready.facts
+    pid = int(ready.facts["pid"])
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        argv0 = handle.read().split(b"\0")[0].decode()
+    assert argv0 == sys.executable
+    launcher.send(f"signal {signal.SIGTERM}")
+    assert launcher.event().name == "exit"
+    launcher.close()
+
+
+@pytest.mark.parametrize(
+    ("argv0", "replaced"),
+    [
+        ("python", True),
+        (f"python{sys.version_info[0]}", True),
+        (f"python{sys.version_info[0]}.{sys.version_info[1]}", True),
+        ("python2", False),
+        ("/usr/bin/python3", False),
+        ("pythonw", False),
+        (f"python{sys.version_info[0]}.{sys.version_info[1] + 1}", False),
+    ],
+)
+def test_only_bare_names_of_the_launchers_python_are_replaced(argv0: str, replaced: bool) -> None:
+    namespace: dict[str, Any] = {"__name__": "remote_launcher_under_test"}
+    exec(compile(launcher_source(), "remote_launcher", "exec"), namespace)  # noqa: S102
+    argv = namespace["kernel_argv"]({"argv": [argv0, "-m", "x"]}, "", "/c.json")
+    assert argv[0] == (sys.executable if replaced else argv0)
+    assert argv[1:] == ["-m", "x"]
 
 
 @pytest.mark.usefixtures("jupyter_dirs")

@@ -181,10 +181,22 @@ def write_private(path: str, text: str) -> None:
         handle.write(text)
 
 
+def bare_python_names() -> Tuple[str, ...]:
+    """The argv[0] spellings that mean "this Python" in a kernelspec (as jupyter_client's
+    KernelManager reads them locally): ``python``, ``python3``, ``python3.X`` of our version."""
+    major, minor = sys.version_info[:2]
+    return ("python", "python{}".format(major), "python{}.{}".format(major, minor))
+
+
 def kernel_argv(spec: Dict[str, Any], resource_dir: str, connection_file: str) -> List[str]:
-    argv = spec.get("argv") or []
+    argv = list(spec.get("argv") or [])
     if not argv:
         raise LaunchFailure("kernelspec-invalid", "the kernelspec has an empty argv")
+    # ipykernel installs its spec with a bare ``python``, which resolves only where the
+    # environment is on PATH; a non-interactive ssh shell rarely has it there (Debian has no
+    # ``python`` at all). The launcher runs in that environment's interpreter already.
+    if argv[0] in bare_python_names():
+        argv[0] = sys.executable
     return [
         a.replace("{connection_file}", connection_file).replace("{resource_dir}", resource_dir)
         for a in argv

@@ -1,0 +1,75 @@
+"""Kernels on hosts unlike the ones we build: the venv holding ipykernel is not on a
+session's PATH and there is no ``python`` (a stock Debian host reached non-interactively).
+
+The venv's own ``python3`` kernelspec, as ipykernel installs it, says ``"argv": ["python",
+"-m", "ipykernel_launcher", ...]``; the launcher must run it with its own interpreter, as
+jupyter_client does locally, instead of failing with ``cannot run python``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from jupyssh_harness import VENV_OFF_PATH, KeyPair, SSHHost, start_ssh_host
+
+from .conftest import jupyssh, kernel_config
+from .test_kernel_lifecycle import execute, manager
+
+VENV_PYTHON = "/opt/venv/bin/python"
+VENV_SPEC = "/opt/venv/share/jupyter/kernels/python3/kernel.json"
+
+
+@pytest.fixture(scope="module")
+def venv_off_path_host(
+    openssh_image: str, keypair: KeyPair, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SSHHost]:
+    with start_ssh_host(
+        openssh_image,
+        tmp_path_factory.mktemp("venv-off-path"),
+        keypair=keypair,
+        sshd_options=VENV_OFF_PATH,
+    ) as host:
+        yield host
+
+
+def test_the_host_has_no_python_and_no_venv_on_path(venv_off_path_host: SSHHost) -> None:
+    """The conditions of the bug hold on this host (else the next test proves nothing)."""
+    script = 'echo "$PATH"; command -v python || echo no-python'
+    done = subprocess.run(
+        venv_off_path_host.ssh_argv(script), capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    path, python = done.stdout.split()
+    assert "/opt/venv" not in path
+    assert python == "no-python"
+    spec = json.loads(venv_off_path_host.exec(["cat", VENV_SPEC]).stdout)
+    assert spec["argv"][0] == "python", "ipykernel's own spec no longer says a bare python"
+
+
+@pytest.mark.asyncio
+async def test_the_venvs_own_python3_spec_starts_when_the_venv_is_not_on_path(
+    venv_off_path_host: SSHHost, jupyter_home: Path
+) -> None:
+    config = kernel_config(venv_off_path_host, jupyter_home)
+    jupyssh(
+        "kernel", "add", "venv-off-path", "--host", venv_off_path_host.alias, "-F", str(config),
+        "--remote-python", VENV_PYTHON, "--remote-kernel", "python3",
+    )  # fmt: skip
+    km = manager("venv-off-path")
+    await km.start_kernel()
+    try:
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            content, out = await execute(kc, "import sys; print(sys.executable)")
+            assert content["status"] == "ok"
+            assert out.strip() == VENV_PYTHON
+        finally:
+            kc.stop_channels()
+    finally:
+        await km.shutdown_kernel(now=True)
