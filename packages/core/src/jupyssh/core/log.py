@@ -27,6 +27,15 @@ _AUTH_HEADER = re.compile(
 )
 # Cookies: jupyter_server answers a token-authenticated request with a signed login cookie.
 _COOKIE_HEADER = re.compile(r"(?im)^([<> ]*(?:set-)?cookie:\s*)\S.*$")
+# The same headers as other libraries log them: httpcore's byte tuples
+# ``(b'Set-Cookie', b'…')``, httpx's ``Headers({'cookie': '…'})`` or list of tuples, and
+# header dicts. The value is one quoted string literal, in either quote.
+_HEADER_PAIR = re.compile(
+    r"""(?ix)
+    (b?(['"])(?:set-cookie|cookie|(?:proxy-)?authorization)\2\s*[,:]\s*b?)
+    (['"])(?:\\.|(?!\3).)*\3
+    """
+)
 # ``"key": "…"`` in a kernel's connection info (the HMAC key that signs its messages).
 _KERNEL_KEY = re.compile(r"(?i)(['\"]key['\"]\s*:\s*['\"])[^'\"]+")
 
@@ -35,9 +44,12 @@ def redact(text: str, *, secrets: Iterable[str] = ()) -> str:
     """``text`` with secrets replaced by ``<redacted>``.
 
     Scrubs ``token=…`` (URL queries), ``Authorization: token|Bearer|Basic …`` (headers,
-    header dicts), ``Cookie:``/``Set-Cookie:`` header lines (login cookies), a kernel
+    header dicts), ``Cookie:``/``Set-Cookie:`` header lines (login cookies), the values of
+    those headers in the tuple and dict forms HTTP libraries log (``(b'Set-Cookie', b'…')``,
+    ``{'authorization': '…'}``), a kernel
     connection's ``"key": "…"``, and every literal occurrence of ``secrets``.
     """
+    text = _HEADER_PAIR.sub(rf"\g<1>'{REDACTED}'", text)
     for pattern in (_TOKEN_PARAM, _AUTH_HEADER, _COOKIE_HEADER, _KERNEL_KEY):
         text = pattern.sub(rf"\g<1>{REDACTED}", text)
     # Longest first, so that a secret containing another is replaced whole.
