@@ -34,6 +34,7 @@ from .hosts import (
 )
 from .images import HARNESS_LABEL, IMAGE_NAMES, BuiltImage, ensure_image, prepare
 from .keys import KeyPair, generate_host_key, generate_keypair, write_known_hosts
+from .leaks import ArgvWatch, lines_with
 from .sandbox import SANDBOX_ALIAS, Sandbox
 from .sshconfig import HostEntry, write_ssh_config
 from .waiting import until, wait_for
@@ -49,6 +50,7 @@ __all__ = [
     "SSH_USER",
     "TEST_LABEL",
     "VENV_OFF_PATH",
+    "ArgvWatch",
     "BastionChain",
     "BuiltImage",
     "CleanupReport",
@@ -72,6 +74,7 @@ __all__ = [
     "ensure_wheelhouse",
     "generate_host_key",
     "generate_keypair",
+    "lines_with",
     "prepare",
     "repo_root",
     "start_bastion_chain",
