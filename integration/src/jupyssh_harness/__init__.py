@@ -36,14 +36,17 @@ from .images import HARNESS_LABEL, IMAGE_NAMES, BuiltImage, ensure_image, prepar
 from .keys import KeyPair, generate_host_key, generate_keypair, write_known_hosts
 from .leaks import ArgvWatch, lines_with
 from .sandbox import SANDBOX_ALIAS, Sandbox
+from .slurm import COMPUTE_NODES, LOGIN_NODE, SlurmCluster, SlurmJob, start_slurm_cluster
 from .sshconfig import HostEntry, write_ssh_config
 from .waiting import until, wait_for
 from .wheelhouse import Wheelhouse, ensure_wheelhouse
 
 __all__ = [
     "BASE_IMAGE",
+    "COMPUTE_NODES",
     "HARNESS_LABEL",
     "IMAGE_NAMES",
+    "LOGIN_NODE",
     "OWNER_LABEL",
     "SANDBOX_ALIAS",
     "SANDBOX_LABEL",
@@ -62,6 +65,8 @@ __all__ = [
     "KeyPair",
     "SSHHost",
     "Sandbox",
+    "SlurmCluster",
+    "SlurmJob",
     "Wheelhouse",
     "cache_dir",
     "cleanup",
@@ -79,6 +84,7 @@ __all__ = [
     "repo_root",
     "start_bastion_chain",
     "start_jupyter_server",
+    "start_slurm_cluster",
     "start_ssh_host",
     "until",
     "wait_for",

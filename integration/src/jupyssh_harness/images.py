@@ -44,7 +44,7 @@ __all__ = [
 #: Every image, container and network the harness makes carries ``HARNESS_LABEL=1``.
 HARNESS_LABEL = "org.jupyssh.harness"
 #: The images of ``containers/`` the tests and the sandbox use.
-IMAGE_NAMES = ("openssh", "jupyter", "jupyter-sshd", "lab")
+IMAGE_NAMES = ("openssh", "jupyter", "jupyter-sshd", "lab", "slurm")
 IMAGE_REPOSITORY = "jupyssh-test"
 
 _FORMAT = 1  # bump to rebuild every image

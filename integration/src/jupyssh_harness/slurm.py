@@ -1,0 +1,199 @@
+"""A running Slurm cluster: a login node (sshd, slurmctld) and compute nodes ``c1``, ``c2``
+(slurmd), one image (``containers/slurm``), one docker network, one shared ``/home``.
+
+Only the login node is published (its sshd on 127.0.0.1), as on a cluster whose compute
+nodes users cannot reach: what runs on a node is reached through the login node. Each
+container's hostname is its Slurm NodeName. ``/home`` is a folder of the test's own bind
+mounted on every node, so a test reads the user's files (and their modes) directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from testcontainers.core.container import DockerContainer
+from testcontainers.core.network import Network
+from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+from typing_extensions import Self
+
+from .containers import (
+    LOOPBACK,
+    SSH_PORT,
+    SSH_USER,
+    SSHD_READY,
+    STARTUP_TIMEOUT_S,
+    TEST_LABEL,
+    ExecResult,
+    LoopbackContainer,
+    create_network,
+    exec_in,
+    labels_for,
+    published_port,
+)
+from .hosts import SSHHost
+from .keys import KeyPair, generate_host_key, write_known_hosts
+from .sshconfig import HostEntry, write_ssh_config
+from .waiting import wait_for
+
+__all__ = ["COMPUTE_NODES", "LOGIN_NODE", "SlurmCluster", "SlurmJob", "start_slurm_cluster"]
+
+LOGIN_NODE = "login"
+COMPUTE_NODES = ("c1", "c2")
+#: How long slurmd may take to register with slurmctld after the containers start.
+READY_TIMEOUT_S = 60.0
+_HOST_KEYS_MOUNT = "/etc/jupyssh/host-keys"
+
+
+@dataclass(frozen=True)
+class SlurmJob:
+    """One line of ``squeue``: id, state (PENDING, RUNNING, ...), reason, nodes."""
+
+    job_id: str
+    state: str
+    reason: str
+    nodes: str
+
+
+@dataclass(frozen=True)
+class SlurmCluster:
+    """The running cluster; ``login`` is the ssh host users reach (``login.alias``)."""
+
+    login: SSHHost
+    nodes: dict[str, DockerContainer]
+    home: Path
+    _resources: ExitStack = field(repr=False, compare=False)
+
+    def stop(self) -> None:
+        """Remove the nodes and the network (idempotent)."""
+        self._resources.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def node_exec(
+        self, node: str, argv: Sequence[str], *, user: str = "root", check: bool = True
+    ) -> ExecResult:
+        """Run ``argv`` on ``node`` (``login``, ``c1``, ``c2``) with docker exec, not ssh."""
+        container = self.login.container if node == LOGIN_NODE else self.nodes[node]
+        return exec_in(container, argv, user=user, check=check)
+
+    def all_nodes(self) -> Iterator[str]:
+        yield LOGIN_NODE
+        yield from self.nodes
+
+    def jobs(self, user: str = SSH_USER) -> list[SlurmJob]:
+        """``user``'s jobs as squeue shows them on the login node."""
+        out = self.node_exec(LOGIN_NODE, ["squeue", "-h", "-u", user, "-o", "%i|%T|%r|%N"]).stdout
+        return [SlurmJob(*line.split("|", 3)) for line in out.splitlines() if line.strip()]
+
+    def processes(self, node: str, user: str = SSH_USER) -> list[str]:
+        """``user``'s processes on ``node`` (pid and args), sshd's session processes aside."""
+        out = self.node_exec(node, ["ps", "-u", user, "-o", "pid=,args="], check=False).stdout
+        return [line.strip() for line in out.splitlines() if line.strip() and "sshd:" not in line]
+
+    def cancel_all(self, user: str = SSH_USER) -> None:
+        """scancel every job of ``user`` (cleanup between tests)."""
+        self.node_exec(LOGIN_NODE, ["scancel", "-u", user], check=False)
+
+    def node_states(self) -> dict[str, str]:
+        """Each compute node's state as sinfo says it (``idle``, ``alloc``, ``mix`` ...)."""
+        out = self.node_exec(LOGIN_NODE, ["sinfo", "-h", "-N", "-o", "%N %T"], check=False).stdout
+        return dict(line.split(None, 1) for line in out.splitlines() if " " in line)
+
+    def wait_idle(self, timeout: float = READY_TIMEOUT_S) -> None:
+        """Wait (bounded) until every compute node is idle: registered, and no job left."""
+        wait_for(
+            lambda: all(self.node_states().get(node) == "idle" for node in self.nodes),
+            timeout,
+            f"sinfo to show {', '.join(self.nodes)} idle",
+            interval=0.5,
+        )
+
+
+def _node(image: str, name: str, network: Network, home: Path, command: str) -> LoopbackContainer:
+    return (
+        LoopbackContainer(image)
+        .with_command(command)
+        .with_volume_mapping(str(home), "/home", "rw")
+        .with_network(network)
+        .with_network_aliases(name)
+        .with_kwargs(labels=labels_for(TEST_LABEL), hostname=name)
+    )
+
+
+def start_slurm_cluster(
+    image: str, workdir: Path, *, keypair: KeyPair, alias: str = "jupyssh-login"
+) -> SlurmCluster:
+    """Start login, c1 and c2; write ``workdir/known_hosts`` and ``workdir/ssh_config``
+    (``alias``: the login node on 127.0.0.1, user ``sandbox``, ``keypair``); return once
+    sinfo shows every compute node idle. A start that fails halfway removes what it started.
+    """
+    home = workdir / "home"
+    home.mkdir(parents=True)
+    home.chmod(0o755)
+    host_key = generate_host_key(workdir / "host-keys")
+    with ExitStack() as resources:
+        network = create_network(TEST_LABEL, prefix="jupyssh-slurm")
+        resources.enter_context(network)
+        login = (
+            _node(image, LOGIN_NODE, network, home, "login")
+            .with_env("SSH_AUTHORIZED_KEYS", keypair.public_line)
+            .with_volume_mapping(str(host_key.private_key.parent), _HOST_KEYS_MOUNT, "ro")
+            .with_exposed_ports(SSH_PORT)
+            .waiting_for(
+                LogMessageWaitStrategy(SSHD_READY)
+                .with_startup_timeout(STARTUP_TIMEOUT_S)
+                .with_poll_interval(0.2)
+            )
+        )
+        resources.callback(login.stop)
+        login.start()
+        nodes: dict[str, DockerContainer] = {}
+        for name in COMPUTE_NODES:
+            node = _node(image, name, network, home, "compute")
+            resources.callback(node.stop)
+            node.start()
+            nodes[name] = node
+        port = published_port(login, SSH_PORT)
+        known_hosts = write_known_hosts(
+            workdir / "known_hosts", [(LOOPBACK, port, host_key.public_blob)]
+        )
+        entry = HostEntry(
+            alias=alias,
+            hostname=LOOPBACK,
+            port=port,
+            user=SSH_USER,
+            identity_file=keypair.private_key,
+            known_hosts=known_hosts,
+        )
+        host = SSHHost(
+            alias=alias,
+            hostname=LOOPBACK,
+            port=port,
+            user=SSH_USER,
+            keypair=keypair,
+            host_key=host_key,
+            config_file=write_ssh_config(workdir / "ssh_config", [entry]),
+            known_hosts=known_hosts,
+            container=login,
+            _resources=ExitStack(),  # the cluster owns the containers
+        )
+        cluster = SlurmCluster(login=host, nodes=nodes, home=home, _resources=resources.pop_all())
+    try:
+        cluster.wait_idle()
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
