@@ -9,6 +9,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,18 @@ def alive(pid: int) -> bool:
         return False
 
 
+def argv_of(pid: int, timeout: float = 5.0) -> list[str]:
+    """A process's argv; empty for a moment just after exec, so read until it is there."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            raw = handle.read()
+        if raw:
+            return raw.rstrip(b"\0").decode().split("\0")
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} showed no argv within {timeout} s")
+
+
 def start_params(**extra: Any) -> dict[str, Any]:
     return {"mode": "start", "kernel": "sleeper", "key": KEY, **extra}
 
@@ -86,8 +99,7 @@ def test_start_reports_ports_and_keeps_the_key_off_argv() -> None:
     assert written["key"] == KEY
     assert stat.S_IMODE((folder / "kernel.json").stat().st_mode) == 0o600
     pid = int(ready.facts["pid"])
-    with open(f"/proc/{pid}/cmdline", "rb") as handle:
-        assert KEY.encode() not in handle.read()
+    assert KEY not in " ".join(argv_of(pid))
     launcher.send("attached")
     launcher.send(f"signal {signal.SIGTERM}")
     ended = launcher.event()
@@ -169,10 +181,7 @@ def test_bare_python_argv0_runs_the_launchers_interpreter_when_python_is_not_on_
     launcher = Launcher(start_params(kernel="venvspec"), env=env)
     ready = launcher.event()
     assert ready.name == "ready", ready.facts
-    pid = int(ready.facts["pid"])
-    with open(f"/proc/{pid}/cmdline", "rb") as handle:
-        argv0 = handle.read().split(b"\0")[0].decode()
-    assert argv0 == sys.executable
+    assert argv_of(int(ready.facts["pid"]))[0] == sys.executable
     launcher.send(f"signal {signal.SIGTERM}")
     assert launcher.event().name == "exit"
     launcher.close()

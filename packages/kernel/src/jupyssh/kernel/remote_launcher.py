@@ -1,6 +1,6 @@
 # Runs on the remote host's Python (3.7 and later): no PEP 604/585 syntax, no zip(strict=),
 # plain try/except where it reads as the protocol; one function per mode.
-# ruff: noqa: UP006, UP032, UP035, UP045, B905, TRY300, TRY301, SIM105, PLR0912, PLC0415
+# ruff: noqa: UP006, UP032, UP035, UP045, B905, TRY300, SIM105, PLR0912, PLC0415
 """The remote half of jupyssh-kernel: starts one kernel on the ssh host and watches it.
 
 This file is never installed on the remote host. The local side sends its text on the ssh
@@ -32,6 +32,7 @@ import contextlib
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -40,9 +41,15 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import IO, Any, Dict, List, Optional, Tuple
 
 PREFIX = "JUPYSSH "
+#: The remote argv's program text: it reads the launcher's length and text, then runs it
+#: (the text stays at hand as ``__source__``, to start the same launcher elsewhere).
+BOOTSTRAP = (
+    "import sys;n=int(sys.stdin.buffer.readline());s=sys.stdin.buffer.read(n);"
+    "exec(compile(s,'jupyssh-launcher','exec'),{'__name__':'__jupyssh__','__source__':s})"
+)
 PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 POLL_SECONDS = 0.05  # how fast an exit is reported (a shutdown waits for it)
 TERM_GRACE_SECONDS = 3.0
@@ -55,6 +62,15 @@ class LaunchFailure(Exception):
         Exception.__init__(self, message)
         self.kind = kind
         self.message = message
+
+
+def own_source() -> bytes:
+    """This launcher's text: as the bootstrap received it, else this file's."""
+    shipped = globals().get("__source__")
+    if isinstance(shipped, bytes):
+        return shipped
+    with open(__file__, "rb") as handle:
+        return handle.read()
 
 
 def emit(event: str, **facts: Any) -> None:
@@ -133,15 +149,15 @@ def private_folder(wanted: Optional[str]) -> str:
     return tempfile.mkdtemp(prefix="jupyssh-", dir=base)
 
 
-def pick_ports(wanted: Optional[List[int]]) -> List[int]:
-    """Five free 127.0.0.1 ports: ``wanted`` when all are free (a restart keeps them)."""
+def pick_ports(wanted: Optional[List[int]], ip: str = "127.0.0.1") -> List[int]:
+    """Five free ports on ``ip``: ``wanted`` when all are free (a restart keeps them)."""
     if wanted and len(wanted) == len(PORT_NAMES):
         held: List[socket.socket] = []
         try:
             for port in wanted:
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 held.append(sock)
-                sock.bind(("127.0.0.1", int(port)))
+                sock.bind((ip, int(port)))
             return [int(p) for p in wanted]
         except OSError:
             pass
@@ -153,7 +169,7 @@ def pick_ports(wanted: Optional[List[int]]) -> List[int]:
         for _name in PORT_NAMES:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             held.append(sock)
-            sock.bind(("127.0.0.1", 0))
+            sock.bind((ip, 0))
         return [int(sock.getsockname()[1]) for sock in held]
     finally:
         for sock in held:
@@ -166,8 +182,10 @@ def connection_info(params: Dict[str, Any], folder: str) -> Dict[str, Any]:
         info = {"transport": "ipc", "ip": os.path.join(folder, "k")}
         ports = [1, 2, 3, 4, 5]
     else:
-        info = {"transport": "tcp", "ip": "127.0.0.1"}
-        ports = pick_ports(params.get("ports"))
+        # A kernel on a compute node listens on the address the login node reaches it at.
+        ip = params.get("bind_ip") or "127.0.0.1"
+        info = {"transport": "tcp", "ip": ip}
+        ports = pick_ports(params.get("ports"), ip)
     info.update(zip(PORT_NAMES, ports))
     info["key"] = params["key"]
     info["signature_scheme"] = params.get("signature_scheme", "hmac-sha256")
@@ -307,30 +325,30 @@ def terminate(pid: int, child: Any) -> None:
         child.wait()
 
 
-def watch(pid: int, folder: str, child: Any, params: Dict[str, Any]) -> None:
+def watch(
+    kernel: LocalKernel,
+    folder: str,
+    params: Dict[str, Any],
+    commands: queue.Queue[Optional[str]],
+) -> None:
     """Report the kernel's exit, deliver signals, hand over to a newer watcher.
 
     Commands on stdin: ``attached`` (the local side is set up), ``persist`` (leave the
-    kernel running when the session ends), ``signal N``. The end of stdin before
-    ``attached`` in ``start`` mode means the launch failed locally: the kernel goes too.
+    kernel running when the session ends), ``keep-job`` (a restart follows: keep a
+    scheduled kernel's allocation), ``signal N``. The end of stdin before ``attached`` in
+    ``start`` mode means the launch failed locally: the kernel goes too.
     """
-    commands: queue.Queue[Optional[str]] = queue.Queue()
-    threading.Thread(target=read_commands, args=(commands,), daemon=True).start()
     linger = float(params.get("linger", 600))
     persistent = bool(params.get("persistent"))
     attached = False
     orphaned_at: Optional[float] = None
     while True:
-        if child is not None:
-            code = child.poll()
-            running = code is None
-        else:
-            running = is_running(pid)
-            code = -1
-        if not running:
+        code = kernel.exit_code()
+        if code is not None:
+            facts = kernel.exit_facts(folder, code)
             shutil.rmtree(folder, ignore_errors=True)
             if orphaned_at is None:
-                emit("exit", code=code)
+                emit("exit", **facts)
             return
         if claimed_by_other(folder):
             return
@@ -338,7 +356,7 @@ def watch(pid: int, folder: str, child: Any, params: Dict[str, Any]) -> None:
             if persistent:
                 return
             if time.monotonic() - orphaned_at > linger:
-                terminate(pid, child)
+                kernel.terminate()
                 shutil.rmtree(folder, ignore_errors=True)
                 return
             time.sleep(POLL_SECONDS * 5)
@@ -351,7 +369,7 @@ def watch(pid: int, folder: str, child: Any, params: Dict[str, Any]) -> None:
             if attached:
                 orphaned_at = time.monotonic()
             elif params["mode"] == "start":
-                terminate(pid, child)
+                kernel.terminate()
                 shutil.rmtree(folder, ignore_errors=True)
                 return
             else:
@@ -360,8 +378,524 @@ def watch(pid: int, folder: str, child: Any, params: Dict[str, Any]) -> None:
             attached = True
         elif command == "persist":
             persistent = True
+        elif command == "keep-job":
+            kernel.keep_job()
         elif command.startswith("signal "):
-            signal_kernel(pid, int(command.split()[1]))
+            kernel.signal(int(command.split()[1]))
+
+
+# --- Schedulers: a kernel inside a batch job -------------------------------------------------
+#
+# With ``params["scheduler"]`` the launcher runs on the cluster's login node and the kernel on
+# a compute node. The launcher submits an allocation (or takes ``jobid``), reports it queued
+# while it waits, then starts a *keeper*: a process of its own session on the login node that
+# owns ``srun`` (a job step running this launcher in ``start`` mode on the node, its key sent
+# on srun's stdin, never in argv, the batch script or the job's environment). The keeper
+# relays signal lines from a FIFO in its folder to the node, records the kernel's end with the
+# job's state, and cancels the job it owns. Watchers (this session's, or a re-attached one)
+# watch the keeper as they would watch a local kernel.
+
+SCHEDULER_POLL_SECONDS = (1.0, 1.0, 2.0, 2.0, 3.0, 5.0)  # then every 5 s while pending
+HOLDER = "exec sleep infinity"  # what the batch step runs: it holds the allocation, no more
+ENDED_BECAUSE = {
+    "TIMEOUT": "its time limit was reached",
+    "PREEMPTED": "it was preempted",
+    "NODE_FAIL": "its node failed",
+    "CANCELLED": "it was cancelled",
+    "OUT_OF_MEMORY": "it ran out of memory",
+    "FAILED": "it failed",
+    "BOOT_FAIL": "its node failed to boot",
+    "DEADLINE": "its deadline passed",
+    "COMPLETED": "it completed",
+}
+RUNNING_STATES = ("RUNNING", "COMPLETING", "CONFIGURING")
+WAITING_STATES = ("PENDING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED")
+
+
+def run_program(argv: List[str], timeout: float = 60.0) -> Tuple[int, str, str]:
+    """Run a scheduler command; a missing program is a typed failure, not a traceback."""
+    try:
+        done = subprocess.run(
+            argv,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except FileNotFoundError:
+        raise LaunchFailure(
+            "scheduler-missing",
+            "{} is not on this host's PATH: is it the cluster's login node?".format(argv[0]),
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise LaunchFailure(
+            "scheduler", "{} did not answer within {:.0f} s".format(argv[0], timeout)
+        ) from None
+    return done.returncode, done.stdout, done.stderr
+
+
+def last_error_line(text: str) -> str:
+    """The scheduler's own words: its last ``error:`` line, else its last line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if "error:" in line]
+    return (errors or lines or ["(no message)"])[-1]
+
+
+class JobState:
+    """What the scheduler says of a job: state (PENDING, RUNNING, TIMEOUT ...), reason, node."""
+
+    def __init__(self, job_id: str, state: str, reason: str = "", nodes: str = "") -> None:
+        self.job_id = job_id
+        self.state = state
+        self.reason = "" if reason in ("None", "(null)") else reason
+        self.nodes = "" if nodes in ("(null)",) else nodes
+
+    @property
+    def waiting(self) -> bool:
+        return self.state in WAITING_STATES
+
+    @property
+    def running(self) -> bool:
+        return self.state in RUNNING_STATES
+
+    def facts(self) -> Dict[str, str]:
+        return {"job": self.job_id, "state": self.state, "reason": self.reason, "nodes": self.nodes}
+
+    def ended_message(self) -> str:
+        why = ENDED_BECAUSE.get(self.state, "the scheduler reports {}".format(self.state))
+        reason = " ({})".format(self.reason) if self.reason else ""
+        return "job {} ended: {}{}".format(self.job_id, why, reason)
+
+
+class Slurm:
+    """The Slurm implementation of the scheduler interface: submit, state, cancel, plus how
+    to run a command inside an allocation and what the partitions are."""
+
+    name = "slurm"
+    #: kernel option -> sbatch flag (the options the provisioner checks and sends)
+    FLAGS = (
+        ("partition", "--partition"),
+        ("time", "--time"),
+        ("cpus", "--cpus-per-task"),
+        ("mem", "--mem"),
+        ("gpus", "--gpus"),
+        ("account", "--account"),
+        ("qos", "--qos"),
+        ("constraint", "--constraint"),
+    )
+
+    def submit_argv(self, options: Dict[str, Any], name: str) -> List[str]:
+        argv = ["sbatch", "--parsable", "--job-name=" + name, "--nodes=1", "--ntasks=1"]
+        # The holder writes nothing; Slurm's default slurm-%j.out would litter the cwd.
+        argv += ["--output=/dev/null", "--error=/dev/null"]
+        for key, flag in self.FLAGS:
+            value = options.get(key)
+            if value not in (None, ""):
+                argv.append("{}={}".format(flag, value))
+        argv += [str(arg) for arg in options.get("sbatch_args") or []]
+        return [*argv, "--wrap", HOLDER]
+
+    def submit(self, options: Dict[str, Any], name: str) -> str:
+        code, out, err = run_program(self.submit_argv(options, name))
+        job_id = out.strip().split(";")[0]
+        if code != 0 or not job_id.isdigit():
+            raise LaunchFailure(
+                "scheduler-submit", "sbatch refused the job: " + last_error_line(err or out)
+            )
+        return job_id
+
+    def state(self, job_id: str) -> JobState:
+        code, out, err = run_program(["scontrol", "show", "job", "-o", job_id])
+        if code != 0:
+            return JobState(job_id, "GONE", last_error_line(err))
+        fields = dict(re.findall(r"(\w+)=(\S*)", out))
+        return JobState(
+            job_id,
+            fields.get("JobState", "UNKNOWN"),
+            fields.get("Reason", ""),
+            fields.get("NodeList", ""),
+        )
+
+    def cancel(self, job_id: str) -> None:
+        with contextlib.suppress(LaunchFailure):
+            run_program(["scancel", job_id])
+
+    def first_node(self, nodes: str) -> str:
+        if not re.search(r"[\[,]", nodes):
+            return nodes
+        code, out, _ = run_program(["scontrol", "show", "hostnames", nodes])
+        names = out.split()
+        if code != 0 or not names:
+            raise LaunchFailure("scheduler", "cannot expand the node list {!r}".format(nodes))
+        return names[0]
+
+    def step_argv(
+        self, job_id: str, node: str, options: Dict[str, Any], command: List[str]
+    ) -> List[str]:
+        argv = ["srun", "--jobid=" + job_id, "--nodelist=" + node, "--nodes=1", "--ntasks=1"]
+        # --overlap: the step shares the allocation with the holder and with other kernels.
+        argv += ["--overlap", "--unbuffered", "--quiet", "--job-name=jupyssh-kernel"]
+        for key, flag in (("cpus", "--cpus-per-task"), ("gpus", "--gpus")):
+            if options.get(key) not in (None, ""):
+                argv.append("{}={}".format(flag, options[key]))
+        return [*argv, "--", *command]
+
+    def partitions(self) -> List[Dict[str, str]]:
+        code, out, _ = run_program(["sinfo", "-h", "-o", "%P|%a|%l|%D|%c|%m|%G"], timeout=20)
+        if code != 0:
+            return []
+        keys = ("name", "state", "time_limit", "nodes", "cpus", "memory_mb", "gres")
+        return [
+            dict(zip(keys, line.split("|"))) for line in out.splitlines() if line.count("|") == 6
+        ]
+
+
+SCHEDULERS = {"slurm": Slurm}
+
+
+def scheduler_for(name: str) -> Slurm:
+    if name not in SCHEDULERS:
+        raise LaunchFailure("protocol", "unknown scheduler {!r}".format(name))
+    return SCHEDULERS[name]()
+
+
+def wait_for_allocation(
+    scheduler: Slurm, job_id: str, commands: queue.Queue[Optional[str]], queue_timeout: float
+) -> JobState:
+    """Report the job as it waits (a ``queued`` event whenever its state or reason changes)
+    and return its state once it runs. Polls back off to one query per 5 s; the end of the
+    session, the queue timeout, or the job ending first end the wait."""
+    started = time.monotonic()
+    shown: Optional[Tuple[str, str]] = None
+    for polls in range(10**6):  # bounded by the queue timeout or the session in practice
+        state = scheduler.state(job_id)
+        if state.running and state.nodes:
+            return state
+        if not state.waiting:
+            raise LaunchFailure("scheduler-ended", state.ended_message())
+        if (state.state, state.reason) != shown:
+            shown = (state.state, state.reason)
+            emit("queued", waited=round(time.monotonic() - started, 1), **state.facts())
+        if queue_timeout and time.monotonic() - started > queue_timeout:
+            raise LaunchFailure(
+                "queue-timeout",
+                "job {} still {} after {:.0f} s ({})".format(
+                    job_id, state.state.lower(), queue_timeout, state.reason or "no reason given"
+                ),
+            )
+        interval = SCHEDULER_POLL_SECONDS[min(polls, len(SCHEDULER_POLL_SECONDS) - 1)]
+        try:
+            command = commands.get(timeout=interval)
+        except queue.Empty:
+            continue
+        if command is None:
+            raise LaunchFailure("cancelled", "the session ended while job {} waited".format(job_id))
+    raise LaunchFailure("queue-timeout", "job {} never started".format(job_id))
+
+
+def read_events(stream: Any, until: Tuple[str, ...]) -> Dict[str, Any]:
+    """Read ``JUPYSSH {json}`` lines from ``stream`` until an event named in ``until``."""
+    while True:
+        line = stream.readline()
+        if not line:
+            return {
+                "event": "error",
+                "kind": "kernel-exec",
+                "message": "the job step ended before the kernel was ready",
+            }
+        text = line.decode("utf-8", "replace").strip()
+        if text.startswith(PREFIX):
+            event: Dict[str, Any] = json.loads(text[len(PREFIX) :])
+            if event.get("event") in until:
+                return event
+
+
+def pipes(process: subprocess.Popen[bytes]) -> Tuple[IO[bytes], IO[bytes]]:
+    """A child's stdin and stdout, made with ``PIPE``."""
+    if process.stdin is None or process.stdout is None:
+        raise LaunchFailure("protocol", "a child process has no pipes")
+    return process.stdin, process.stdout
+
+
+def send_launcher(stdin: Any, params: Dict[str, Any]) -> None:
+    """What the bootstrap reads: the launcher's text, then one line of parameters."""
+    source = own_source()
+    stdin.write(b"%d\n" % len(source) + source + json.dumps(params).encode("utf-8") + b"\n")
+    stdin.flush()
+
+
+def bootstrap_argv(python: str) -> List[str]:
+    return [python, "-u", "-c", BOOTSTRAP]
+
+
+def start_scheduled(
+    params: Dict[str, Any], commands: queue.Queue[Optional[str]]
+) -> Tuple[Any, str, Dict[str, Any], Dict[str, Any]]:
+    """Get an allocation (submitted here, or ``jobid``), start the keeper, wait until the
+    kernel on the node is ready. Returns (keeper, folder, connection info, job facts)."""
+    scheduler = scheduler_for(params["scheduler"])
+    own_job = not params.get("jobid")
+    job_id = str(params.get("jobid") or "")
+    if own_job:
+        job_id = scheduler.submit(params, "jupyssh-" + str(params["kernel"]))
+        emit("submitted", job=job_id)
+    try:
+        state = wait_for_allocation(
+            scheduler, job_id, commands, float(params.get("queue_timeout") or 0)
+        )
+        node = scheduler.first_node(state.nodes)
+        folder = private_folder(params.get("folder"))
+        try:
+            keeper, info = start_keeper(params, job_id, own_job, node, folder)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+    except BaseException:
+        if own_job:
+            scheduler.cancel(job_id)
+        raise
+    return keeper, folder, info, {"job": job_id, "node": node, "own_job": own_job}
+
+
+def start_keeper(
+    params: Dict[str, Any], job_id: str, own_job: bool, node: str, folder: str
+) -> Tuple[Any, Dict[str, Any]]:
+    os.mkfifo(os.path.join(folder, "control"), 0o600)
+    keeper_params = dict(params, mode="keep", job=job_id, own_job=own_job, node=node, folder=folder)
+    log = os.open(os.path.join(folder, "keeper.log"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        keeper = subprocess.Popen(
+            bootstrap_argv(sys.executable),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+        )
+    finally:
+        os.close(log)
+    stdin, stdout = pipes(keeper)
+    try:
+        send_launcher(stdin, keeper_params)
+        stdin.close()
+        event = read_events(stdout, ("ready", "error"))
+    except BaseException:
+        keeper.kill()
+        keeper.wait()
+        raise
+    if event["event"] == "error":
+        keeper.wait()
+        raise LaunchFailure(str(event.get("kind", "kernel-exec")), str(event.get("message", "")))
+    # The keeper writes no more events; leave its pipe to a reader that never blocks it.
+    threading.Thread(target=stdout.read, daemon=True).start()
+    return keeper, event["connection"]
+
+
+def step_command(params: Dict[str, Any]) -> List[str]:
+    """The node's argv: the user's ``env_setup`` (bash text: module load, conda activate),
+    then this launcher's bootstrap, as the local side builds it for the login node."""
+    python = str(params.get("node_python") or sys.executable)
+    setup = str(params.get("env_setup") or "").strip()
+    if not setup:
+        return bootstrap_argv(python)
+    return ["bash", "-c", setup + '\nexec "$0" -u -c "$1"', python, BOOTSTRAP]
+
+
+def keep(params: Dict[str, Any]) -> None:
+    """Keeper mode: own the job step that runs the kernel on the node, until it ends."""
+    scheduler = scheduler_for(params["scheduler"])
+    folder, job_id, node = params["folder"], str(params["job"]), str(params["node"])
+    own = {"job": bool(params.get("own_job"))}
+    try:
+        address = socket.gethostbyname(node)
+    except OSError as exc:
+        emit("error", kind="scheduler", message="cannot resolve node {}: {}".format(node, exc))
+        if own["job"]:
+            scheduler.cancel(job_id)
+        return
+    argv = scheduler.step_argv(job_id, node, params, step_command(params))
+    step = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+    node_params: Dict[str, Any] = {"mode": "start", "bind_ip": address, "linger": 0}
+    for key in ("kernel", "key", "signature_scheme", "cwd", "ports"):
+        if key in params:
+            node_params[key] = params[key]
+    step_in, step_out = pipes(step)
+    send_launcher(step_in, node_params)
+    event = read_events(step_out, ("ready", "error"))
+    if event["event"] == "error":
+        step.wait()
+        if own["job"]:
+            scheduler.cancel(job_id)
+        emit("error", kind=event.get("kind", "kernel-exec"), message=event.get("message", ""))
+        return
+    event["connection"]["ip"] = address
+    # Open the control FIFO before announcing the kernel: a signal sent right after ``ready``
+    # needs a reader there (RDWR: the FIFO never reads as ended between writers).
+    control = os.open(os.path.join(folder, "control"), os.O_RDWR)
+    emit("ready", connection=event["connection"], node=node, node_pid=event.get("pid"))
+    step_in.write(b"attached\n")
+    step_in.flush()
+    ended = {"code": -1}
+
+    def note_exit() -> None:
+        found = read_events(step_out, ("exit",))
+        if found.get("event") == "exit":
+            ended["code"] = int(found.get("code", -1))
+
+    threading.Thread(target=note_exit, daemon=True).start()
+    threading.Thread(target=relay_control, args=(control, step, step_in, own), daemon=True).start()
+    step.wait()
+    time.sleep(POLL_SECONDS)  # let note_exit read the exit event the step printed last
+    state = scheduler.state(job_id)
+    if own["job"]:
+        scheduler.cancel(job_id)
+    facts = dict(state.facts(), code=ended["code"], kept_job=not own["job"])
+    if not state.running:
+        facts["message"] = state.ended_message()
+    write_private(os.path.join(folder, "exit.json"), json.dumps(facts))
+
+
+def relay_control(
+    control: int, step: subprocess.Popen[bytes], step_in: IO[bytes], own: Dict[str, bool]
+) -> None:
+    """Thread: the keeper's FIFO lines. ``signal N`` goes to the node's launcher, which
+    signals the kernel's process group; ``terminate`` ends the kernel (TERM, then KILL);
+    ``keep-job`` leaves the allocation for a restart in the same job."""
+    with os.fdopen(control, "rb", buffering=0) as lines:
+        for line in iter(lines.readline, b""):
+            command = line.decode("ascii", "replace").strip()
+            try:
+                if command.startswith("signal "):
+                    step_in.write(command.encode("ascii") + b"\n")
+                    step_in.flush()
+                elif command == "keep-job":
+                    own["job"] = False
+                elif command == "terminate":
+                    step_in.write(b"signal %d\n" % signal.SIGTERM)
+                    step_in.flush()
+                    deadline = time.monotonic() + TERM_GRACE_SECONDS
+                    while step.poll() is None and time.monotonic() < deadline:
+                        time.sleep(POLL_SECONDS)
+                    if step.poll() is None:
+                        step_in.write(b"signal %d\n" % signal.SIGKILL)
+                        step_in.flush()
+                        step_in.close()
+            except (OSError, ValueError):
+                return  # the step is gone
+
+
+class LocalKernel:
+    """A kernel process on this host: what ``watch`` watches, signals and ends."""
+
+    def __init__(self, pid: int, child: Any) -> None:
+        self.pid = pid
+        self.child = child
+
+    def exit_code(self) -> Optional[int]:
+        """None while it runs, else its exit status (-1 when it is not our child)."""
+        if self.child is not None:
+            code: Optional[int] = self.child.poll()
+            return code
+        return None if is_running(self.pid) else -1
+
+    def signal(self, signum: int) -> None:
+        signal_kernel(self.pid, signum)
+
+    def terminate(self) -> None:
+        terminate(self.pid, self.child)
+
+    def exit_facts(self, folder: str, code: int) -> Dict[str, Any]:
+        return {"code": code}
+
+    def keep_job(self) -> None:
+        """A restart follows: keep the allocation (only scheduled kernels have one)."""
+
+
+class ScheduledKernel(LocalKernel):
+    """A kernel on a compute node, seen through its keeper on this (login) host."""
+
+    def __init__(self, pid: int, child: Any, folder: str) -> None:
+        LocalKernel.__init__(self, pid, child)
+        self.folder = folder
+
+    def signal(self, signum: int) -> None:
+        self.control("signal {}".format(signum))
+
+    def control(self, command: str) -> None:
+        with contextlib.suppress(OSError):
+            fd = os.open(os.path.join(self.folder, "control"), os.O_WRONLY | os.O_NONBLOCK)
+            try:
+                os.write(fd, command.encode("ascii") + b"\n")
+            finally:
+                os.close(fd)
+
+    def keep_job(self) -> None:
+        self.control("keep-job")
+
+    def terminate(self) -> None:
+        self.control("terminate")
+        deadline = time.monotonic() + TERM_GRACE_SECONDS * 3
+        while self.exit_code() is None and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+        if self.exit_code() is None:
+            terminate(self.pid, self.child)
+
+    def exit_facts(self, folder: str, code: int) -> Dict[str, Any]:
+        try:
+            with open(os.path.join(folder, "exit.json")) as handle:
+                return dict(json.load(handle))
+        except (OSError, ValueError):
+            return {"code": code}
+
+
+def list_specs() -> None:
+    specs = {}
+    for name, found in all_kernelspecs().items():
+        spec = found["spec"]
+        specs[name] = {
+            "display_name": spec.get("display_name", name),
+            "language": spec.get("language", ""),
+            "interrupt_mode": spec.get("interrupt_mode", "signal"),
+            "argv": spec.get("argv", []),
+        }
+    facts: Dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "specs": specs,
+    }
+    if shutil.which("sinfo"):
+        with contextlib.suppress(LaunchFailure):
+            facts["partitions"] = Slurm().partitions()
+    emit("specs", **facts)
+
+
+def begin(params: Dict[str, Any], commands: queue.Queue[Optional[str]]) -> Tuple[LocalKernel, str]:
+    """Start (or find, in ``watch`` mode) the kernel; announce it; return it and its folder."""
+    if params["mode"] == "start" and params.get("scheduler"):
+        keeper, folder, info, job = start_scheduled(params, commands)
+        kernel: LocalKernel = ScheduledKernel(keeper.pid, keeper, folder)
+        claim(folder)
+        emit("ready", pid=keeper.pid, folder=folder, connection=info, host=job["node"], **job)
+    elif params["mode"] == "start":
+        child, folder, info = start(params)
+        kernel = LocalKernel(child.pid, child)
+        claim(folder)
+        emit("ready", pid=child.pid, folder=folder, connection=info, host=socket.gethostname())
+    elif params["mode"] == "watch":
+        pid, folder = int(params["pid"]), params["folder"]
+        if params.get("scheduler"):
+            kernel = ScheduledKernel(pid, None, folder)
+        else:
+            kernel = LocalKernel(pid, None)
+        if not os.path.isdir(folder) or kernel.exit_code() is not None:
+            emit("exit", code=-1)
+            raise SystemExit(0)
+        claim(folder)
+        emit("alive", pid=pid)
+    else:
+        raise LaunchFailure("protocol", "unknown mode {!r}".format(params.get("mode")))
+    return kernel, folder
 
 
 def main() -> None:
@@ -369,38 +903,21 @@ def main() -> None:
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     params = json.loads(sys.stdin.buffer.readline().decode("utf-8"))
+    commands: queue.Queue[Optional[str]] = queue.Queue()
     try:
-        if params["mode"] == "start":
-            child, folder, info = start(params)
-            pid = child.pid
-            claim(folder)
-            emit("ready", pid=pid, folder=folder, connection=info, host=socket.gethostname())
-        elif params["mode"] == "watch":
-            pid, folder, child = int(params["pid"]), params["folder"], None
-            if not os.path.isdir(folder) or not is_running(pid):
-                emit("exit", code=-1)
-                return
-            claim(folder)
-            emit("alive", pid=pid)
-        elif params["mode"] == "specs":
-            specs = {}
-            for name, found in all_kernelspecs().items():
-                spec = found["spec"]
-                specs[name] = {
-                    "display_name": spec.get("display_name", name),
-                    "language": spec.get("language", ""),
-                    "interrupt_mode": spec.get("interrupt_mode", "signal"),
-                    "argv": spec.get("argv", []),
-                }
-            emit("specs", python=sys.version.split()[0], executable=sys.executable, specs=specs)
+        if params["mode"] == "specs":
+            list_specs()
             return
-        else:
-            raise LaunchFailure("protocol", "unknown mode {!r}".format(params.get("mode")))
+        if params["mode"] == "keep":
+            keep(params)
+            return
+        threading.Thread(target=read_commands, args=(commands,), daemon=True).start()
+        kernel, folder = begin(params, commands)
     except LaunchFailure as exc:
         emit("error", kind=exc.kind, message=exc.message)
         sys.exit(3)
     with contextlib.suppress(BrokenPipeError):
-        watch(pid, folder, child, params)
+        watch(kernel, folder, params, commands)
 
 
 def run() -> None:

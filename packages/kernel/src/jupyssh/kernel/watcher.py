@@ -25,16 +25,12 @@ from typing import Any
 from jupyssh.core.errors import OperationTimeout
 from jupyssh.core.ssh import AsyncSSHHost
 from jupyssh.kernel.errors import error_for_launch
+from jupyssh.kernel.remote_launcher import BOOTSTRAP
 
 __all__ = ["BOOTSTRAP", "Event", "Watcher", "launcher_source", "remote_command"]
 
 log = logging.getLogger(__name__)
 
-#: What ``python -c`` runs on the host: read the launcher's length, then the launcher.
-BOOTSTRAP = (
-    "import sys;n=int(sys.stdin.buffer.readline());"
-    "exec(compile(sys.stdin.buffer.read(n),'jupyssh-launcher','exec'),{'__name__':'__jupyssh__'})"
-)
 _PREFIX = "JUPYSSH "
 _STDERR_LINES = 20
 #: How long a closing watcher may take to end before its ssh process is killed.
