@@ -25,12 +25,13 @@ from .engine import BASE_IMAGE, ensure_base_image, ensure_engine
 from .hosts import (
     BastionChain,
     JupyterServer,
-    SSHHost,
+    SSHContainer,
     dead_port,
     start_bastion_chain,
     start_jupyter_server,
     start_ssh_host,
 )
+from .hosts import SSHHost as SSHHost  # the old name of SSHContainer
 from .images import HARNESS_LABEL, IMAGE_NAMES, BuiltImage, ensure_image, prepare
 from .keys import KeyPair, generate_host_key, generate_keypair, write_known_hosts
 from .sandbox import SANDBOX_ALIAS, Sandbox
@@ -56,7 +57,7 @@ __all__ = [
     "HostEntry",
     "JupyterServer",
     "KeyPair",
-    "SSHHost",
+    "SSHContainer",
     "Sandbox",
     "Wheelhouse",
     "cache_dir",
