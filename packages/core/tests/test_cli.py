@@ -11,6 +11,7 @@ import click
 import pytest
 
 from jupyssh.core import cli as cli_module
+from jupyssh.core import testing
 from jupyssh.core.testing import run_cli
 
 
@@ -136,6 +137,5 @@ def test_run_cli_follows_sys_exit_rules(
         raise SystemExit(code)
 
     for code, status in ((None, 0), (4, 4), ("a message", 1)):
-        monkeypatch.setattr(cli_module, "main", lambda _argv, code=code: exits_with(code))
-        monkeypatch.setattr("jupyssh.core.testing.main", cli_module.main)
+        monkeypatch.setattr(testing, "main", lambda _argv, code=code: exits_with(code))
         assert run_cli(capsys, "anything").code == status
