@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jupyssh_harness import SSHHost, generate_keypair, prepare, start_ssh_host
+from jupyssh_harness import SSHContainer, generate_keypair, prepare, start_ssh_host
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -272,7 +272,7 @@ def _fmt(value: float, unit: str) -> str:
 
 
 @contextmanager
-def ssh_host() -> Iterator[SSHHost]:
+def ssh_host() -> Iterator[SSHContainer]:
     """A fresh sshd container of the harness, with its own keys and ssh config, removed
     on the way out. Short paths under /tmp: control sockets must fit in 108 bytes."""
     images = prepare()

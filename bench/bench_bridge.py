@@ -51,6 +51,7 @@ from jupyssh_harness.containers import (
     ssh_container,
 )
 from jupyssh_harness.keys import generate_host_key
+from jupyssh_harness.openssh import pinned_argv
 from testcontainers.core.container import DockerContainer
 
 from jupyssh.bridge.server import BridgeConfig, BridgeServer
@@ -564,27 +565,13 @@ def _p99(values: list[float]) -> float:
 
 
 def _ssh(keypair: KeyPair, known_hosts: Path, port: int) -> list[str]:
-    return [
+    return pinned_argv(
         "ssh",
-        "-F",
-        "/dev/null",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        f"UserKnownHostsFile={known_hosts}",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "Ciphers=aes128-gcm@openssh.com",
-        "-o",
-        "ControlPath=none",
-        "-i",
-        str(keypair.private_key),
-        "-p",
-        str(port),
-    ]
+        known_hosts,
+        keypair.private_key,
+        port=port,
+        options={"Ciphers": "aes128-gcm@openssh.com", "ControlPath": "none"},
+    )
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import socket
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import Context, ssh_host
-from jupyssh_harness import SSHHost
+from jupyssh_harness import HostEntry, SSHContainer, write_ssh_config
 
 from jupyssh.kernel.specs import SpecOptions, kernel_json
 
@@ -90,7 +91,7 @@ def _targets(ctx: Context) -> None:
 
 
 class _Space:
-    def __init__(self, root: Path, host: SSHHost, config: Path, log: Path) -> None:
+    def __init__(self, root: Path, host: SSHContainer, config: Path, log: Path) -> None:
         self.root, self.host, self.config, self.log = root, host, config, log
 
     def ssh_count(self) -> int:
@@ -107,7 +108,7 @@ class _Space:
 
 
 @contextlib.contextmanager
-def _workspace(host: SSHHost) -> Iterator[_Space]:
+def _workspace(host: SSHContainer) -> Iterator[_Space]:
     saved = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="jkb-", dir="/tmp") as tmp:
         root = Path(tmp)
@@ -147,28 +148,24 @@ def _real_ssh() -> str:
     raise RuntimeError("no ssh on PATH")
 
 
-def _write_configs(root: Path, host: SSHHost) -> Path:
+def _write_configs(root: Path, host: SSHContainer) -> Path:
     """``fast`` (direct) and ``slow`` (through the delaying relay) aliases, each with a
     master of its own (as both provisioners want). With a ProxyCommand ssh still checks
     the host key under HostName and Port, so the harness's known_hosts serves both."""
-    entry = host.entry()
+    relay = f"{sys.executable} {Path(__file__).resolve()} relay {host.hostname} {host.port}"
 
-    def block(alias: str, extra: str) -> str:
-        return (
-            f"Host {alias}\n    HostName {entry.hostname}\n    Port {entry.port}\n"
-            f"    User {entry.user}\n    IdentityFile {entry.identity_file}\n"
-            f"    IdentitiesOnly yes\n    UserKnownHostsFile {entry.known_hosts}\n"
-            "    GlobalKnownHostsFile /dev/null\n    StrictHostKeyChecking yes\n"
-            "    BatchMode yes\n    ConnectTimeout 10\n    ControlMaster auto\n"
-            f"    ControlPersist 10m\n    ControlPath {root}/cm-{alias}-%C\n"
-            f"    ServerAliveInterval 5\n{extra}\n"
-        )
+    def entry(alias: str, **extra: str) -> HostEntry:
+        master = {
+            "ControlMaster": "auto",
+            "ControlPersist": "10m",
+            "ControlPath": f"{root}/cm-{alias}-%C",
+            "ServerAliveInterval": "5",
+        }
+        return dataclasses.replace(host.entry(alias=alias), options={**master, **extra})
 
-    relay = f"{sys.executable} {Path(__file__).resolve()} relay {entry.hostname} {entry.port}"
-    path = root / "ssh_config"
-    path.write_text(block("fast", "") + block("slow", f"    ProxyCommand {relay} {_DELAY}\n"))
-    path.chmod(0o600)
-    return path
+    return write_ssh_config(
+        root / "ssh_config", [entry("fast"), entry("slow", ProxyCommand=f"{relay} {_DELAY}")]
+    )
 
 
 def _write_specs(kernels: Path, space: _Space) -> None:

@@ -40,6 +40,7 @@ from jupyssh_harness.containers import (
     ssh_container,
 )
 from jupyssh_harness.keys import generate_host_key
+from jupyssh_harness.openssh import pinned_argv
 from testcontainers.core.container import DockerContainer
 
 from jupyssh.core.jupyter import JupyterClient
@@ -135,21 +136,7 @@ def _measure_sftp(  # noqa: PLR0917 - one variant's facts
     samples: int,
 ) -> tuple[float, float]:
     argv = [
-        "sftp",
-        "-F",
-        "/dev/null",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        f"UserKnownHostsFile={known_hosts}",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-i",
-        str(keypair.private_key),
-        "-P",
-        str(port),
+        *pinned_argv("sftp", known_hosts, keypair.private_key, port=port),
         "-b",
         "-",
         "sandbox@127.0.0.1",

@@ -14,6 +14,7 @@ answering again.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import resource
@@ -26,7 +27,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from _common import Context
-from jupyssh_harness import TEST_LABEL, KeyPair, generate_keypair, prepare, write_known_hosts
+from jupyssh_harness import (
+    SSH_USER,
+    TEST_LABEL,
+    HostEntry,
+    KeyPair,
+    generate_keypair,
+    prepare,
+    write_known_hosts,
+    write_ssh_config,
+)
 from jupyssh_harness.containers import (
     JUPYTER_PORT,
     LOOPBACK,
@@ -81,22 +91,21 @@ def _throughput(ctx: Context, image: str, keypair: KeyPair, root: Path) -> None:
             ],
         )
         program = shutil.which("jupyssh") or "jupyssh"
-        common = (
-            "    User sandbox\n"
-            f"    IdentityFile {keypair.private_key}\n"
-            "    IdentitiesOnly yes\n"
-            f"    UserKnownHostsFile {known_hosts}\n"
-            "    StrictHostKeyChecking yes\n"
-            "    BatchMode yes\n"
-            "    ControlPath none\n"
-            "    Ciphers aes128-gcm@openssh.com\n"
+        common = {"ControlPath": "none", "Ciphers": "aes128-gcm@openssh.com"}
+        direct = HostEntry(
+            alias="direct",
+            hostname=LOOPBACK,
+            port=ssh_port,
+            user=SSH_USER,
+            identity_file=keypair.private_key,
+            known_hosts=known_hosts,
+            options=common,
         )
-        config = root / "ssh_config"
-        config.write_text(
-            f"Host direct\n    HostName {LOOPBACK}\n    Port {ssh_port}\n{common}"
-            f'Host ws\n    ProxyCommand {program} tunnel ws-proxy "{url}"\n'
-            f"    HostKeyAlias ws\n{common}"
+        proxy = f'{program} tunnel ws-proxy "{url}"'
+        ws = dataclasses.replace(
+            direct, alias="ws", options={"ProxyCommand": proxy, "HostKeyAlias": "ws", **common}
         )
+        config = write_ssh_config(root / "ssh_config", [direct, ws])
         env = {**os.environ, "JUPYTER_TOKEN": token}
         samples = max(3, min(ctx.samples, 5))
 

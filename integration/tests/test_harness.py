@@ -18,12 +18,13 @@ from jupyssh_harness import (
     BastionChain,
     BuiltImage,
     JupyterServer,
-    SSHHost,
+    SSHContainer,
     cleanup,
     ensure_image,
 )
 from jupyssh_harness.containers import labels_for
 from jupyssh_harness.engine import docker_client
+from jupyssh_harness.openssh import pinned_argv
 from jupyssh_harness.wheelhouse import extra_wheels_from_env
 
 pytestmark = pytest.mark.integration
@@ -67,13 +68,32 @@ def ssh_g(config: Path, alias: str) -> dict[str, str]:
 # -- ssh host ----------------------------------------------------------------------------
 
 
-def test_ssh_alias_runs_a_command(ssh_host: SSHHost) -> None:
+def test_ssh_alias_runs_a_command(ssh_host: SSHContainer) -> None:
     result = run(ssh_host.ssh_argv("hostname"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ssh_host.exec(["hostname"]).stdout.strip()
 
 
-def test_config_pins_the_host(ssh_host: SSHHost) -> None:
+def test_pinned_argv_logs_in_with_only_the_given_key_and_host_key(
+    ssh_host: SSHContainer, tmp_path: Path
+) -> None:
+    ssh = pinned_argv("ssh", ssh_host.known_hosts, ssh_host.keypair.private_key, port=ssh_host.port)
+    result = run([*ssh, f"{ssh_host.user}@{ssh_host.hostname}", "hostname"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ssh_host.exec(["hostname"]).stdout.strip()
+    # The same argv with an empty known_hosts: refused, never asked (BatchMode) or added.
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    ssh = pinned_argv("ssh", empty, ssh_host.keypair.private_key, port=ssh_host.port)
+    result = run([*ssh, f"{ssh_host.user}@{ssh_host.hostname}", "hostname"])
+    assert result.returncode == 255
+    assert "Host key verification failed" in result.stderr
+    assert empty.read_text() == ""
+    sftp = pinned_argv("sftp", ssh_host.known_hosts, ssh_host.keypair.private_key, port=22)
+    assert sftp[-2:] == ["-P", "22"]
+
+
+def test_config_pins_the_host(ssh_host: SSHContainer) -> None:
     resolved = ssh_g(ssh_host.config_file, ssh_host.alias)
     assert resolved["hostname"] == "127.0.0.1"
     assert resolved["port"] == str(ssh_host.port)
@@ -86,7 +106,7 @@ def test_config_pins_the_host(ssh_host: SSHHost) -> None:
     assert ssh_host.keypair.private_key.stat().st_mode & 0o777 == 0o600
 
 
-def test_port_is_published_on_loopback_only(ssh_host: SSHHost) -> None:
+def test_port_is_published_on_loopback_only(ssh_host: SSHContainer) -> None:
     wrapped = ssh_host.container.get_wrapped_container()
     wrapped.reload()
     bindings = wrapped.attrs["NetworkSettings"]["Ports"]["22/tcp"]
@@ -94,19 +114,19 @@ def test_port_is_published_on_loopback_only(ssh_host: SSHHost) -> None:
     assert {binding["HostIp"] for binding in bindings} == {"127.0.0.1"}
 
 
-def test_remote_python_is_the_venv(ssh_host: SSHHost) -> None:
+def test_remote_python_is_the_venv(ssh_host: SSHContainer) -> None:
     code = "import sys, ipykernel, jupyter_client; print(sys.prefix)"
     result = run(ssh_host.ssh_argv("python", "-c", f"'{code}'"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "/opt/venv"
 
 
-def test_exec_runs_as_root_in_the_container(ssh_host: SSHHost) -> None:
+def test_exec_runs_as_root_in_the_container(ssh_host: SSHContainer) -> None:
     assert ssh_host.exec(["id", "-u"]).stdout.strip() == "0"
     assert ssh_host.exec(["id", "-un"], user="sandbox").stdout.strip() == "sandbox"
 
 
-def test_sshd_settings(ssh_host: SSHHost) -> None:
+def test_sshd_settings(ssh_host: SSHContainer) -> None:
     effective = dict(
         line.split(" ", 1) for line in ssh_host.exec(["sshd", "-T"]).stdout.splitlines()
     )
@@ -117,14 +137,14 @@ def test_sshd_settings(ssh_host: SSHHost) -> None:
     assert effective["streamlocalbindunlink"] == "yes"
 
 
-def test_changed_host_key_is_refused(ssh_host: SSHHost, changed_host_key_config: Path) -> None:
+def test_changed_host_key_is_refused(ssh_host: SSHContainer, changed_host_key_config: Path) -> None:
     result = run(["ssh", "-F", str(changed_host_key_config), ssh_host.alias, "true"])
     assert result.returncode == 255
     assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in result.stderr
     assert "Host key verification failed" in result.stderr
 
 
-def test_dead_port_is_refused(ssh_host: SSHHost, dead_port_config: Path) -> None:
+def test_dead_port_is_refused(ssh_host: SSHContainer, dead_port_config: Path) -> None:
     result = run(["ssh", "-F", str(dead_port_config), ssh_host.alias, "true"])
     assert result.returncode == 255
     assert "Connection refused" in result.stderr

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jupyssh_harness import BastionChain, HostEntry, SSHHost, write_ssh_config
+from jupyssh_harness import BastionChain, HostEntry, SSHContainer, write_ssh_config
 
-from jupyssh.core.cli import main
-from jupyssh.core.ssh import SSHHost as Client
+from jupyssh.core.ssh import SSHHost
+from jupyssh.core.testing import run_cli
 from jupyssh.sshconfig import Report, Role, Severity, check
 
 UNRESOLVABLE = "a" * 64 + ".invalid"
@@ -44,7 +44,7 @@ def socket_dir() -> Iterator[Path]:
         subprocess.run(["rm", "-rf", str(folder)], check=False)
 
 
-def test_good_alias_passes(ssh_host: SSHHost) -> None:
+def test_good_alias_passes(ssh_host: SSHContainer) -> None:
     report = check(ssh_host.alias, Role.CLIENT, True, str(ssh_host.config_file))
     assert report.ok, report.to_json()
     (login,) = report.find("JS601", ssh_host.alias)
@@ -57,7 +57,7 @@ def test_good_alias_passes(ssh_host: SSHHost) -> None:
 
 
 def test_kernel_role_starts_checks_and_stops_a_master(
-    ssh_host: SSHHost, tmp_path: Path, socket_dir: Path
+    ssh_host: SSHContainer, tmp_path: Path, socket_dir: Path
 ) -> None:
     entry = dataclasses.replace(
         ssh_host.entry(),
@@ -74,7 +74,7 @@ def test_kernel_role_starts_checks_and_stops_a_master(
     (master,) = report.find("JS602")
     assert master.severity is Severity.OK
     assert "started and stopped again" in master.message
-    assert Client(ssh_host.alias, config_file=config).master_pid() is None
+    assert SSHHost(ssh_host.alias, config_file=config).master_pid() is None
 
 
 def test_bastion_chain_passes_hop_by_hop(bastion_chain: BastionChain) -> None:
@@ -93,7 +93,7 @@ def test_bastion_chain_passes_hop_by_hop(bastion_chain: BastionChain) -> None:
     assert report.ok, report.to_json()
 
 
-def test_wrong_key_is_an_authentication_failure(ssh_host: SSHHost, tmp_path: Path) -> None:
+def test_wrong_key_is_an_authentication_failure(ssh_host: SSHContainer, tmp_path: Path) -> None:
     other = tmp_path / "other_key"
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)],
@@ -107,12 +107,12 @@ def test_wrong_key_is_an_authentication_failure(ssh_host: SSHHost, tmp_path: Pat
     assert report.exit_status == 1
 
 
-def test_dead_port_is_refused(ssh_host: SSHHost, dead_port_config: Path) -> None:
+def test_dead_port_is_refused(ssh_host: SSHContainer, dead_port_config: Path) -> None:
     report = check(ssh_host.alias, Role.CLIENT, True, str(dead_port_config))
     assert _cause(report, ssh_host.alias) == "connection-refused"
 
 
-def test_unknown_host_key(ssh_host: SSHHost, tmp_path: Path) -> None:
+def test_unknown_host_key(ssh_host: SSHContainer, tmp_path: Path) -> None:
     empty = tmp_path / "known_hosts"
     empty.write_text("")
     config = ssh_host.write_config(tmp_path / "ssh_config", known_hosts=empty)
@@ -120,12 +120,12 @@ def test_unknown_host_key(ssh_host: SSHHost, tmp_path: Path) -> None:
     assert _cause(report, ssh_host.alias) == "host-key-unknown"
 
 
-def test_changed_host_key(ssh_host: SSHHost, changed_host_key_config: Path) -> None:
+def test_changed_host_key(ssh_host: SSHContainer, changed_host_key_config: Path) -> None:
     report = check(ssh_host.alias, Role.CLIENT, True, str(changed_host_key_config))
     assert _cause(report, ssh_host.alias) == "host-key-changed"
 
 
-def test_unresolvable_name(ssh_host: SSHHost, tmp_path: Path) -> None:
+def test_unresolvable_name(ssh_host: SSHContainer, tmp_path: Path) -> None:
     entry = dataclasses.replace(ssh_host.entry(), hostname=UNRESOLVABLE)
     report = check(ssh_host.alias, Role.CLIENT, True, _write(tmp_path / "ssh_config", entry))
     assert _cause(report, ssh_host.alias) == "name-resolution"
@@ -146,12 +146,11 @@ def test_unresolvable_name_behind_the_bastion(bastion_chain: BastionChain, tmp_p
     assert not report.find("JS102", bastion_chain.target_alias)  # the bastion resolves it
 
 
-def test_cli_connect_json(ssh_host: SSHHost, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_connect_json(ssh_host: SSHContainer, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["sshconfig", "check", ssh_host.alias, "-F", str(ssh_host.config_file)]
-    with pytest.raises(SystemExit) as exited:
-        main([*argv, "--connect", "--json"])
-    assert exited.value.code == 0, capsys.readouterr().err
-    document = json.loads(capsys.readouterr().out)
+    code, out, err = run_cli(capsys, *argv, "--connect", "--json")
+    assert code == 0, err
+    document = json.loads(out)
     assert document["connected"] is True
     assert document["hops"][0]["connect"]["ok"] is True
     assert document["hops"][0]["connect"]["seconds"] > 0

@@ -26,12 +26,13 @@ from .engine import BASE_IMAGE, ensure_base_image, ensure_engine
 from .hosts import (
     BastionChain,
     JupyterServer,
-    SSHHost,
+    SSHContainer,
     dead_port,
     start_bastion_chain,
     start_jupyter_server,
     start_ssh_host,
 )
+from .hosts import SSHHost as SSHHost  # the old name of SSHContainer
 from .images import HARNESS_LABEL, IMAGE_NAMES, BuiltImage, ensure_image, prepare
 from .keys import KeyPair, generate_host_key, generate_keypair, write_known_hosts
 from .leaks import ArgvWatch, lines_with
@@ -63,7 +64,7 @@ __all__ = [
     "HostEntry",
     "JupyterServer",
     "KeyPair",
-    "SSHHost",
+    "SSHContainer",
     "Sandbox",
     "SlurmCluster",
     "SlurmJob",

@@ -36,6 +36,9 @@ STEPS = tuple(name for name in _ORDER if (Path(__file__).parent / "demos" / f"{n
 _COMMAND_TIMEOUT_S = 120
 
 
+_MAIN = "from jupyssh.core.cli import main; main()"
+
+
 class DemoError(HarnessError):
     """A demo command did not end as its step expected."""
 
@@ -62,8 +65,11 @@ class Demo:
 
     def jupyssh(self, *args: str, expect: int = 0, input_text: str | None = None) -> str:
         """Run ``jupyssh ARGS`` as a user would; see :meth:`shell`."""
-        program = shutil.which("jupyssh")
-        argv = [program] if program else [sys.executable, "-m", "jupyssh.core.cli"]
+        # The console script of this Python's environment, even when it is not on PATH
+        # (pytest run straight from a venv); `-m jupyssh.core.cli` would run nothing.
+        program = shutil.which("jupyssh", path=str(Path(sys.executable).parent))
+        program = program or shutil.which("jupyssh")
+        argv = [program] if program else [sys.executable, "-c", _MAIN]
         return self.shell(
             [*argv, *args], shown=["jupyssh", *args], expect=expect, input_text=input_text
         )

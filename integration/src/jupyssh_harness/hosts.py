@@ -41,7 +41,7 @@ from .sshconfig import HostEntry, write_ssh_config
 __all__ = [
     "BastionChain",
     "JupyterServer",
-    "SSHHost",
+    "SSHContainer",
     "dead_port",
     "start_bastion_chain",
     "start_jupyter_server",
@@ -71,8 +71,11 @@ class _Running:
 
 
 @dataclass(frozen=True)
-class SSHHost(_Running):
-    """A running sshd container reached as ``ssh -F <config_file> <alias>``."""
+class SSHContainer(_Running):
+    """A running sshd container reached as ``ssh -F <config_file> <alias>``.
+
+    (Not :class:`jupyssh.core.ssh.SSHHost`, the client that drives OpenSSH to a host.)
+    """
 
     alias: str
     hostname: str
@@ -149,6 +152,10 @@ class SSHHost(_Running):
     def config_with_port(self, directory: Path, port: int) -> Path:
         """An ssh_config for the same alias pointing at another port (e.g. :func:`dead_port`)."""
         return self.write_config(directory / "ssh_config", port=port)
+
+
+#: The old name, kept until the other packages' tests are swept (it shadowed core's SSHHost).
+SSHHost = SSHContainer
 
 
 @dataclass(frozen=True)
@@ -228,7 +235,7 @@ def start_ssh_host(
     network_aliases: Sequence[str] = (),
     cap_add: Sequence[str] = (),
     sshd_options: Sequence[str] = (),
-) -> SSHHost:
+) -> SSHContainer:
     """Start an sshd container with a fresh host key; write ``workdir/known_hosts`` and
     ``workdir/ssh_config`` (``alias``: 127.0.0.1, the published port, user ``sandbox``,
     ``keypair``). ``workdir`` must not hold an earlier host's files. ``sshd_options``
@@ -260,7 +267,7 @@ def start_ssh_host(
             identity_file=keypair.private_key,
             known_hosts=known_hosts,
         )
-        return SSHHost(
+        return SSHContainer(
             alias=alias,
             hostname=LOOPBACK,
             port=port,

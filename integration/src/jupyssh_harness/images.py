@@ -5,6 +5,10 @@ goes into the build: the files of ``containers/<name>/``, the base image's id, t
 wheelhouse's file names and hashes, and the build arguments. A tag that exists is not
 rebuilt, so a second run builds nothing. The build context is made here (the spec's files
 plus ``wheels/`` and ``wheels/requirements.txt``) and sent to the engine as a tar stream.
+
+Files several images share live once, in ``containers/shared/``: an image whose
+Dockerfile copies from ``shared/`` gets them in its context (and its digest) as
+``shared/<file>``.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ IMAGE_REPOSITORY = "jupyssh-test"
 
 _FORMAT = 1  # bump to rebuild every image
 _WHEELS = "wheels"
+_SHARED = "shared"
 
 
 @dataclass(frozen=True)
@@ -63,14 +68,26 @@ class BuiltImage:
     seconds: float
 
 
-def _spec_files(spec: Path) -> list[Path]:
+def _files_under(folder: Path) -> list[Path]:
     return sorted(
         path
-        for path in spec.rglob("*")
+        for path in folder.rglob("*")
         if path.is_file()
         and "__pycache__" not in path.parts
-        and not any(part.startswith(".") for part in path.relative_to(spec).parts)
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
     )
+
+
+def _spec_files(spec: Path) -> list[tuple[Path, str]]:
+    """Every file of the image's build context but the wheels, with its name there."""
+    files = [(path, path.relative_to(spec).as_posix()) for path in _files_under(spec)]
+    shared = spec.parent / _SHARED
+    if f"{_SHARED}/" in (spec / "Dockerfile").read_text(encoding="utf-8"):
+        files += [
+            (path, f"{_SHARED}/{path.relative_to(shared).as_posix()}")
+            for path in _files_under(shared)
+        ]
+    return files
 
 
 def image_digest(
@@ -84,12 +101,8 @@ def image_digest(
     material: dict[str, Any] = {
         "format": _FORMAT,
         "files": [
-            (
-                path.relative_to(spec).as_posix(),
-                bool(path.stat().st_mode & 0o111),
-                sha256_file(path),
-            )
-            for path in _spec_files(spec)
+            (name, bool(path.stat().st_mode & 0o111), sha256_file(path))
+            for path, name in _spec_files(spec)
         ],
         "base": base_image_id,
         "wheels": wheelhouse.digest_items() if wheelhouse else [],
@@ -110,8 +123,8 @@ def _normalized(info: tarfile.TarInfo) -> tarfile.TarInfo:
 def _context(spec: Path, wheelhouse: Wheelhouse | None) -> IO[bytes]:
     stream = tempfile.TemporaryFile()  # noqa: SIM115  # handed to the caller, who closes it
     with tarfile.open(fileobj=stream, mode="w") as tar:
-        for path in _spec_files(spec):
-            tar.add(path, arcname=path.relative_to(spec).as_posix(), filter=_normalized)
+        for path, name in _spec_files(spec):
+            tar.add(path, arcname=name, filter=_normalized)
         wheels = wheelhouse.files() if wheelhouse else []
         for wheel in wheels:
             tar.add(wheel, arcname=f"{_WHEELS}/{wheel.name}", filter=_normalized)

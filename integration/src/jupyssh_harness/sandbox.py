@@ -24,7 +24,7 @@ from types import TracebackType
 
 from ._common import HarnessError, cache_dir
 from .containers import JUPYTER_PORT, SANDBOX_LABEL, create_network
-from .hosts import JupyterServer, SSHHost, start_jupyter_server, start_ssh_host
+from .hosts import JupyterServer, SSHContainer, start_jupyter_server, start_ssh_host
 from .images import prepare
 from .keys import generate_keypair
 from .sshconfig import write_ssh_config
@@ -51,12 +51,12 @@ class Sandbox:
         self.role_label = role_label
         self._extra_wheels = extra_wheels
         self._stack: ExitStack | None = None
-        self._ssh: SSHHost | None = None
+        self._ssh: SSHContainer | None = None
         self._jupyter: JupyterServer | None = None
         self.network = ""
 
     @property
-    def ssh_host(self) -> SSHHost:
+    def ssh_host(self) -> SSHContainer:
         if self._ssh is None:
             raise HarnessError("sandbox not started")
         return self._ssh

@@ -34,7 +34,7 @@ from .containers import (
     labels_for,
     published_port,
 )
-from .hosts import SSHHost
+from .hosts import SSHContainer
 from .keys import KeyPair, generate_host_key, write_known_hosts
 from .sshconfig import HostEntry, write_ssh_config
 from .waiting import wait_for
@@ -62,7 +62,7 @@ class SlurmJob:
 class SlurmCluster:
     """The running cluster; ``login`` is the ssh host users reach (``login.alias``)."""
 
-    login: SSHHost
+    login: SSHContainer
     nodes: dict[str, DockerContainer]
     home: Path
     _resources: ExitStack = field(repr=False, compare=False)
@@ -178,7 +178,7 @@ def start_slurm_cluster(
             identity_file=keypair.private_key,
             known_hosts=known_hosts,
         )
-        host = SSHHost(
+        host = SSHContainer(
             alias=alias,
             hostname=LOOPBACK,
             port=port,

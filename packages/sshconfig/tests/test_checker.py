@@ -190,14 +190,27 @@ def test_every_rule_is_documented() -> None:
             assert part in section, f"{code}: {part}"
 
 
-def test_broken_twin_for_the_demo(short_tmp: Path, keys: Any) -> None:
-    from jupyssh.sshconfig import show, write_broken_twin
+BROKEN_TWIN = """
+Host edge-broken
+    HostName 192.0.2.1
+    User u
+    IdentityFile {dir}/no-such-key
+    IdentitiesOnly yes
+    BatchMode yes
+    StrictHostKeyChecking no
+    UserKnownHostsFile /dev/null
+    ControlMaster yes
+    ControlPath {dir}/no-such-folder/cm-%C
+    ControlPersist no
+"""
 
+
+def test_the_common_mistakes_fail_a_kernel_host(short_tmp: Path, keys: Any) -> None:
+    # The same mistakes as the demo's broken twin (jupyssh_harness.demos.sshconfig).
     config = _three_hops(short_tmp, keys)
-    path, broken = write_broken_twin(config, "edge", short_tmp / "demo" / "config")
-    assert broken == "edge-broken"
-    assert Path(path).read_text().startswith(config.read_text())
-    report = show(broken, config=path, role="kernel")
+    config.write_text(config.read_text() + BROKEN_TWIN.format(dir=short_tmp))
+    report = check("edge-broken", "kernel", config=str(config))
     assert {"JS105", "JS201", "JS204", "JS206"} <= report.codes(Severity.ERROR)
     assert {"JS401", "JS402"} <= report.codes(Severity.WARNING)
-    assert show("target", config=str(config), role="kernel").ssh_g_runs == 3
+    assert report.exit_status == 1
+    assert check("target", "kernel", config=str(config)).ssh_g_runs == 3

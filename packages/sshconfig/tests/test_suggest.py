@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from jupyssh.core.errors import ConfigError
+from jupyssh.core.testing import run_cli
 from jupyssh.sshconfig import Role, Severity, check, suggest_async, write_block
 
 BASE = "Host lab\n    HostName 192.0.2.7\n    User u\n    IdentityFile {key}\n    ProxyJump j\n"
@@ -89,3 +90,35 @@ def test_write_creates_a_private_config(short_tmp: Path, keys: Any) -> None:
     assert result.backup is None
     assert target.stat().st_mode & 0o777 == 0o600
     assert target.parent.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize("name", ["*", "lab-*", "lab?", "!lab", "a b", "", "-oProxyCommand=x"])
+def test_finding_17_a_pattern_name_is_refused(short_tmp: Path, keys: Any, name: str) -> None:
+    # `Host *` (or any pattern) as the new block's name would redirect every alias that
+    # no earlier block names to this host: security review finding 17.
+    config = _config(short_tmp, BASE.format(key=keys.path("clear")))
+    before = config.read_text()
+    with pytest.raises(ConfigError, match="one host name, not a pattern") as refused:
+        asyncio.run(suggest_async("lab", "kernel", str(config), name=name))
+    assert refused.value.where == repr(name)
+    assert config.read_text() == before
+
+
+def test_finding_17_the_cli_writes_nothing_for_a_pattern_name(
+    short_tmp: Path, keys: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(short_tmp, BASE.format(key=keys.path("clear")))
+    before = config.read_text()
+    code, _, err = run_cli(
+        capsys, "sshconfig", "suggest", "lab", "-F", str(config), "--name", "*", "--write"
+    )
+    assert code == 3
+    assert err.startswith("jupyssh: error: --name must be one host name, not a pattern")
+    assert config.read_text() == before
+    assert list(short_tmp.glob("config.*")) == []  # no backup either
+
+
+def test_a_pattern_alias_gives_no_pattern_name(short_tmp: Path, keys: Any) -> None:
+    config = _config(short_tmp, "Host *\n    User u\n")
+    with pytest.raises(ConfigError, match="not a pattern"):
+        asyncio.run(suggest_async("*", "kernel", str(config)))

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from ..demo import Demo, DemoError
+from ..openssh import pinned_argv
 
 PACKAGE = "jupyssh-bridge"
 MODULE = "jupyssh.bridge"
@@ -69,23 +70,7 @@ def run(demo: Demo) -> None:
         known_hosts = workdir / "known_hosts"
         known_hosts.write_text(f"{facts['known_hosts']}\n")
         port = str(facts["listen"]).rsplit(":", 1)[1]
-        ssh = [
-            "ssh",
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            f"UserKnownHostsFile={known_hosts}",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-i",
-            str(key),
-            "-p",
-            port,
-        ]
+        ssh = pinned_argv("ssh", known_hosts, key, port=port)
 
         demo.say("A command on pipes: stdout and stderr apart, the real exit status")
         demo.shell([*ssh, "-T", "jupyter@127.0.0.1", "echo hi; echo err >&2; exit 3"], expect=3)

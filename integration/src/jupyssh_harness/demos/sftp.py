@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from ..demo import Demo, DemoError
+from ..openssh import pinned_options
 
 PACKAGE = "jupyssh-sftp"
 MODULE = "jupyssh.sftp"
@@ -71,22 +72,7 @@ def run(demo: Demo) -> None:
         known_hosts = workdir / "known_hosts"
         known_hosts.write_text(f"{facts['known_hosts']}\n")
         port = str(facts["listen"]).rsplit(":", 1)[1]
-        options = [
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            f"UserKnownHostsFile={known_hosts}",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-i",
-            str(key),
-            "-P",
-            port,
-        ]
+        options = pinned_options(known_hosts, key, port=port, port_flag="-P")
         back = workdir / "back.bin"
         demo.say("sftp -b: make a folder, put a file (a space in its name), list, get it back")
         demo.shell(

@@ -5,8 +5,10 @@ Each jupyssh package registers its click group under the entry-point group
 package adds its subcommands and nothing else. Groups are imported only when used, and a
 package that fails to import does not take the other commands down with it.
 
-Exit statuses: 0 success; 1 an unexpected failure; 2 a usage error (click); the typed
-errors of :mod:`jupyssh.core.errors` use their own ``exit_code`` (``docs/errors.md``);
+Exit statuses (the table in ``docs/cli.md`` is generated from :data:`EXIT_STATUSES` and
+the error classes): 0 success; 1 the command ran and found problems (a check, as linters
+do); 2 a usage error (click); 3..10 the typed errors of :mod:`jupyssh.core.errors`, each
+with its own ``exit_code``; 70 an unexpected internal failure (sysexits' EX_SOFTWARE);
 130 interrupted (Ctrl+C).
 """
 
@@ -29,6 +31,12 @@ from jupyssh.core.output import Output, json_option
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "EXIT_FOUND_PROBLEMS",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_STATUSES",
+    "EXIT_USAGE",
     "PluginGroup",
     "cli",
     "installed_packages",
@@ -39,7 +47,24 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "jupyssh.commands"
 _PRIVATE = "Private :: Do Not Upload"
-_INTERRUPTED = 130
+
+EXIT_OK = 0
+#: The command ran and found problems (``sshconfig check``, the kernel and tunnel checks).
+EXIT_FOUND_PROBLEMS = 1
+#: A wrong option or a missing argument (click's own status).
+EXIT_USAGE = 2
+#: An unexpected internal failure, a bug: sysexits' EX_SOFTWARE.
+EXIT_INTERNAL = 70
+#: Interrupted with Ctrl+C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
+#: The statuses that are not a typed error's own ``exit_code``, with their meaning.
+EXIT_STATUSES: dict[int, str] = {
+    EXIT_OK: "success",
+    EXIT_FOUND_PROBLEMS: "the command ran and found problems (a check's findings)",
+    EXIT_USAGE: "usage error: a wrong option or a missing argument",
+    EXIT_INTERNAL: "an unexpected internal failure (a bug: please report it with -vvv output)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl+C)",
+}
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +191,7 @@ def _report(error: BaseException, output: Output) -> int:
         code, facts = error.exit_code, error.to_dict()
         line = str(error)
     else:
-        code = 1
+        code = EXIT_INTERNAL
         facts = {"kind": "internal", "message": repr(error), "exit_code": code}
         line = f"unexpected error: {error!r} (run with -vvv for the traceback)"
     if output.verbosity >= 3:
@@ -190,13 +215,13 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         )
     except click.exceptions.Abort:
         click.echo("jupyssh: interrupted", err=True)
-        sys.exit(_INTERRUPTED)
+        sys.exit(EXIT_INTERRUPTED)
     except KeyboardInterrupt:
         click.echo("jupyssh: interrupted", err=True)
-        sys.exit(_INTERRUPTED)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one clear line
         sys.exit(_report(exc, output))
-    sys.exit(result if isinstance(result, int) else 0)
+    sys.exit(result if isinstance(result, int) else EXIT_OK)

@@ -12,6 +12,9 @@ being made, ``JupysshError`` for all of them.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Mapping
+from importlib.metadata import distributions
 from typing import ClassVar
 
 __all__ = [
@@ -27,17 +30,18 @@ __all__ = [
     "JupyterHTTPError",
     "JupyterNotFoundError",
     "KernelConnectionError",
-    "OperationTimeout",
+    "OperationTimeoutError",
     "RemoteCommandError",
-    "RemoteCommandNotFound",
+    "RemoteCommandNotFoundError",
     "SSHAuthenticationError",
     "SSHConnectError",
-    "SSHConnectionRefused",
+    "SSHConnectionRefusedError",
     "SSHError",
     "SSHNameResolutionError",
-    "SSHTimeout",
+    "SSHTimeoutError",
     "ServerConfigError",
     "exit_codes",
+    "installed_error_classes",
 ]
 
 
@@ -45,18 +49,37 @@ class JupysshError(Exception):
     """Base of every error jupyssh raises on purpose.
 
     ``str(error)`` is the one line the CLI prints: message, then ``where``, then the hint.
+    A subclass that carries more facts names them with their defaults in ``facts``; they
+    are keyword arguments of the constructor, attributes, and keys of :meth:`to_dict`.
     """
 
     #: Process exit status the ``jupyssh`` command uses for this class.
     exit_code: ClassVar[int] = 1
     #: Short stable name used in ``--json`` output.
     kind: ClassVar[str] = "error"
+    #: The extra facts this class carries, each with its default (which also gives its type).
+    facts: ClassVar[Mapping[str, str | int]] = {}
 
-    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        where: str | None = None,
+        hint: str | None = None,
+        **facts: str | int,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.where = where
         self.hint = hint
+        unknown = facts.keys() - self.facts.keys()
+        if unknown:
+            raise TypeError(f"{type(self).__name__} takes no fact {', '.join(sorted(unknown))}")
+        for name, default in self.facts.items():
+            value = facts.get(name, default)
+            if type(value) is not type(default):
+                raise TypeError(f"{type(self).__name__}: {name} must be {type(default).__name__}")
+            setattr(self, name, value)
 
     def __str__(self) -> str:
         text = self.message
@@ -68,13 +91,15 @@ class JupysshError(Exception):
 
     def to_dict(self) -> dict[str, str | int | None]:
         """The same facts as ``str(self)``, for ``--json`` output."""
-        return {
+        data: dict[str, str | int | None] = {
             "kind": self.kind,
             "message": self.message,
             "where": self.where,
             "hint": self.hint,
             "exit_code": self.exit_code,
         }
+        data.update((name, getattr(self, name)) for name in self.facts)
+        return data
 
 
 class ConfigError(JupysshError):
@@ -84,7 +109,7 @@ class ConfigError(JupysshError):
     kind = "config"
 
 
-class OperationTimeout(JupysshError):
+class OperationTimeoutError(JupysshError):
     """An operation jupyssh bounded with a timeout did not finish in time."""
 
     exit_code = 8
@@ -99,22 +124,8 @@ class SSHError(JupysshError):
 
     exit_code = 4
     kind = "ssh"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        where: str | None = None,
-        hint: str | None = None,
-        stderr: str = "",
-    ) -> None:
-        super().__init__(message, where=where, hint=hint)
-        self.stderr = stderr
-
-    def to_dict(self) -> dict[str, str | int | None]:
-        data = super().to_dict()
-        data["stderr"] = self.stderr
-        return data
+    facts: ClassVar[Mapping[str, str | int]] = {"stderr": ""}
+    stderr: str
 
 
 class SSHConnectError(SSHError):
@@ -129,13 +140,13 @@ class SSHNameResolutionError(SSHConnectError):
     kind = "name-resolution"
 
 
-class SSHConnectionRefused(SSHConnectError):
+class SSHConnectionRefusedError(SSHConnectError):
     """The host answered, but nothing listens on the ssh port."""
 
     kind = "connection-refused"
 
 
-class SSHTimeout(SSHConnectError):
+class SSHTimeoutError(SSHConnectError):
     """The host did not answer within ssh's ConnectTimeout."""
 
     exit_code = 8
@@ -185,26 +196,11 @@ class RemoteCommandError(SSHError):
 
     exit_code = 7
     kind = "remote-command"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        where: str | None = None,
-        hint: str | None = None,
-        stderr: str = "",
-        returncode: int = 1,
-    ) -> None:
-        super().__init__(message, where=where, hint=hint, stderr=stderr)
-        self.returncode = returncode
-
-    def to_dict(self) -> dict[str, str | int | None]:
-        data = super().to_dict()
-        data["returncode"] = self.returncode
-        return data
+    facts: ClassVar[Mapping[str, str | int]] = {"stderr": "", "returncode": 1}
+    returncode: int
 
 
-class RemoteCommandNotFound(RemoteCommandError):
+class RemoteCommandNotFoundError(RemoteCommandError):
     """The remote shell could not find the program asked for."""
 
     kind = "remote-command-not-found"
@@ -224,22 +220,8 @@ class JupyterHTTPError(JupyterError):
     """The Jupyter server answered with an HTTP error status."""
 
     kind = "jupyter-http"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        where: str | None = None,
-        hint: str | None = None,
-        status: int = 0,
-    ) -> None:
-        super().__init__(message, where=where, hint=hint)
-        self.status = status
-
-    def to_dict(self) -> dict[str, str | int | None]:
-        data = super().to_dict()
-        data["status"] = self.status
-        return data
+    facts: ClassVar[Mapping[str, str | int]] = {"status": 0}
+    status: int
 
 
 class JupyterAuthError(JupyterHTTPError):
@@ -270,12 +252,52 @@ class ServerConfigError(ConfigError):
     kind = "server-config"
 
 
-def exit_codes() -> dict[str, int]:
-    """Every error kind and its exit status, for the docs and ``--json`` consumers."""
-    seen: dict[str, int] = {}
+# Old names, kept so that callers' imports keep working (class names end in Error, PEP 8).
+OperationTimeout = OperationTimeoutError
+SSHConnectionRefused = SSHConnectionRefusedError
+SSHTimeout = SSHTimeoutError
+RemoteCommandNotFound = RemoteCommandNotFoundError
+
+
+def _tree() -> list[type[JupysshError]]:
+    """JupysshError and every subclass defined so far (in every imported module)."""
+    found: list[type[JupysshError]] = []
     stack: list[type[JupysshError]] = [JupysshError]
     while stack:
         cls = stack.pop()
-        seen[cls.kind] = cls.exit_code
+        found.append(cls)
         stack.extend(cls.__subclasses__())
-    return dict(sorted(seen.items()))
+    return found
+
+
+def exit_codes() -> dict[str, int]:
+    """Every error kind imported so far and its exit status, for ``--json`` consumers."""
+    return dict(sorted((cls.kind, cls.exit_code) for cls in _tree()))
+
+
+def installed_error_classes() -> list[type[JupysshError]]:
+    """The error classes of every installed jupyssh package: the error reference.
+
+    Each package keeps its classes in ``jupyssh.<name>.errors`` (distribution
+    ``jupyssh-<name>``); a package without that module has no error class of its own.
+    Classes come package by package, then by exit status and kind.
+    """
+    modules = {__name__}
+    for dist in distributions():
+        name = (dist.metadata["Name"] or "").lower()
+        if not name.startswith("jupyssh-"):
+            continue
+        package = f"jupyssh.{name.removeprefix('jupyssh-').replace('-', '_')}"
+        module = f"{package}.errors"
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name not in (package, module):
+                raise  # the errors module exists but one of its imports is missing
+            continue
+        modules.add(module)
+    classes = [cls for cls in _tree() if cls.__module__ in modules]
+    return sorted(
+        classes,
+        key=lambda cls: (cls.__module__ != __name__, cls.__module__, cls.exit_code, cls.kind),
+    )

@@ -21,18 +21,19 @@ REDACTED = "<redacted>"
 
 # ``token=VALUE`` in a URL query or a log line.
 _TOKEN_PARAM = re.compile(r"(?i)(\btoken=)[^&#\s'\"<>]+")
-# ``Authorization: token VALUE`` as a header line, or inside a dict's repr.
+# ``Authorization: token VALUE`` as a header line, inside a dict's repr, or as a header
+# tuple (``(b'Authorization', b'token VALUE')``, as httpcore logs requests).
 _AUTH_HEADER = re.compile(
-    r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?\s*(?:token|bearer|basic)\s+)[^\s'\",}]+"
+    r"(?i)(authorization['\"]?\s*[:=,]\s*b?['\"]?\s*(?:token|bearer|basic)\s+)[^\s'\",}]+"
 )
 # Cookies: jupyter_server answers a token-authenticated request with a signed login cookie.
 _COOKIE_HEADER = re.compile(r"(?im)^([<> ]*(?:set-)?cookie:\s*)\S.*$")
-# The same headers as other libraries log them: httpcore's byte tuples
-# ``(b'Set-Cookie', b'…')``, httpx's ``Headers({'cookie': '…'})`` or list of tuples, and
-# header dicts. The value is one quoted string literal, in either quote.
+# Cookies as other libraries log them: httpcore's byte tuples ``(b'Set-Cookie', b'…')``,
+# httpx's ``Headers({'cookie': '…'})`` or list of tuples, and header dicts. The value is
+# one quoted string literal, in either quote.
 _HEADER_PAIR = re.compile(
     r"""(?ix)
-    (b?(['"])(?:set-cookie|cookie|(?:proxy-)?authorization)\2\s*[,:]\s*b?)
+    (b?(['"])(?:set-)?cookie\2\s*[,:]\s*b?)
     (['"])(?:\\.|(?!\3).)*\3
     """
 )

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO
 
-from jupyssh.core.errors import ConfigError, OperationTimeout
+from jupyssh.core.errors import ConfigError, OperationTimeoutError
 
 __all__ = ["Completed", "run_program"]
 
@@ -27,7 +27,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Completed:
-    """A finished program: its argv, exit status and captured output."""
+    """A finished program: its argv, exit status and captured output.
+
+    Also what a remote command run through ssh returns (``jupyssh.core.ssh.CommandResult``
+    is this type): there ``returncode`` is the remote command's status.
+    """
 
     argv: tuple[str, ...]
     returncode: int
@@ -67,7 +71,7 @@ async def run_program(
     that it can prompt there (ssh asks for passwords on /dev/tty); otherwise it runs in a
     session of its own, which also lets a timeout kill it with everything it started.
 
-    Raises ``OperationTimeout`` after ``timeout`` seconds (the program is killed first) and
+    Raises ``OperationTimeoutError`` after ``timeout`` seconds (the program is killed first) and
     ``ConfigError`` when the program does not exist.
     """
     argv = tuple(argv)
@@ -125,7 +129,7 @@ async def _run(
         stdout, stderr = await asyncio.wait_for(proc.communicate(input), timeout)
     except asyncio.TimeoutError:
         await _kill(proc)
-        raise OperationTimeout(
+        raise OperationTimeoutError(
             f"{what or argv[0]} did not finish within {timeout:g} s",
             hint="check the host is reachable, or raise the timeout",
         ) from None

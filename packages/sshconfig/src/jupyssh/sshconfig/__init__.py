@@ -4,14 +4,13 @@ Jupyter kernel or tunnel.
 ``check(alias, role=…)`` resolves the alias with ``ssh -G`` hop by hop (ProxyJump), runs
 every rule (codes ``JS1xx``-``JS6xx``, see ``docs/sshconfig-rules.md``) and returns a
 :class:`Report`; ``check_async`` is its async twin. ``suggest_async`` builds a dedicated
-``Host`` block for a role and ``write_block`` appends it safely. ``show`` checks and
-prints the table; ``write_broken_twin`` makes a deliberately broken alias (for demos).
+``Host`` block for a role and ``write_block`` appends it safely. ``print_report`` shows
+a report as the ``jupyssh sshconfig check`` table.
 """
 
 from jupyssh.sshconfig._version import __version__
 from jupyssh.sshconfig.checker import check, check_async
 from jupyssh.sshconfig.context import Probes
-from jupyssh.sshconfig.demo import show, write_broken_twin
 from jupyssh.sshconfig.findings import (
     SCHEMA,
     ConnectResult,
@@ -47,8 +46,6 @@ __all__ = [
     "match_pattern_list",
     "print_report",
     "report_text",
-    "show",
     "suggest_async",
     "write_block",
-    "write_broken_twin",
 ]

@@ -42,11 +42,9 @@ class _Route:
 
 def _resolution_finding(error: ConfigError, alias: str) -> Finding | None:
     """The finding for an ``ssh -G`` or chain failure (None: a config rule will say it)."""
-    make = finding_for(None)
     message = error.message
     if "ProxyJump" in message:
-        return make(
-            "JS112",
+        return finding_for(None, "JS112")(
             Severity.ERROR,
             message,
             value=message.split(": ", 1)[-1],
@@ -57,8 +55,7 @@ def _resolution_finding(error: ConfigError, alias: str) -> Finding | None:
     if "Bad owner or permissions" in message:
         return None
     if "Can't open user config file" in message:
-        return make(
-            "JS507",
+        return finding_for(None, "JS507")(
             Severity.ERROR,
             f"ssh cannot open the config file: {message.split(': ', 1)[-1]}",
             value=error.where,
@@ -66,8 +63,7 @@ def _resolution_finding(error: ConfigError, alias: str) -> Finding | None:
             fix="check the -F path, or create the file",
         )
     where = error.where if error.where and _FILE_LINE.match(error.where) else None
-    return make(
-        "JS501",
+    return finding_for(None, "JS501")(
         Severity.ERROR,
         message,
         value=message.rsplit(": ", 1)[-1] if ": " in message else alias,
@@ -92,8 +88,7 @@ async def _route(alias: str, resolver: Resolver) -> _Route:
 
 def _bad_owner(error: ConfigError) -> Finding:
     return named(
-        finding_for(None)(
-            "JS502",
+        finding_for(None, "JS502")(
             Severity.ERROR,
             error.message,
             where=error.where,

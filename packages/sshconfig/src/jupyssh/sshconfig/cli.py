@@ -88,7 +88,11 @@ def _show_suggestion(console: Console, suggestion: Suggestion, written: str | No
 @click.option(
     "--role", type=_ROLES, default=Role.KERNEL.value, show_default=True, help="The role to suit."
 )
-@click.option("--name", default=None, help="Host name of the new block [default: ALIAS-ROLE].")
+@click.option(
+    "--name",
+    default=None,
+    help="Host name of the new block, one plain name (no pattern) [default: ALIAS-ROLE].",
+)
 @click.option(
     "--write",
     is_flag=True,

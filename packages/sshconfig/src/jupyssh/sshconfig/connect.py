@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
 
 from jupyssh.core.errors import JupysshError
 from jupyssh.core.ssh import AsyncSSHHost
@@ -94,12 +93,11 @@ def _hint(kind: str | None) -> str:
 
 
 def _connect_finding(hop: HopContext, result: ConnectResult) -> Finding:
-    make = finding_for(hop)
+    make = finding_for(hop, "JS601")
     seconds = f"{result.seconds:.2f} s" if result.seconds is not None else "-"
     if result.ok:
-        return make("JS601", Severity.OK, f"logged in (BatchMode) in {seconds}", value=seconds)
+        return make(Severity.OK, f"logged in (BatchMode) in {seconds}", value=seconds)
     return make(
-        "JS601",
         Severity.ERROR,
         f"cannot log in: {result.message}",
         value=result.cause,
@@ -108,7 +106,7 @@ def _connect_finding(hop: HopContext, result: ConnectResult) -> Finding:
 
 
 async def _master(ctx: CheckContext, hop: HopContext, timeout: float) -> Finding | None:
-    make = finding_for(hop)
+    make = finding_for(hop, "JS602")
     if ctx.role is Role.TUNNEL:
         return None
     if ctx.role is Role.CLIENT and not uses_master(hop.config):
@@ -125,12 +123,11 @@ async def _master(ctx: CheckContext, hop: HopContext, timeout: float) -> Finding
             running = await host.master_pid()
             if ctx.role is Role.CLIENT:
                 state = f"running (pid {running})" if running else "not running now"
-                return make("JS602", Severity.INFO, f"control master {state}", value=str(running))
+                return make(Severity.INFO, f"control master {state}", value=str(running))
             pid = running or await host.start_master()
             answered = await host.master_pid()
         except JupysshError as error:
             return make(
-                "JS602",
                 Severity.ERROR,
                 f"the control master did not start or answer: {error}",
                 value=error.kind,
@@ -138,7 +135,6 @@ async def _master(ctx: CheckContext, hop: HopContext, timeout: float) -> Finding
             )
         if answered is None:
             return make(
-                "JS602",
                 Severity.ERROR,
                 "the control master started but does not answer `ssh -O check`",
                 value=await host.control_path(),
@@ -146,7 +142,6 @@ async def _master(ctx: CheckContext, hop: HopContext, timeout: float) -> Finding
             )
         how = "already running" if running else "started and stopped again by this check"
         return make(
-            "JS602",
             Severity.OK,
             f"control master answers `ssh -O check` (pid {pid}, {how})",
             value=str(pid),
@@ -179,9 +174,8 @@ async def probe_route(
 
 
 def _skipped(hop: HopContext, failed: HopContext) -> Finding:
-    make: Callable[..., Finding] = finding_for(hop)
+    make = finding_for(hop, "JS603")
     return make(
-        "JS603",
         Severity.INFO,
         f"not tried: hop {failed.index} ({failed.spec}) failed, and this hop is reached through it",
         value=failed.spec,

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from jupyssh.core.errors import JupysshError
 from jupyssh.core.ssh import Hop, HostConfig, Resolver
@@ -43,6 +44,7 @@ __all__ = [
     "CheckContext",
     "HopContext",
     "IdentityCheck",
+    "Make",
     "Probes",
     "finding_for",
     "gather",
@@ -335,14 +337,28 @@ async def gather(
     return ctx
 
 
-def finding_for(hop: HopContext | None) -> Callable[..., Finding]:
-    """A ``Finding`` maker with the hop filled in (rules call it as ``make(code, …)``).
+class Make(Protocol):
+    """Makes a finding of one rule for one hop (or for the whole config)."""
 
+    def __call__(
+        self,
+        severity: Severity,
+        message: str,
+        *,
+        value: str | None = None,
+        fix: str = "",
+        where: str | None = None,
+    ) -> Finding: ...
+
+
+def finding_for(hop: HopContext | None, code: str) -> Make:
+    """A ``Finding`` maker with the rule's code and the hop filled in.
+
+    The registry hands each rule its own, so a rule names its code once, in its decorator.
     The rule's name is filled in by the registry when the rule's findings are collected.
     """
 
     def make(
-        code: str,
         severity: Severity,
         message: str,
         *,

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from jupyssh.core.cli import EXIT_FOUND_PROBLEMS, EXIT_OK
+
 __all__ = [
     "SCHEMA",
     "ConnectResult",
@@ -175,7 +177,7 @@ class Report:
     @property
     def exit_status(self) -> int:
         """The command's exit status: 1 when any error was found, 0 otherwise."""
-        return 0 if self.ok else 1
+        return EXIT_OK if self.ok else EXIT_FOUND_PROBLEMS
 
     def by_severity(self, severity: Severity) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.severity is severity)

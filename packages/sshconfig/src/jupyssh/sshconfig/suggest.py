@@ -36,6 +36,9 @@ __all__ = ["Override", "Suggestion", "WriteResult", "suggest_async", "write_bloc
 
 _BACKUPS = 100
 _HASHED = re.compile(r"[0-9a-f]{40}$")
+#: One concrete host name: letters, digits and ``._@+:-`` only (so no pattern ``*``/``?``,
+#: negation ``!``, space, quote or comment), and no leading ``-`` read as an option.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.@+:-]*")
 
 # keyword, value, what ssh -G prints for it ("" = only check that it is not overridden)
 _COMMON: tuple[tuple[str, str, str], ...] = (
@@ -161,6 +164,22 @@ def _where_to(config: HostConfig, home: Path) -> tuple[list[tuple[str, str, str]
     return route, notes
 
 
+def plain_host_name(name: str) -> str:
+    """``name`` if it can only ever name itself in a ``Host`` line; ``ConfigError`` if not.
+
+    A pattern such as ``*`` would make the new block apply to every alias no earlier
+    block names, sending them all to this block's host (security review finding 17).
+    """
+    if _PLAIN_NAME.fullmatch(name) is None:
+        raise ConfigError(
+            "--name must be one host name, not a pattern",
+            where=repr(name),
+            hint="ssh reads *, ?, ! and spaces in a Host line as patterns that match other "
+            "hosts too; pick a plain name such as lab-kernel",
+        )
+    return name
+
+
 def build_suggestion(
     alias: str, role: Role, config: HostConfig, *, name: str | None = None, home: Path | None = None
 ) -> Suggestion:
@@ -170,7 +189,7 @@ def build_suggestion(
     rows = [*route, *_COMMON, *_ROLE_OPTIONS[role]]
     return Suggestion(
         alias=alias,
-        name=name or f"{alias}-{role.value}",
+        name=plain_host_name(f"{alias}-{role.value}" if name is None else name),
         role=role,
         options=tuple((key, value) for key, value, _ in rows),
         expected={key.lower(): shown for key, _, shown in rows},
@@ -286,10 +305,11 @@ def _backup(path: Path) -> str:
 def write_block(suggestion: Suggestion, config: str | None = None) -> WriteResult:
     """Append the block to ``config`` (default ``~/.ssh/config``) after a backup.
 
-    Refuses when a ``Host`` line already names ``suggestion.name``. Existing lines are
+    Refuses a name that is a pattern, and a name a ``Host`` line already names. Existing lines are
     never changed: the block goes at the end, separated by a blank line. A config that
     did not exist is created with mode 0600 (and ``~/.ssh`` with 0700).
     """
+    plain_host_name(suggestion.name)
     path = Path(config) if config is not None else default_user_config()
     if path.exists():
         scan = scan_config(path)

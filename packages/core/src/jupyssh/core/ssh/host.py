@@ -51,21 +51,8 @@ _NOT_FOUND = 127
 _FORWARD_ATTEMPTS = 5
 
 
-@dataclass(frozen=True)
-class CommandResult:
-    """A remote command that ran: its exit status and what it printed."""
-
-    returncode: int
-    stdout: bytes
-    stderr: bytes
-
-    @property
-    def stdout_text(self) -> str:
-        return self.stdout.decode("utf-8", "replace")
-
-    @property
-    def stderr_text(self) -> str:
-        return self.stderr.decode("utf-8", "replace")
+#: A remote command that ran: the ssh argv, the command's exit status and what it printed.
+CommandResult = Completed
 
 
 @dataclass(frozen=True)
@@ -235,10 +222,9 @@ class AsyncSSHHost:
         argv = [*await self._argv(), "-T", "--", self.destination, remote]
         done = await run_program(argv, input=input, timeout=timeout, what=f"ssh {self.destination}")
         self._raise_for_ssh(done)
-        result = CommandResult(done.returncode, done.stdout, done.stderr)
-        if check and result.returncode != 0:
-            raise _command_error(remote, result, self.destination)
-        return result
+        if check and done.returncode != 0:
+            raise _command_error(remote, done, self.destination)
+        return done
 
     # --- control master ------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 
 from jupyssh.core.ssh import HostConfig
-from jupyssh.sshconfig.context import CheckContext, HopContext, finding_for
+from jupyssh.sshconfig.context import CheckContext, HopContext, Make
 from jupyssh.sshconfig.findings import Finding, Role, Severity
 from jupyssh.sshconfig.rules.registry import hop_rule
 
@@ -64,11 +64,10 @@ def _block(hop: HopContext) -> str:
     roles=(Role.KERNEL,),
     target_only=True,
 )
-def controlmaster(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def controlmaster(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     value = hop.config.control_master.lower()
     if value == "auto":
-        yield make("JS201", OK, "ControlMaster is auto", value=value)
+        yield make(OK, "ControlMaster is auto", value=value)
         return
     why = {
         "false": "no master is ever started, so every command logs in again",
@@ -77,7 +76,6 @@ def controlmaster(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
         "autoask": "ssh asks before each use of the master, which BatchMode refuses",
     }.get(value, "ssh will not share one master")
     yield make(
-        "JS201",
         ERROR,
         f"ControlMaster is {value}: {why}",
         value=value,
@@ -92,14 +90,12 @@ def controlmaster(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
     roles=(Role.KERNEL,),
     target_only=True,
 )
-def controlpath_none(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def controlpath_none(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     path = hop.config.control_path
     if path is not None:
-        yield make("JS202", OK, f"ControlPath is {path}", value=path)
+        yield make(OK, f"ControlPath is {path}", value=path)
         return
     yield make(
-        "JS202",
         ERROR,
         "ControlPath is not set: there is no socket for a master, so ssh cannot share one",
         value="none",
@@ -123,8 +119,7 @@ def _unique(hop: HopContext, raw: str | None) -> bool:
     roles=(Role.KERNEL, Role.CLIENT),
     target_only=True,
 )
-def controlpath_tokens(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def controlpath_tokens(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     path = hop.config.control_path
     if path is None or (ctx.role is Role.CLIENT and not uses_master(hop.config)):
         return
@@ -132,10 +127,9 @@ def controlpath_tokens(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
     raw = lines[0].value if lines else None
     where = lines[0].where if lines else None
     if _unique(hop, raw):
-        yield make("JS203", OK, "ControlPath is unique per destination", value=raw or path)
+        yield make(OK, "ControlPath is unique per destination", value=raw or path)
         return
     yield make(
-        "JS203",
         ctx.pick(kernel=WARNING, client=INFO),
         "ControlPath has neither %C nor all of %r, %h and %p: other destinations that "
         "get the same ControlPath share this master, with its login and options",
@@ -157,8 +151,7 @@ def _master_matters(ctx: CheckContext, hop: HopContext) -> bool:
     "The ControlPath folder exists and only you can write to it",
     target_only=True,
 )
-def controlpath_folder(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def controlpath_folder(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     path = hop.config.control_path
     if path is None or not _master_matters(ctx, hop):
         return
@@ -168,7 +161,6 @@ def controlpath_folder(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
         info = os.stat(folder)
     except OSError as exc:
         yield make(
-            "JS204",
             ERROR,
             f"the ControlPath folder {folder} cannot be used ({exc.strerror}): ssh exits "
             "with 'cannot bind to path' as soon as it tries to start the master",
@@ -178,7 +170,6 @@ def controlpath_folder(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
         return
     if not stat.S_ISDIR(info.st_mode) or not os.access(folder, os.W_OK | os.X_OK):
         yield make(
-            "JS204",
             ERROR,
             f"the ControlPath folder {folder} is not a folder you can write to",
             value=folder,
@@ -188,7 +179,6 @@ def controlpath_folder(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
     mode = stat.S_IMODE(info.st_mode)
     if mode & 0o002 and not mode & stat.S_ISVTX:
         yield make(
-            "JS204",
             WARNING,
             f"the ControlPath folder {folder} is writable by everyone (mode {mode:04o}): "
             "another user could replace the socket",
@@ -196,7 +186,7 @@ def controlpath_folder(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
             fix=f"chmod 700 {folder}, or use a private folder",
         )
         return
-    yield make("JS204", OK, f"the ControlPath folder {folder} exists", value=folder)
+    yield make(OK, f"the ControlPath folder {folder} exists", value=folder)
 
 
 @hop_rule(
@@ -205,8 +195,7 @@ def controlpath_folder(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
     "The ControlPath is short enough for a Unix socket",
     target_only=True,
 )
-def controlpath_length(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def controlpath_length(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     path = hop.config.control_path
     if path is None or not _master_matters(ctx, hop):
         return
@@ -215,7 +204,6 @@ def controlpath_length(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
     fix = f"use a shorter folder and %C, e.g. `ControlPath {SUGGESTED_CONTROL_PATH}`"
     if size > MAX_CONTROL_PATH:
         yield make(
-            "JS205",
             ERROR,
             f"the ControlPath is {size} bytes; ssh binds '<path>.<16 characters>' first, "
             f"so it must stay within {MAX_CONTROL_PATH} bytes here: the master cannot start "
@@ -225,7 +213,6 @@ def controlpath_length(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
         )
     elif size > PORTABLE_MAX_CONTROL_PATH:
         yield make(
-            "JS205",
             INFO,
             f"the ControlPath is {size} bytes: fine here, too long on macOS and the BSDs "
             f"(limit {PORTABLE_MAX_CONTROL_PATH})",
@@ -233,9 +220,7 @@ def controlpath_length(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
             fix=fix + " if this config is shared with a Mac",
         )
     else:
-        yield make(
-            "JS205", OK, f"the ControlPath is {size} bytes (limit {MAX_CONTROL_PATH})", value=value
-        )
+        yield make(OK, f"the ControlPath is {size} bytes (limit {MAX_CONTROL_PATH})", value=value)
 
 
 @hop_rule(
@@ -245,15 +230,13 @@ def controlpath_length(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
     roles=(Role.KERNEL,),
     target_only=True,
 )
-def controlpersist(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def controlpersist(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     value = hop.config.control_persist.lower()
     if value not in ("no", "false", "0"):
         shown = "yes (until stopped)" if value == "yes" else f"{value} s idle"
-        yield make("JS206", OK, f"ControlPersist is {shown}", value=value)
+        yield make(OK, f"ControlPersist is {shown}", value=value)
         return
     yield make(
-        "JS206",
         ERROR,
         "ControlPersist is no: the master ends with the session that opened it, "
         "taking the kernel's forwards with it",
@@ -269,8 +252,7 @@ def controlpersist(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
     roles=(Role.KERNEL, Role.CLIENT),
     target_only=True,
 )
-def controlpath_shared(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def controlpath_shared(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     path = hop.config.control_path
     if path is None or not _master_matters(ctx, hop):
         return
@@ -278,7 +260,6 @@ def controlpath_shared(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
     if not sharing:
         if ctx.neighbours:
             yield make(
-                "JS207",
                 OK,
                 f"no other alias shares this control socket ({len(ctx.neighbours)} compared)",
                 value=path,
@@ -294,7 +275,6 @@ def controlpath_shared(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
     )
     names = ", ".join(sharing)
     yield make(
-        "JS207",
         ctx.pick(kernel=WARNING, client=INFO),
         f"{names} resolve{'s' if len(sharing) == 1 else ''} to the same control socket: "
         "whichever connects first owns the master, and the other rides it with the "
@@ -314,12 +294,11 @@ def controlpath_shared(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
     roles=(Role.TUNNEL,),
     target_only=True,
 )
-def tunnel_shares_master(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def tunnel_shares_master(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     path = hop.config.control_path
     master = hop.config.control_master.lower()
     if path is None:
-        yield make("JS208", OK, "the tunnel uses its own connection (ControlPath none)")
+        yield make(OK, "the tunnel uses its own connection (ControlPath none)")
         return
     if uses_master(hop.config):
         message = (
@@ -332,7 +311,6 @@ def tunnel_shares_master(ctx: CheckContext, hop: HopContext) -> Iterator[Finding
             "and dies with it instead of reconnecting on its own"
         )
     yield make(
-        "JS208",
         WARNING,
         message,
         value=f"ControlMaster {master}, ControlPath {path}",

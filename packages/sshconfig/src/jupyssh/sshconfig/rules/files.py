@@ -8,7 +8,7 @@ import stat
 from collections.abc import Iterator
 
 from jupyssh.sshconfig.configfile import default_user_config
-from jupyssh.sshconfig.context import CheckContext, finding_for
+from jupyssh.sshconfig.context import CheckContext, Make
 from jupyssh.sshconfig.findings import Finding, Severity
 from jupyssh.sshconfig.patterns import never_matches
 from jupyssh.sshconfig.rules.registry import config_rule, produced_rule
@@ -34,8 +34,7 @@ def _unsafe(info: os.stat_result) -> str | None:
 
 
 @config_rule("JS502", "config-permissions", "Config files are writable by you only")
-def config_permissions(ctx: CheckContext) -> Iterator[Finding]:
-    make = finding_for(None)
+def config_permissions(ctx: CheckContext, make: Make) -> Iterator[Finding]:
     roots = set(ctx.scan.roots)
     user_default = str(default_user_config(ctx.probes.home))
     safe = 0
@@ -50,7 +49,6 @@ def config_permissions(ctx: CheckContext) -> Iterator[Finding]:
             continue
         if path not in roots or path == user_default:
             yield make(
-                "JS502",
                 ERROR,
                 f"{path} is {problem}: ssh refuses to read it ('Bad owner or permissions')",
                 value=f"{stat.S_IMODE(info.st_mode):04o}",
@@ -59,7 +57,6 @@ def config_permissions(ctx: CheckContext) -> Iterator[Finding]:
             )
         else:
             yield make(
-                "JS502",
                 WARNING,
                 f"{path} is {problem}: ssh -F does not check, but whoever can write it can "
                 "make ssh run any command as you (ProxyCommand, LocalCommand)",
@@ -68,12 +65,11 @@ def config_permissions(ctx: CheckContext) -> Iterator[Finding]:
                 fix=f"chmod 600 {path}",
             )
     if safe:
-        yield make("JS502", OK, f"{safe} config file(s) are writable by you only", value=str(safe))
+        yield make(OK, f"{safe} config file(s) are writable by you only", value=str(safe))
 
 
 @config_rule("JS503", "ssh-folder-permissions", "~/.ssh is private to you")
-def ssh_folder_permissions(ctx: CheckContext) -> Iterator[Finding]:
-    make = finding_for(None)
+def ssh_folder_permissions(ctx: CheckContext, make: Make) -> Iterator[Finding]:
     folder = ctx.probes.home / ".ssh"
     try:
         info = os.stat(folder)
@@ -85,7 +81,6 @@ def ssh_folder_permissions(ctx: CheckContext) -> Iterator[Finding]:
     if info.st_uid != os.getuid() or mode & 0o022:
         owner = "another user" if info.st_uid != os.getuid() else "you"
         yield make(
-            "JS503",
             WARNING,
             f"{folder} (owned by {owner}, mode {value}) can be written by others: they "
             "could replace your config, keys or known_hosts",
@@ -95,7 +90,6 @@ def ssh_folder_permissions(ctx: CheckContext) -> Iterator[Finding]:
         )
     elif mode & 0o077:
         yield make(
-            "JS503",
             INFO,
             f"{folder} has mode {value}: others can list it (sshd's StrictModes accepts "
             "this, but 700 is the norm)",
@@ -104,12 +98,11 @@ def ssh_folder_permissions(ctx: CheckContext) -> Iterator[Finding]:
             fix=fix,
         )
     else:
-        yield make("JS503", OK, f"{folder} has mode {value}", value=value, where=str(folder))
+        yield make(OK, f"{folder} has mode {value}", value=value, where=str(folder))
 
 
 @config_rule("JS504", "ssh-warnings", "ssh prints no warning while reading the config")
-def ssh_warnings(ctx: CheckContext) -> Iterator[Finding]:
-    make = finding_for(None)
+def ssh_warnings(ctx: CheckContext, make: Make) -> Iterator[Finding]:
     seen: dict[str, None] = {}
     for hop in ctx.hops:
         for line in hop.config.warnings:
@@ -119,7 +112,6 @@ def ssh_warnings(ctx: CheckContext) -> Iterator[Finding]:
         where = f"{match['file']}:{match['line']}" if match else None
         what = match["what"] if match else line
         yield make(
-            "JS504",
             WARNING,
             f"ssh says: {what}",
             value=what,
@@ -130,11 +122,9 @@ def ssh_warnings(ctx: CheckContext) -> Iterator[Finding]:
 
 
 @config_rule("JS505", "include-missing", "Every Include matches at least one file")
-def include_missing(ctx: CheckContext) -> Iterator[Finding]:
-    make = finding_for(None)
+def include_missing(ctx: CheckContext, make: Make) -> Iterator[Finding]:
     for miss in ctx.scan.include_misses:
         yield make(
-            "JS505",
             INFO,
             f"Include {miss.pattern} matches no file: ssh skips it silently",
             value=miss.pattern,
@@ -143,7 +133,6 @@ def include_missing(ctx: CheckContext) -> Iterator[Finding]:
         )
     for path, reason in ctx.scan.unreadable:
         yield make(
-            "JS505",
             ERROR,
             f"Include names {path}, which cannot be read ({reason}): ssh stops there",
             value=path,
@@ -152,7 +141,6 @@ def include_missing(ctx: CheckContext) -> Iterator[Finding]:
         )
     if ctx.scan.truncated:
         yield make(
-            "JS505",
             ERROR,
             f"Include nesting goes too deep: {ctx.scan.truncated}",
             fix="look for an Include that includes itself",
@@ -160,13 +148,11 @@ def include_missing(ctx: CheckContext) -> Iterator[Finding]:
 
 
 @config_rule("JS506", "host-never-matches", "Every Host line can match something")
-def host_never_matches(ctx: CheckContext) -> Iterator[Finding]:
-    make = finding_for(None)
+def host_never_matches(ctx: CheckContext, make: Make) -> Iterator[Finding]:
     for block in ctx.scan.host_blocks():
         if never_matches(block.patterns):
             positive = " ".join(["*", *block.patterns])
             yield make(
-                "JS506",
                 WARNING,
                 f"`{block.header}` has only negated patterns, so it applies to no host at all",
                 value=" ".join(block.patterns),
@@ -179,15 +165,13 @@ produced_rule("JS507", "config-missing", "The config file exists and can be read
 
 
 @config_rule("JS508", "alias-undefined", "A Host block names the alias itself")
-def alias_undefined(ctx: CheckContext) -> Iterator[Finding]:
-    make = finding_for(None)
+def alias_undefined(ctx: CheckContext, make: Make) -> Iterator[Finding]:
     host = ctx.alias.rsplit("@", 1)[-1]
     if host in ctx.scan.aliases():
         block = next(b for b in ctx.scan.host_blocks() if host in b.patterns)
-        yield make("JS508", OK, f"`{block.header}` defines {host}", value=host, where=block.where)
+        yield make(OK, f"`{block.header}` defines {host}", value=host, where=block.where)
         return
     yield make(
-        "JS508",
         ctx.pick(kernel=WARNING, client=INFO),
         f"no Host line names {host!r}: its settings come only from wildcards and defaults, "
         "so a change made for other hosts changes it too",

@@ -6,7 +6,7 @@ import os
 import shlex
 from collections.abc import Iterator
 
-from jupyssh.sshconfig.context import CheckContext, HopContext, IdentityCheck, finding_for
+from jupyssh.sshconfig.context import CheckContext, HopContext, IdentityCheck, Make
 from jupyssh.sshconfig.findings import Finding, Severity
 from jupyssh.sshconfig.keys import KeyKind
 from jupyssh.sshconfig.rules.registry import hop_rule, produced_rule
@@ -17,16 +17,14 @@ AGENT_KEYS_LIMIT = 5
 
 
 @hop_rule("JS101", "hostname-missing", "HostName is set (or the alias is itself a real name)")
-def hostname_missing(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def hostname_missing(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     name = hop.config.hostname
     if name.lower() != hop.host.lower():
-        yield make("JS101", OK, f"HostName is {name}", value=name)
+        yield make(OK, f"HostName is {name}", value=name)
         return
     fix = f"add `HostName <real name or address>` to the `Host {hop.host}` block"
     if not hop.direct:
         yield make(
-            "JS101",
             INFO,
             f"HostName is not set: the jump host will look up {name!r} itself",
             value=name,
@@ -34,7 +32,6 @@ def hostname_missing(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
         )
     elif hop.resolves is False:
         yield make(
-            "JS101",
             ERROR,
             f"HostName is not set and {name!r} does not resolve: "
             "ssh will fail with 'Could not resolve hostname'",
@@ -43,7 +40,6 @@ def hostname_missing(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
         )
     else:
         yield make(
-            "JS101",
             INFO,
             f"HostName is not set: ssh connects to {name!r} as a host name",
             value=name,
@@ -52,14 +48,12 @@ def hostname_missing(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
 
 
 @hop_rule("JS102", "hostname-unresolvable", "HostName resolves on this machine")
-def hostname_unresolvable(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def hostname_unresolvable(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     name = hop.config.hostname
     if name.lower() == hop.host.lower() or not hop.direct:
         return  # JS101 speaks for an unset HostName; a jump host resolves for itself
     if hop.dns_timed_out:
         yield make(
-            "JS102",
             WARNING,
             f"HostName {name!r} did not resolve within {ctx.probes.dns_timeout:g} s",
             value=name,
@@ -67,26 +61,23 @@ def hostname_unresolvable(ctx: CheckContext, hop: HopContext) -> Iterator[Findin
         )
     elif hop.resolves is False:
         yield make(
-            "JS102",
             ERROR,
             f"HostName {name!r} does not resolve: ssh will fail with 'Could not resolve hostname'",
             value=name,
             fix="fix the spelling, connect the VPN that serves that name, or use an address",
         )
     elif hop.resolves is True:
-        yield make("JS102", OK, f"HostName {name!r} resolves", value=name)
+        yield make(OK, f"HostName {name!r} resolves", value=name)
 
 
 @hop_rule("JS103", "user-missing", "User is set explicitly")
-def user_missing(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def user_missing(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     user = hop.config.user or ctx.probes.local_user
     explicit = "@" in hop.spec or ctx.scan.sets(hop.host, "user") or user != ctx.probes.local_user
     if explicit:
-        yield make("JS103", OK, f"User is {user}", value=user)
+        yield make(OK, f"User is {user}", value=user)
         return
     yield make(
-        "JS103",
         ctx.pick(kernel=WARNING, client=INFO),
         f"User is not set: ssh logs in as your local name {user!r}",
         value=user,
@@ -106,18 +97,16 @@ def _agent_keys(hop: HopContext) -> int:
 
 
 @hop_rule("JS104", "identity-none", "An IdentityFile is configured (not only ssh's defaults)")
-def identity_none(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def identity_none(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     if not hop.default_identities:
         names = ", ".join(i.configured for i in hop.identities)
-        yield make("JS104", OK, f"IdentityFile is set: {names}", value=names)
+        yield make(OK, f"IdentityFile is set: {names}", value=names)
         return
     found = [i.configured for i in hop.identities if i.key.exists]
     agent = _agent_keys(hop)
     fix = f"add `IdentityFile ~/.ssh/<key>` and `IdentitiesOnly yes` to the `Host {hop.host}` block"
     if not found and not agent:
         yield make(
-            "JS104",
             ctx.pick(kernel=ERROR, client=WARNING),
             "no IdentityFile is set, no default key exists and no agent holds a key: "
             "ssh has no key to offer",
@@ -127,7 +116,6 @@ def identity_none(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
         return
     offered = ", ".join(found) or "none on disk"
     yield make(
-        "JS104",
         ctx.pick(kernel=WARNING, client=INFO),
         f"no IdentityFile is set: ssh offers its default keys ({offered}) "
         f"and the agent's ({agent}) one after another",
@@ -141,8 +129,7 @@ def _explicit(hop: HopContext) -> list[IdentityCheck]:
 
 
 @hop_rule("JS105", "identity-not-found", "Every IdentityFile exists")
-def identity_not_found(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def identity_not_found(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     idents = _explicit(hop)
     missing = [i for i in idents if not i.key.exists]
     none_left = bool(idents) and len(missing) == len(idents)
@@ -153,7 +140,6 @@ def identity_not_found(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
             else (f"{ident.configured} ({ident.path})")
         )
         yield make(
-            "JS105",
             ctx.pick(kernel=ERROR, client=WARNING) if none_left else WARNING,
             f"IdentityFile {shown} does not exist: ssh skips it without a word",
             value=ident.path,
@@ -161,16 +147,14 @@ def identity_not_found(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
             f"{shlex.quote(ident.path)}`",
         )
     if idents and not missing:
-        yield make("JS105", OK, "every IdentityFile exists", value=str(len(idents)))
+        yield make(OK, "every IdentityFile exists", value=str(len(idents)))
 
 
 @hop_rule("JS106", "identity-unreadable", "Every IdentityFile is a readable file")
-def identity_unreadable(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def identity_unreadable(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     for ident in hop.identities:
         if ident.key.exists and not ident.key.readable:
             yield make(
-                "JS106",
                 ctx.pick(kernel=ERROR, client=WARNING),
                 f"IdentityFile {ident.path} cannot be read ({ident.key.read_error})",
                 value=ident.path,
@@ -180,15 +164,13 @@ def identity_unreadable(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]
 
 
 @hop_rule("JS107", "identity-public", "IdentityFile names a private key, not a .pub")
-def identity_public(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def identity_public(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     for ident in hop.identities:
         kind = ident.key.kind
         if not ident.key.readable or kind.is_private:
             continue
         if kind is KeyKind.PUBLIC and _agent_holds(hop, ident):
             yield make(
-                "JS107",
                 INFO,
                 f"IdentityFile {ident.path} is a public key; the agent holds its private half",
                 value=ident.path,
@@ -204,7 +186,6 @@ def identity_public(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
             "a public key" if kind is KeyKind.PUBLIC else f"not a key OpenSSH reads ({kind.value})"
         )
         yield make(
-            "JS107",
             ctx.pick(kernel=ERROR, client=WARNING),
             f"IdentityFile {ident.path} is {what}, where the private key belongs",
             value=ident.path,
@@ -215,8 +196,7 @@ def identity_public(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
 
 
 @hop_rule("JS108", "identity-permissions", "Private keys are readable by their owner only")
-def identity_permissions(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def identity_permissions(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     for ident in hop.identities:
         key = ident.key
         if not key.readable or not key.kind.is_private or key.mode is None:
@@ -224,7 +204,6 @@ def identity_permissions(ctx: CheckContext, hop: HopContext) -> Iterator[Finding
         mode = f"{key.mode & 0o777:04o}"
         if key.too_open:
             yield make(
-                "JS108",
                 ERROR,
                 f"IdentityFile {ident.path} has mode {mode}: ssh refuses it "
                 "('UNPROTECTED PRIVATE KEY FILE') and offers nothing",
@@ -232,18 +211,16 @@ def identity_permissions(ctx: CheckContext, hop: HopContext) -> Iterator[Finding
                 fix=f"chmod 600 {shlex.quote(ident.path)}",
             )
         else:
-            yield make("JS108", OK, f"IdentityFile {ident.path} has mode {mode}", value=mode)
+            yield make(OK, f"IdentityFile {ident.path} has mode {mode}", value=mode)
 
 
 @hop_rule("JS109", "identity-passphrase", "A passphrase-protected key is loaded in the agent")
-def identity_passphrase(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def identity_passphrase(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     for ident in hop.identities:
         if not ident.key.readable or ident.key.encrypted is not True:
             continue
         if _agent_holds(hop, ident):
             yield make(
-                "JS109",
                 OK,
                 f"IdentityFile {ident.path} is passphrase-protected and loaded in the agent",
                 value="in agent",
@@ -265,7 +242,6 @@ def identity_passphrase(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]
             )
             severity = ctx.pick(kernel=ERROR, client=WARNING)
         yield make(
-            "JS109",
             severity,
             message,
             value="encrypted",
@@ -275,13 +251,11 @@ def identity_passphrase(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]
 
 
 @hop_rule("JS110", "batchmode", "BatchMode is yes (ssh fails instead of prompting)")
-def batchmode(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def batchmode(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     if hop.config.batch_mode:
-        yield make("JS110", OK, "BatchMode is yes", value="yes")
+        yield make(OK, "BatchMode is yes", value="yes")
         return
     yield make(
-        "JS110",
         ctx.pick(kernel=WARNING, client=INFO),
         "BatchMode is not yes: ssh may stop to ask for a password, a passphrase or a "
         "new host key, and a background kernel or tunnel would hang there",
@@ -328,8 +302,7 @@ def _jump_from_ssh(words: list[str]) -> str | None:
 
 
 @hop_rule("JS111", "proxycommand", "ProxyJump is used where it can replace ProxyCommand")
-def proxycommand(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def proxycommand(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     command = hop.config.proxy_command
     if command is None:
         return
@@ -340,14 +313,12 @@ def proxycommand(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
     jump = _jump_from_ssh(words) if words and os.path.basename(words[0]) == "ssh" else None
     if jump is None:
         yield make(
-            "JS111",
             INFO,
             "ProxyCommand is set; ProxyJump cannot replace this one",
             value=command,
         )
         return
     yield make(
-        "JS111",
         WARNING,
         "ProxyCommand runs ssh through a jump host, which ProxyJump does natively "
         "(with its own checks, agent-free, and visible to `ssh -G`)",
@@ -364,13 +335,11 @@ produced_rule(
 
 
 @hop_rule("JS113", "agent-too-many-keys", "The agent does not offer more keys than servers allow")
-def agent_too_many_keys(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def agent_too_many_keys(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     count = _agent_keys(hop)
     only = (hop.config.get("identitiesonly") or "no").lower() == "yes"
     if count >= AGENT_KEYS_LIMIT and not only:
         yield make(
-            "JS113",
             WARNING,
             f"the agent holds {count} keys and IdentitiesOnly is no: ssh offers them all "
             "first, and servers close at 6 attempts ('Too many authentication failures')",

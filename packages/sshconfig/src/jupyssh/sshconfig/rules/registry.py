@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from jupyssh.sshconfig.context import CheckContext, HopContext
+from jupyssh.sshconfig.context import CheckContext, HopContext, Make, finding_for
 from jupyssh.sshconfig.findings import Finding, Role
 
 __all__ = [
@@ -41,8 +41,10 @@ FAMILIES: dict[str, str] = {
 ALL_ROLES = frozenset(Role)
 
 Scope = Literal["hop", "config", "produced"]
-HopCheck = Callable[[CheckContext, HopContext], Iterable[Finding]]
-ConfigCheck = Callable[[CheckContext], Iterable[Finding]]
+#: A hop rule: ``(ctx, hop, make) -> findings``; ``make`` carries the rule's code and the hop.
+HopCheck = Callable[[CheckContext, HopContext, Make], Iterable[Finding]]
+#: A config rule: ``(ctx, make) -> findings``.
+ConfigCheck = Callable[[CheckContext, Make], Iterable[Finding]]
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def hop_rule(
     roles: Iterable[Role] = ALL_ROLES,
     target_only: bool = False,
 ) -> Callable[[HopCheck], HopCheck]:
-    """Register a function ``(ctx, hop) -> findings`` run for each hop."""
+    """Register a function ``(ctx, hop, make) -> findings`` run for each hop."""
 
     def register(check: HopCheck) -> HopCheck:
         _register(Rule(code, name, title, "hop", frozenset(roles), target_only, hop_check=check))
@@ -97,7 +99,7 @@ def hop_rule(
 def config_rule(
     code: str, name: str, title: str, *, roles: Iterable[Role] = ALL_ROLES
 ) -> Callable[[ConfigCheck], ConfigCheck]:
-    """Register a function ``(ctx) -> findings`` run once per check."""
+    """Register a function ``(ctx, make) -> findings`` run once per check."""
 
     def register(check: ConfigCheck) -> ConfigCheck:
         _register(Rule(code, name, title, "config", frozenset(roles), config_check=check))
@@ -122,15 +124,6 @@ def named(finding: Finding) -> Finding:
     return dataclasses.replace(finding, rule=RULES[finding.code].name)
 
 
-def _own(rule: Rule, findings: Iterable[Finding]) -> list[Finding]:
-    out = []
-    for finding in findings:
-        if finding.code != rule.code:
-            raise AssertionError(f"rule {rule.code} produced a {finding.code} finding")
-        out.append(named(finding))
-    return out
-
-
 def run_rules(ctx: CheckContext) -> list[Finding]:
     """Every registered rule that applies to the context's role, in code order."""
     findings: list[Finding] = []
@@ -139,10 +132,10 @@ def run_rules(ctx: CheckContext) -> list[Finding]:
         if ctx.role not in rule.roles:
             continue
         if rule.config_check is not None:
-            findings += _own(rule, rule.config_check(ctx))
+            findings += map(named, rule.config_check(ctx, finding_for(None, code)))
         if rule.hop_check is not None:
             for hop in ctx.hops:
                 if rule.target_only and not hop.is_target:
                     continue
-                findings += _own(rule, rule.hop_check(ctx, hop))
+                findings += map(named, rule.hop_check(ctx, hop, finding_for(hop, code)))
     return findings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from jupyssh.sshconfig.context import CheckContext, HopContext, finding_for
+from jupyssh.sshconfig.context import CheckContext, HopContext, Make
 from jupyssh.sshconfig.findings import Finding, Role, Severity
 from jupyssh.sshconfig.rules.registry import hop_rule
 
@@ -12,12 +12,10 @@ ERROR, WARNING, INFO, OK = Severity.ERROR, Severity.WARNING, Severity.INFO, Seve
 
 
 @hop_rule("JS401", "stricthostkeychecking", "StrictHostKeyChecking is not turned off")
-def stricthostkeychecking(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def stricthostkeychecking(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     value = (hop.config.get("stricthostkeychecking") or "ask").lower()
     if value in ("false", "no", "off"):
         yield make(
-            "JS401",
             WARNING,
             "StrictHostKeyChecking is off: ssh accepts any host key, even a changed one, "
             "so a machine in the middle can read the session (and your kernel's traffic)",
@@ -27,7 +25,6 @@ def stricthostkeychecking(ctx: CheckContext, hop: HopContext) -> Iterator[Findin
         )
     elif value == "ask" and ctx.role is not Role.CLIENT:
         yield make(
-            "JS401",
             INFO,
             "StrictHostKeyChecking is ask: in BatchMode a host whose key is not yet in "
             "known_hosts is refused",
@@ -36,17 +33,15 @@ def stricthostkeychecking(ctx: CheckContext, hop: HopContext) -> Iterator[Findin
             "`StrictHostKeyChecking accept-new`",
         )
     else:
-        yield make("JS401", OK, f"StrictHostKeyChecking is {value}", value=value)
+        yield make(OK, f"StrictHostKeyChecking is {value}", value=value)
 
 
 @hop_rule("JS402", "known-hosts-devnull", "Host keys are remembered in a real known_hosts file")
-def known_hosts_devnull(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def known_hosts_devnull(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     files = hop.config.get_all("userknownhostsfile")
     words = " ".join(files).split()
     if "/dev/null" in words:
         yield make(
-            "JS402",
             WARNING,
             "UserKnownHostsFile is /dev/null: no host key is ever remembered, so every "
             "connection trusts whatever key the server shows",
@@ -56,13 +51,11 @@ def known_hosts_devnull(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]
 
 
 @hop_rule("JS403", "forwardagent", "The agent is not forwarded to the host")
-def forwardagent(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def forwardagent(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     value = (hop.config.get("forwardagent") or "no").lower()
     if value in ("no", "false"):
         return
     yield make(
-        "JS403",
         WARNING,
         "ForwardAgent is on: anyone with root on that host can use your keys while you are "
         "connected; reaching further hosts does not need it",

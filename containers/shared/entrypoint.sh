@@ -1,5 +1,7 @@
 #!/bin/sh
-# Install the run-time keys, then exec the command (sshd -D -e by default).
+# Install the run-time keys, then exec the command (the image's CMD: sshd -D -e in
+# openssh, start.sh in jupyter-sshd). Shared by the images that run sshd as `sandbox`;
+# each copies it from shared/ (the harness puts containers/shared/ in their context).
 #
 #   /etc/jupyssh/host-keys/ssh_host_<type>_key[.pub]  mounted host keys (else generated)
 #   /etc/jupyssh/authorized_keys                      mounted authorized_keys for `sandbox`

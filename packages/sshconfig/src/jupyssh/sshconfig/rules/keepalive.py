@@ -1,10 +1,10 @@
-"""JS3xx — liveness: noticing a dead link, and not waiting forever for a live one."""
+"""JS3xx — liveness and keepalive: noticing a dead link, and not waiting forever for a live one."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from jupyssh.sshconfig.context import CheckContext, HopContext, finding_for
+from jupyssh.sshconfig.context import CheckContext, HopContext, Make
 from jupyssh.sshconfig.findings import Finding, Role, Severity
 from jupyssh.sshconfig.rules.registry import hop_rule
 
@@ -32,15 +32,13 @@ def _int(value: str | None, default: int) -> int:
 
 
 @hop_rule("JS301", "serveraliveinterval", "ServerAliveInterval is set (ssh probes the link)")
-def serveraliveinterval(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def serveraliveinterval(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     interval = _int(hop.config.get("serveraliveinterval"), 0)
     if interval > 0:
         note = _interval_note(ctx, hop, interval)
-        yield make("JS301", OK, f"ServerAliveInterval is {interval} s{note}", value=str(interval))
+        yield make(OK, f"ServerAliveInterval is {interval} s{note}", value=str(interval))
         return
     yield make(
-        "JS301",
         ctx.pick(kernel=WARNING, client=INFO),
         "ServerAliveInterval is 0 (ssh's default): a link that dies silently (sleep, Wi-Fi "
         "change, NAT timeout) is never noticed, and the kernel or tunnel hangs",
@@ -54,8 +52,7 @@ def serveraliveinterval(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]
     "serveralivecountmax",
     "ServerAliveInterval x ServerAliveCountMax notices a dead link in time",
 )
-def serveralivecountmax(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def serveralivecountmax(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     interval = _int(hop.config.get("serveraliveinterval"), 0)
     if interval <= 0:
         return  # JS301 says it: without probes the count does not matter
@@ -64,7 +61,6 @@ def serveralivecountmax(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]
     value = f"{interval} s x {count} = {seconds} s"
     if count == 0 or seconds > SLOW_DETECTION_SECONDS:
         yield make(
-            "JS302",
             ctx.pick(kernel=INFO, tunnel=WARNING, client=INFO),
             f"a dead link is noticed only after {seconds} s (ServerAliveInterval {interval}"
             f"{_interval_note(ctx, hop, interval)} x ServerAliveCountMax {count}), and a "
@@ -73,18 +69,16 @@ def serveralivecountmax(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]
             fix="`ServerAliveInterval 15` with `ServerAliveCountMax 3` notices within 45 s",
         )
         return
-    yield make("JS302", OK, f"a dead link is noticed within {seconds} s", value=value)
+    yield make(OK, f"a dead link is noticed within {seconds} s", value=value)
 
 
 @hop_rule("JS303", "connecttimeout", "ConnectTimeout bounds the wait for an unreachable host")
-def connecttimeout(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def connecttimeout(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     value = (hop.config.get("connecttimeout") or "none").lower()
     if value != "none":
-        yield make("JS303", OK, f"ConnectTimeout is {value} s", value=value)
+        yield make(OK, f"ConnectTimeout is {value} s", value=value)
         return
     yield make(
-        "JS303",
         ctx.pick(kernel=WARNING, client=INFO),
         "ConnectTimeout is not set: for a host that does not answer, ssh waits for the "
         "system's TCP timeout (about two minutes on Linux)",
@@ -100,14 +94,12 @@ def connecttimeout(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
     roles=(Role.TUNNEL,),
     target_only=True,
 )
-def exitonforwardfailure(ctx: CheckContext, hop: HopContext) -> Iterator[Finding]:
-    make = finding_for(hop)
+def exitonforwardfailure(ctx: CheckContext, hop: HopContext, make: Make) -> Iterator[Finding]:
     value = (hop.config.get("exitonforwardfailure") or "no").lower()
     if value == "yes":
-        yield make("JS304", OK, "ExitOnForwardFailure is yes", value=value)
+        yield make(OK, "ExitOnForwardFailure is yes", value=value)
         return
     yield make(
-        "JS304",
         WARNING,
         "ExitOnForwardFailure is no: when a forward cannot be set up (port in use, refused "
         "by the server) ssh stays connected without it, and autossh or systemd see no failure "
