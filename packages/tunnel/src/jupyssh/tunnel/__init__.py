@@ -9,18 +9,28 @@ pidfile loop without systemd) rendered by ``jupyssh.tunnel.reverse_spec``.
 """
 
 from jupyssh.tunnel._version import __version__
-from jupyssh.tunnel.errors import NoJupyterServer, TunnelExists, TunnelNotFound, WebSocketProxyError
+from jupyssh.tunnel.errors import (
+    NoJupyterServerError,
+    TunnelExistsError,
+    TunnelNotFoundError,
+    WebSocketProxyError,
+)
 from jupyssh.tunnel.jupyter import OpenedJupyter, StoppedJupyter, open_jupyter, stop_jupyter
 from jupyssh.tunnel.remote import Discovery, ServerRecord, discover_servers, parse_discovery
 
+# The names before every error class ended in "Error" (kept for older imports).
+NoJupyterServer = NoJupyterServerError
+TunnelExists = TunnelExistsError
+TunnelNotFound = TunnelNotFoundError
+
 __all__ = [
     "Discovery",
-    "NoJupyterServer",
+    "NoJupyterServerError",
     "OpenedJupyter",
     "ServerRecord",
     "StoppedJupyter",
-    "TunnelExists",
-    "TunnelNotFound",
+    "TunnelExistsError",
+    "TunnelNotFoundError",
     "WebSocketProxyError",
     "__version__",
     "discover_servers",

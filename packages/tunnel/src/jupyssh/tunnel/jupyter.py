@@ -32,7 +32,7 @@ from jupyssh.core.errors import (
 from jupyssh.core.jupyter import JupyterClient, parse_server_url
 from jupyssh.core.ssh import AsyncSSHHost, LocalForward
 from jupyssh.tunnel.browser import open_in_browser
-from jupyssh.tunnel.errors import NoJupyterServer, TunnelExists, TunnelNotFound
+from jupyssh.tunnel.errors import NoJupyterServerError, TunnelExistsError, TunnelNotFoundError
 from jupyssh.tunnel.remote import (
     ServerRecord,
     discover_servers,
@@ -133,7 +133,7 @@ async def open_jupyter(
     existing = JupyterTunnelState.load(alias, config_file)
     if existing is not None:
         if await _tunnel_alive(existing, connect_timeout):
-            raise TunnelExists(
+            raise TunnelExistsError(
                 f"a tunnel to {alias} is already open at {existing.url}",
                 where=alias,
                 hint=f"use it, or close it first: jupyssh tunnel jupyter {alias} --stop",
@@ -195,7 +195,7 @@ async def _running_servers(host: AsyncSSHHost) -> list[ServerRecord]:
     found = await discover_servers(host)
     candidates = [r for r in found.candidates() if r.alive][:_MAX_CANDIDATES]
     if not candidates:
-        raise NoJupyterServer(
+        raise NoJupyterServerError(
             "no Jupyter server runs on the host"
             + (f" (no live record in {found.runtime_dir})" if found.runtime_dir else ""),
             where=host.destination,
@@ -249,7 +249,7 @@ async def _first_answering(
             await host.cancel_forward(forward)
             continue
         return record, forward
-    raise NoJupyterServer(
+    raise NoJupyterServerError(
         "no recorded Jupyter server answered through the tunnel"
         + (f": {last.message}" if last else ""),
         where=host.destination,
@@ -345,7 +345,7 @@ async def stop_jupyter(
     """
     state = JupyterTunnelState.load(alias, config_file)
     if state is None:
-        raise TunnelNotFound(
+        raise TunnelNotFoundError(
             f"no tunnel to {alias} is recorded",
             where=alias,
             hint=f"open one with: jupyssh tunnel jupyter {alias}",

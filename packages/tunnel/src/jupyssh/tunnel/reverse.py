@@ -39,7 +39,12 @@ from jupyssh.core.errors import (
 from jupyssh.core.paths import config_dir, ensure_private_dir, state_dir
 from jupyssh.core.process import run_program
 from jupyssh.core.ssh import classify_ssh_failure
-from jupyssh.tunnel.errors import TunnelExists, TunnelNotFound
+from jupyssh.tunnel.errors import (
+    NoLingerError,
+    NoSystemdError,
+    TunnelExistsError,
+    TunnelNotFoundError,
+)
 from jupyssh.tunnel.reverse_spec import (
     MARKER,
     RESTART_SEC,
@@ -49,8 +54,8 @@ from jupyssh.tunnel.reverse_spec import (
 )
 
 __all__ = [
-    "NoLinger",
-    "NoSystemd",
+    "NoLingerError",
+    "NoSystemdError",
     "ReverseStatus",
     "add_tunnel",
     "choose_scope",
@@ -60,22 +65,14 @@ __all__ = [
     "tunnel_status",
 ]
 
+# The names before every error class ended in "Error" (kept for older imports).
+NoSystemd = NoSystemdError
+NoLinger = NoLingerError
+
 ScopeChoice = Literal["system", "user", "nohup", "auto"]
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
 _SYSTEMCTL_TIMEOUT_S = 30.0
 _PROBE_TIMEOUT_S = 20.0
-
-
-class NoSystemd(ConfigError):
-    """The scope asked for needs a systemd manager that is not there."""
-
-    kind = "no-systemd"
-
-
-class NoLinger(ConfigError):
-    """A user unit would stop at logout and not start at boot: linger is off."""
-
-    kind = "no-linger"
 
 
 # --- where things live ---------------------------------------------------------------------
@@ -127,7 +124,7 @@ async def _systemctl(scope: Scope, *args: str, check: bool = True) -> str:
         what=" ".join(argv[:3]),
     )
     if check and done.returncode != 0:
-        raise NoSystemd(
+        raise NoSystemdError(
             f"{' '.join(argv)} failed: {done.stderr_text.strip() or done.returncode}",
             hint="is systemd running here? use --scope nohup without it",
         )
@@ -141,7 +138,7 @@ async def _manager_answers(scope: Scope) -> bool:
         return False  # systemctl is installed, but systemd is not PID 1
     try:
         await _systemctl(scope, "show-environment")
-    except (NoSystemd, OperationTimeout):
+    except (NoSystemdError, OperationTimeout):
         return False
     return True
 
@@ -168,7 +165,7 @@ async def choose_scope(choice: ScopeChoice) -> Scope:
         if await _manager_answers("system"):
             return "system"
         if choice == "system":
-            raise NoSystemd(
+            raise NoSystemdError(
                 "no systemd manager runs here (systemd is not PID 1)",
                 hint="use --scope nohup: a restart loop with a pidfile",
             )
@@ -180,7 +177,7 @@ async def choose_scope(choice: ScopeChoice) -> Scope:
     if await _manager_answers("user"):
         return "user"
     if choice == "user":
-        raise NoSystemd(
+        raise NoSystemdError(
             "no systemd user manager answers (systemctl --user)",
             hint="log in through PAM (ssh, not su/sudo), enable linger, or use --scope nohup",
         )
@@ -219,7 +216,7 @@ async def add_tunnel(
     Returns the spec.
     """
     if _spec_path(name).exists():
-        raise TunnelExists(
+        raise TunnelExistsError(
             f"a reverse tunnel named {name!r} exists",
             hint=f"remove it first: jupyssh tunnel reverse remove {name}",
         )
@@ -228,7 +225,7 @@ async def add_tunnel(
     if chosen != "system" and run_as != _current_user():
         raise ConfigError("--user is for system scope; other scopes run as you")
     if chosen == "user" and not linger_enabled(run_as):
-        raise NoLinger(
+        raise NoLingerError(
             f"linger is off for {run_as}: the tunnel would stop at logout and not start at boot",
             hint=f"enable it with: sudo loginctl enable-linger {run_as}",
         )
@@ -392,7 +389,7 @@ def load_spec(name: str) -> TunnelSpec:
     try:
         return TunnelSpec.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
-        raise TunnelNotFound(
+        raise TunnelNotFoundError(
             f"no reverse tunnel named {name!r}",
             hint="see them with: jupyssh tunnel reverse list",
         ) from None
