@@ -31,7 +31,7 @@ def test_ws_config_prints_a_block_without_the_token(
     code, out, _ = run(capsys, "tunnel", "ws-config", "hub", "https://hub.example/user/me/sshd/")
     assert code == 0
     assert out.startswith("Host hub\n    ProxyCommand ")
-    assert '"wss://hub.example/user/me/sshd/"' in out
+    assert " wss://hub.example/user/me/sshd/\n" in out
     assert "never-printed" not in out
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
 import socket
 import threading
 from collections.abc import Iterator
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 #: interactive sessions snappy.
 CHUNK = 256 * 1024
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: A login name that is one word of an ssh config line (no space, quote, ``#`` or ``%``).
+_SSH_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@$-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -261,11 +264,11 @@ def ssh_config_block(
         raise ConfigError(f"not an environment variable name: {token_env!r}")
     if not alias or any(ch.isspace() or ch in "*?!,#\"'" for ch in alias):
         raise ConfigError(f"not a usable Host alias: {alias!r}")
-    # ssh expands %-tokens in ProxyCommand; double quotes survive every client and IDE.
-    command = (
-        f'{_config_word(program)} tunnel ws-proxy --token-env {token_env} "'
-        + target.uri.replace("%", "%%")
-        + '"'
+    if user is not None and not _SSH_USER.fullmatch(user):
+        raise ConfigError(f"not a user name: {user!r}")
+    command = " ".join(
+        _proxy_command_word(word)
+        for word in (program, "tunnel", "ws-proxy", "--token-env", token_env, target.uri)
     )
     lines = [
         f"Host {alias}",
@@ -279,6 +282,8 @@ def ssh_config_block(
     return "\n".join(lines) + "\n"
 
 
-def _config_word(word: str) -> str:
-    escaped = word.replace("%", "%%")
-    return f'"{escaped}"' if any(ch.isspace() for ch in escaped) else escaped
+def _proxy_command_word(word: str) -> str:
+    """One word of a ProxyCommand. ssh takes the rest of the line verbatim, expands its
+    ``%`` tokens, then runs it with ``sh -c``: single quotes (``shlex.quote``) keep ``$(…)``,
+    backticks, ``\\`` and ``;`` literal, where double quotes would still run them."""
+    return shlex.quote(word).replace("%", "%%")
