@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
 from jupyssh.core.cli import main
+from jupyssh.tunnel import wsproxy
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -81,3 +83,35 @@ def test_reverse_add_refuses_a_bad_target(capsys: pytest.CaptureFixture[str]) ->
     )  # fmt: skip
     assert code == 3
     assert "target port is not a number" in err
+
+
+def _refuse_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No packet leaves: every connection ws-proxy opens is refused here."""
+
+    def refused(*_args: object, **_kwargs: object) -> socket.socket:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(wsproxy.socket, "create_connection", refused)
+
+
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [
+        ("http://192.0.2.1:8888/user/me/sshd/", True),
+        ("ws://hub.example/user/me/sshd/", True),
+        ("https://192.0.2.1/user/me/sshd/", False),
+        ("http://127.0.0.1:8888/sshd/", False),
+        ("http://[::1]:8888/sshd/", False),
+        ("http://localhost:8888/sshd/", False),
+    ],
+)
+def test_finding_19d_ws_proxy_warns_once_about_cleartext(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str, warned: bool
+) -> None:
+    monkeypatch.setenv("JUPYTER_TOKEN", "never-printed")
+    _refuse_connections(monkeypatch)
+    code, _, err = run(capsys, "tunnel", "ws-proxy", url)
+    assert code == 4
+    assert "cannot connect" in err
+    assert err.count("cleartext") == (1 if warned else 0)
+    assert "never-printed" not in err

@@ -23,7 +23,14 @@ from jupyssh.tunnel.reverse import (
     tunnel_status,
 )
 from jupyssh.tunnel.reverse_spec import parse_target
-from jupyssh.tunnel.wsproxy import DEFAULT_TOKEN_ENV, run_proxy, ssh_config_block, token_from_env
+from jupyssh.tunnel.wsproxy import (
+    DEFAULT_TOKEN_ENV,
+    cleartext_warning,
+    run_proxy,
+    ssh_config_block,
+    token_from_env,
+)
+from jupyssh.tunnel.wsproxy import parse_target as parse_ws_target
 
 __all__ = ["tunnel"]
 
@@ -182,7 +189,11 @@ def ws_proxy(*, url: str, token_env: str, timeout: float) -> None:
     ssh -o ProxyCommand="jupyssh tunnel ws-proxy URL" NAME, or paste the block that
     `jupyssh tunnel ws-config` prints.
     """
-    run_proxy(url, token=token_from_env(token_env), timeout=timeout)
+    token = token_from_env(token_env)
+    warning = cleartext_warning(parse_ws_target(url))
+    if warning:
+        click.echo(f"jupyssh: warning: {warning}", err=True)  # stderr: stdout is ssh's stream
+    run_proxy(url, token=token, timeout=timeout)
 
 
 @tunnel.command("ws-config")

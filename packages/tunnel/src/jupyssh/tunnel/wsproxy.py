@@ -17,6 +17,7 @@ to use it (what ``websocat --binary`` does), in Python:
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -38,6 +39,7 @@ from jupyssh.tunnel.errors import WebSocketProxyError
 __all__ = [
     "DEFAULT_TOKEN_ENV",
     "WebSocketTarget",
+    "cleartext_warning",
     "open_websocket",
     "parse_target",
     "pump",
@@ -244,6 +246,29 @@ def run_proxy(url: str, *, token: str, timeout: float = 15.0) -> None:
     target = parse_target(url)
     with open_websocket(target, token, timeout=timeout) as connection:
         pump(connection, 0, 1)
+
+
+def cleartext_warning(target: WebSocketTarget) -> str | None:
+    """What to tell the user when ``target`` is ``ws://`` to another machine, else None.
+
+    ssh's own encryption still protects the session, but the token in the handshake's
+    header travels in the clear, where anyone on the path can read and replay it.
+    """
+    if target.secure or _is_loopback(target.host):
+        return None
+    return (
+        f"cleartext ws:// to {target.host}: the token travels unencrypted; "
+        "use https:// (wss://) unless the network path is trusted"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def ssh_config_block(
