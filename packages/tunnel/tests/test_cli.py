@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -115,3 +118,35 @@ def test_finding_19d_ws_proxy_warns_once_about_cleartext(
     assert "cannot connect" in err
     assert err.count("cleartext") == (1 if warned else 0)
     assert "never-printed" not in err
+
+
+def test_finding_1_jupyter_prints_the_url_without_its_token(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    fake_ssh: Any,
+    fake_jupyter: Any,
+    browser_argv: Path,
+) -> None:
+    fake_jupyter.write_record(tmp_path / "remote-runtime")
+    code, out, err = run(capsys, "tunnel", "jupyter", "lab")
+    assert code == 0
+    assert "opened in the browser" in out
+    assert re.search(r"^http://127\.0\.0\.1:\d+/$", out, re.MULTILINE)
+    assert fake_jupyter.token not in out + err
+    assert fake_jupyter.token not in browser_argv.read_text()
+    code, out, _ = run(capsys, "tunnel", "jupyter", "lab", "--stop", "--json")
+    assert code == 0
+    assert json.loads(out)["alias"] == "lab"
+    assert fake_ssh.operations()[-1] == "exit"
+
+
+def test_jupyter_show_token_prints_the_url_with_its_token(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, fake_ssh: Any, fake_jupyter: Any
+) -> None:
+    fake_jupyter.write_record(tmp_path / "remote-runtime")
+    code, out, _ = run(capsys, "tunnel", "jupyter", "lab", "--no-browser", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["url_with_token"] == f"{data['url']}?token={fake_jupyter.token}"
+    assert data["open_file"] is None
+    run(capsys, "tunnel", "jupyter", "lab", "--stop")

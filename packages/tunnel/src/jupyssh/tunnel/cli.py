@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import shutil
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -153,11 +154,20 @@ def _show_opened(console: Console, opened: OpenedJupyter, reveal: bool) -> None:
     console.print(f"Jupyter {origin} is forwarded to {state.local_host}:{state.local_port}")
     if opened.browser_opened:
         console.print("opened in the browser")
+    elif opened.open_file:
+        console.print(f"no browser could be started; open this page in one: {_page_uri(opened)}")
     click.echo(opened.url_with_token if reveal else opened.url)
     if not reveal and opened.token:
-        console.print("[dim](the browser got the URL with the token; --show-token prints it)[/dim]")
+        console.print(
+            "[dim](the token went to the browser in a private page, never in a command "
+            "line; --show-token prints it here)[/dim]"
+        )
     config = f" -F {shlex.quote(state.config_file)}" if state.config_file else ""
     console.print(f"close with: jupyssh tunnel jupyter{config} {state.alias} --stop")
+
+
+def _page_uri(opened: OpenedJupyter) -> str:
+    return Path(opened.open_file).as_uri() if opened.open_file else ""
 
 
 def _show_stopped(console: Console, stopped: StoppedJupyter) -> None:

@@ -39,7 +39,7 @@ from jupyssh.tunnel.remote import (
     launch_server,
     stop_server,
 )
-from jupyssh.tunnel.state import JupyterTunnelState, control_path_for, state_key
+from jupyssh.tunnel.state import JupyterTunnelState, control_path_for, open_page_for, state_key
 
 __all__ = ["OpenedJupyter", "StoppedJupyter", "open_jupyter", "stop_jupyter"]
 
@@ -59,6 +59,8 @@ class OpenedJupyter:
     record: ServerRecord
     token: str = field(repr=False)
     browser_opened: bool
+    #: the redirect page handed to the browser (holds the token; 0600), when one was made
+    open_file: str | None = None
 
     @property
     def url(self) -> str:
@@ -74,6 +76,7 @@ class OpenedJupyter:
         data = self.state.to_dict()
         data["server"] = self.record.to_dict()
         data["browser_opened"] = self.browser_opened
+        data["open_file"] = self.open_file
         if show_token:
             data["url_with_token"] = self.url_with_token
         return data
@@ -184,9 +187,9 @@ async def open_jupyter(
     token = token_for[record.path]
     opened = OpenedJupyter(state, record, token, browser_opened=False)
     if browser:
-        opened = OpenedJupyter(
-            state, record, token, browser_opened=await open_in_browser(opened.url_with_token)
-        )
+        page = open_page_for(state.key)
+        shown = await open_in_browser(opened.url_with_token, page)
+        opened = OpenedJupyter(state, record, token, browser_opened=shown, open_file=str(page))
     return opened
 
 
