@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from jupyssh.core.cli import main
-from jupyssh.tunnel import wsproxy
+from jupyssh.tunnel import reverse, wsproxy
+from jupyssh.tunnel.reverse import list_tunnels
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -81,7 +82,7 @@ def test_reverse_list_and_remove_without_tunnels(capsys: pytest.CaptureFixture[s
 
 def test_reverse_add_refuses_a_bad_target(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(
-        capsys, "tunnel", "reverse", "add", "lab", "--via", "b", "--remote-port", "2222",
+        capsys, "tunnel", "reverse", "add", "lab", "b", "--remote-port", "2222",
         "--to", "host:notaport",
     )  # fmt: skip
     assert code == 3
@@ -150,3 +151,82 @@ def test_jupyter_show_token_prints_the_url_with_its_token(
     assert data["url_with_token"] == f"{data['url']}?token={fake_jupyter.token}"
     assert data["open_file"] is None
     run(capsys, "tunnel", "jupyter", "lab", "--stop")
+
+
+def test_ws_config_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "tunnel", "ws-config", "hub", "https://hub.example/user/me/sshd", "--user", "me",
+        "--json",
+    )  # fmt: skip
+    assert code == 0
+    data = json.loads(out)
+    assert data["alias"] == "hub"
+    assert data["url"] == "wss://hub.example/user/me/sshd/"
+    assert data["user"] == "me"
+    assert data["config"].startswith("Host hub\n")
+
+
+def _add_nohup(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``reverse add`` in the nohup scope, without the trial connection: nothing leaves."""
+    return run(
+        capsys, "tunnel", "reverse", "add", *argv, "--remote-port", "2222", "--scope", "nohup",
+        "--no-check",
+    )  # fmt: skip
+
+
+def test_reverse_add_takes_the_alias_positionally_and_via_with_a_deprecation_line(
+    capsys: pytest.CaptureFixture[str], fake_ssh: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+    monkeypatch.setattr(reverse, "_start_loop", lambda spec: started.append(spec.via))
+    code, out, err = _add_nohup(capsys, "lab", "bastion", "--json")
+    assert code == 0, err
+    assert json.loads(out)["via"] == "bastion"
+    assert "deprecated" not in err
+    code, out, err = _add_nohup(capsys, "lab2", "--via", "bastion2", "--json")
+    assert code == 0, err
+    assert json.loads(out)["via"] == "bastion2"
+    assert err.count("\n") == 1
+    assert err == "jupyssh: --via is deprecated; use: jupyssh tunnel reverse add NAME ALIAS\n"
+    assert started == ["bastion", "bastion2"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["lab"], "missing ALIAS"),
+        (["lab", "a", "--via", "b"], "ALIAS and --via disagree"),
+    ],
+)
+def test_reverse_add_without_one_alias_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], argv: list[str], words: str
+) -> None:
+    code, _, err = _add_nohup(capsys, *argv)
+    assert code == 2
+    assert words in err
+
+
+def test_reverse_add_user_is_deprecated_for_run_as(
+    capsys: pytest.CaptureFixture[str], fake_ssh: Any
+) -> None:
+    code, _, err = _add_nohup(capsys, "lab", "bastion", "--user", "someone-else")
+    assert "jupyssh: --user is deprecated; use: jupyssh tunnel reverse add … --run-as USER" in err
+    assert code == 3
+    assert "--run-as is for system scope" in err
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--remote-bind", "127.0.0.1\nExecStartPre=/bin/touch /tmp/pwned"),
+        ("--remote-bind", "0.0.0.0 -oProxyCommand=x"),
+        ("--run-as", "root\nExecStartPost=/bin/sh"),
+    ],
+)
+def test_finding_11_reverse_add_refuses_hostile_options(
+    capsys: pytest.CaptureFixture[str], fake_ssh: Any, option: str, value: str
+) -> None:
+    code, _, err = _add_nohup(capsys, "lab", "bastion", option, value)
+    assert code == 3
+    assert "not a" in err or "--run-as is for system scope" in err
+    assert list_tunnels() == []

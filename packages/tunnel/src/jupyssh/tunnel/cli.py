@@ -217,12 +217,21 @@ def ws_proxy(*, url: str, token_env: str, timeout: float) -> None:
     help="Environment variable the ProxyCommand reads the token from.",
 )
 @click.option("--user", default=None, help="User name on the server (the server's own user).")
-def ws_config(*, alias: str, url: str, token_env: str, user: str | None) -> None:
+@json_option
+@verbosity_option
+@pass_output
+def ws_config(output: Output, *, alias: str, url: str, token_env: str, user: str | None) -> None:
     """Print the ssh config block that reaches the sshd WebSocket at URL as `ssh ALIAS`."""
     program = shutil.which("jupyssh") or "jupyssh"
-    click.echo(
-        ssh_config_block(alias, url, token_env=token_env, user=user, program=program), nl=False
-    )
+    block = ssh_config_block(alias, url, token_env=token_env, user=user, program=program)
+    data = {
+        "alias": alias,
+        "url": parse_ws_target(url).uri,
+        "user": user,
+        "token_env": token_env,
+        "config": block,
+    }
+    output.emit(data, lambda _console: click.echo(block, nl=False))
 
 
 @tunnel.group()
@@ -232,7 +241,8 @@ def reverse() -> None:
 
 @reverse.command("add")
 @click.argument("name")
-@click.option("--via", required=True, metavar="ALIAS", help="The bastion's ssh alias.")
+@click.argument("alias", required=False)
+@click.option("--via", default=None, metavar="ALIAS", hidden=True, help="Deprecated: ALIAS.")
 @click.option("--remote-port", type=int, required=True, help="Port to open on the bastion.")
 @click.option(
     "--to",
@@ -249,7 +259,10 @@ def reverse() -> None:
     show_default=True,
     help="system unit (root), user unit (linger), or nohup (pidfile, no systemd).",
 )
-@click.option("--user", "run_as", default=None, help="System scope: the account ssh runs as.")
+@click.option(
+    "--run-as", default=None, metavar="USER", help="System scope: the account ssh runs as."
+)
+@click.option("--user", "old_user", default=None, hidden=True, help="Deprecated: --run-as.")
 @click.option(
     "--remote-bind",
     default="127.0.0.1",
@@ -273,23 +286,32 @@ def reverse_add(
     output: Output,
     *,
     name: str,
-    via: str,
+    alias: str | None,
+    via: str | None,
     remote_port: int,
     target: str,
     scope: str,
     run_as: str | None,
+    old_user: str | None,
     remote_bind: str,
     keepalive: int,
     no_autossh: bool,
     no_check: bool,
     config_file: str | None,
 ) -> None:
-    """Keep the bastion's port --remote-port forwarded to --to on this machine, across
-    reboots and network failures."""
+    """Keep port --remote-port of the bastion ALIAS (an ssh alias) forwarded to --to on
+    this machine, across reboots and network failures."""
+    bastion = _positional_or_deprecated(
+        alias, via, "--via", "jupyssh tunnel reverse add NAME ALIAS", "ALIAS"
+    )
+    if old_user is not None:
+        run_as = _positional_or_deprecated(
+            run_as, old_user, "--user", "jupyssh tunnel reverse add … --run-as USER", "--run-as"
+        )
     spec = asyncio.run(
         add_tunnel(
             name,
-            via=via,
+            via=bastion,
             remote_port=remote_port,
             to=parse_target(target),
             scope=scope,  # type: ignore[arg-type]  # click.Choice guarantees the literal
@@ -312,6 +334,20 @@ def reverse_add(
         console.print(f"check it with: jupyssh tunnel reverse status {spec.name}")
 
     output.emit(data, render)
+
+
+def _positional_or_deprecated(
+    value: str | None, old_value: str | None, old_option: str, usage: str, what: str
+) -> str:
+    """``value``, or the deprecated ``old_option``'s ``old_value`` with one line saying so."""
+    if old_value is not None:
+        click.echo(f"jupyssh: {old_option} is deprecated; use: {usage}", err=True)
+        if value is not None and value != old_value:
+            raise click.UsageError(f"{what} and {old_option} disagree; give {what} only")
+        value = old_value
+    if value is None:
+        raise click.UsageError(f"missing {what}: {usage}")
+    return value
 
 
 @reverse.command("list")

@@ -223,7 +223,7 @@ async def add_tunnel(
     chosen = await choose_scope(scope)
     run_as = user or _current_user()
     if chosen != "system" and run_as != _current_user():
-        raise ConfigError("--user is for system scope; other scopes run as you")
+        raise ConfigError("--run-as is for system scope; other scopes run as you")
     if chosen == "user" and not linger_enabled(run_as):
         raise NoLingerError(
             f"linger is off for {run_as}: the tunnel would stop at logout and not start at boot",
