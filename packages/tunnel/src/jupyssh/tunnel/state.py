@@ -38,7 +38,7 @@ def control_path_for(key: str) -> str:
 def open_page_for(key: str) -> Path:
     """The redirect page the browser opens (it holds the token: 0600 in a 0700 folder,
     removed with the tunnel). Beside the control sockets: it lives no longer than they."""
-    return runtime_dir() / "tunnel" / f"jupyter-{key}-open.html"
+    return runtime_dir() / f"tj-{key}-open.html"
 
 
 @dataclass
