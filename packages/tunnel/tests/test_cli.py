@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from jupyssh.core.cli import main
-from jupyssh.tunnel import reverse, wsproxy
-from jupyssh.tunnel.reverse import list_tunnels
+from jupyssh.tunnel import wsproxy
+from jupyssh.tunnel.reverse import list_tunnels, nohup
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -178,7 +178,7 @@ def test_reverse_add_takes_the_alias_positionally_and_via_with_a_deprecation_lin
     capsys: pytest.CaptureFixture[str], fake_ssh: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started: list[str] = []
-    monkeypatch.setattr(reverse, "_start_loop", lambda spec: started.append(spec.via))
+    monkeypatch.setattr(nohup, "start_loop", lambda spec: started.append(spec.via))
     code, out, err = _add_nohup(capsys, "lab", "bastion", "--json")
     assert code == 0, err
     assert json.loads(out)["via"] == "bastion"

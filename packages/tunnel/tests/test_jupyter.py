@@ -17,7 +17,7 @@ import pytest
 from jupyssh.core.errors import JupyterAuthError, SSHError
 from jupyssh.tunnel.errors import NoJupyterServerError, TunnelExistsError, TunnelNotFoundError
 from jupyssh.tunnel.jupyter import open_jupyter, stop_jupyter
-from jupyssh.tunnel.state import JupyterTunnelState
+from jupyssh.tunnel.jupyter.state import JupyterTunnelState
 
 RUNTIME = "remote-runtime"
 

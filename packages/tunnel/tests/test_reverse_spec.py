@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jupyssh.core.errors import ConfigError
-from jupyssh.tunnel.reverse_spec import (
+from jupyssh.tunnel.reverse.spec import (
     MARKER,
     TunnelSpec,
     parse_target,

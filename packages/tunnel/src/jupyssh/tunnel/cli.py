@@ -23,7 +23,7 @@ from jupyssh.tunnel.reverse import (
     tunnel_logs,
     tunnel_status,
 )
-from jupyssh.tunnel.reverse_spec import parse_target
+from jupyssh.tunnel.reverse.spec import parse_target
 from jupyssh.tunnel.wsproxy import (
     DEFAULT_TOKEN_ENV,
     cleartext_warning,

@@ -31,15 +31,20 @@ from jupyssh.core.errors import (
 )
 from jupyssh.core.jupyter import JupyterClient, parse_server_url
 from jupyssh.core.ssh import AsyncSSHHost, LocalForward
-from jupyssh.tunnel.browser import open_in_browser
 from jupyssh.tunnel.errors import NoJupyterServerError, TunnelExistsError, TunnelNotFoundError
-from jupyssh.tunnel.remote import (
+from jupyssh.tunnel.jupyter.browser import open_in_browser
+from jupyssh.tunnel.jupyter.remote import (
     ServerRecord,
     discover_servers,
     launch_server,
     stop_server,
 )
-from jupyssh.tunnel.state import JupyterTunnelState, control_path_for, open_page_for, state_key
+from jupyssh.tunnel.jupyter.state import (
+    JupyterTunnelState,
+    control_path_for,
+    open_page_for,
+    state_key,
+)
 
 __all__ = ["OpenedJupyter", "StoppedJupyter", "open_jupyter", "stop_jupyter"]
 
