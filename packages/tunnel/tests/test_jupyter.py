@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import socket
 import stat
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from jupyssh.core.errors import JupyterAuthError, SSHError
+from jupyssh.core.errors import JupyterAuthError, JupyterError, SSHError
 from jupyssh.tunnel.errors import NoJupyterServerError, TunnelExistsError, TunnelNotFoundError
 from jupyssh.tunnel.jupyter import open_jupyter, stop_jupyter
 from jupyssh.tunnel.jupyter.state import JupyterTunnelState
@@ -172,3 +175,66 @@ def test_finding_1_the_browser_gets_a_private_redirect_file_not_the_token(
 
     asyncio.run(stop_jupyter("lab"))
     assert not page.exists()
+
+
+def _jupyter_on_login_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The "remote" login shell finds this venv's jupyter (as ~/.profile would on a host),
+    and the server's config and data stay in the test's folder. Returns the remote home:
+    a short path, as the server's socket in it must fit a Unix socket's 107 bytes."""
+    home = Path(tempfile.mkdtemp(prefix="jt-home-"))
+    monkeypatch.setenv("HOME", str(home))
+    venv_bin = Path(sys.executable).parent
+    (home / ".profile").write_text(f'PATH="{venv_bin}:$PATH"; export PATH\n')
+    config = tmp_path / "jupyter-config"
+    config.mkdir()
+    # Where the tests run as root (containers), jupyter server refuses to start without it.
+    (config / "jupyter_server_config.json").write_text('{"ServerApp": {"allow_root": true}}')
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(config))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter-data"))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / RUNTIME))
+    return home
+
+
+def test_launch_starts_a_server_on_a_socket_and_stop_ends_it(
+    tmp_path: Path, fake_ssh: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if shutil.which("jupyter", path=str(Path(sys.executable).parent)) is None:
+        pytest.fail("jupyter_server is a test dependency: jupyter must be in the venv")
+    home = _jupyter_on_login_path(tmp_path, monkeypatch)
+    try:
+        opened = asyncio.run(open_jupyter("lab", launch=True, browser=False))
+    except BaseException:
+        shutil.rmtree(home, ignore_errors=True)
+        raise
+    try:
+        assert opened.state.launch_id is not None
+        assert opened.record.sock.endswith(f"jupyter-{opened.state.launch_id}.sock")
+        assert _status(opened.url, opened.token) == 200
+        assert _status(opened.url, "wrong") == 403
+        forward = next(op for op in fake_ssh.operations() if op.startswith("forward"))
+        assert forward.endswith(f":{opened.record.sock}")  # a Unix socket, no TCP port
+        # The generated token went over stdin: no ssh argv holds it.
+        assert not any(opened.token in " ".join(argv) for argv in fake_ssh.calls())
+    finally:
+        stopped = asyncio.run(stop_jupyter("lab"))
+        leftovers = sorted(p.name for p in (home / ".cache/jupyssh/tunnel").iterdir())
+        shutil.rmtree(home, ignore_errors=True)
+    assert leftovers == []  # socket and log removed
+    assert stopped.launched
+    assert stopped.server_stopped
+    assert not Path(opened.record.sock).exists()
+    assert not Path(opened.record.path).exists()  # the server removed its record
+    assert not fake_ssh.master_running
+
+
+def test_launch_without_jupyter_on_the_login_path_says_so(
+    tmp_path: Path, fake_ssh: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / RUNTIME))
+    (tmp_path / "remote-home").mkdir()
+    (tmp_path / "remote-home" / ".profile").write_text("PATH=/usr/bin:/bin; export PATH\n")
+    with pytest.raises(JupyterError, match="`jupyter` is not on PATH in a login shell") as failed:
+        asyncio.run(open_jupyter("lab", launch=True, browser=False))
+    assert "~/.profile" in (failed.value.hint or "")
+    assert not fake_ssh.master_running
+    assert JupyterTunnelState.load("lab", None) is None
