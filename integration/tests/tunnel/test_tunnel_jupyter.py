@@ -6,11 +6,14 @@ browser is a script that records the URLs it is handed.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import socket
+import stat
 import subprocess
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 from jupyssh_harness import SSHHost
@@ -38,6 +41,16 @@ def _masters(home: Path) -> list[str]:
     return sorted(p.name for p in run.iterdir()) if run.is_dir() else []
 
 
+def _redirect_target(handed: str) -> str:
+    """Where the private page handed to the browser (``file://``, 0600) redirects."""
+    assert handed.startswith("file://"), handed
+    page = Path(unquote(urlsplit(handed).path))
+    assert stat.S_IMODE(page.stat().st_mode) == 0o600
+    match = re.search(r'content="0;url=([^"]+)"', page.read_text())
+    assert match is not None
+    return html.unescape(match.group(1))
+
+
 def _json(done: subprocess.CompletedProcess[str]) -> dict[str, object]:
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
@@ -63,8 +76,10 @@ def test_finds_the_running_server_and_opens_the_browser_with_its_token(
         assert data["browser_opened"] is True
         assert data["launched"] is False
         [handed] = browser.urls()
-        assert handed.startswith(url)
-        assert parse_qs(urlsplit(handed).query)["token"] == [jupyter_host.token]
+        assert jupyter_host.token not in handed  # finding 1: never in the browser's argv
+        target = _redirect_target(handed)
+        assert target.startswith(url)
+        assert parse_qs(urlsplit(target).query)["token"] == [jupyter_host.token]
         assert _status(url, jupyter_host.token) == 200
         assert _status(url, "wrong-token") == 403
         assert other.rsplit("/", 1)[1] in jupyter_host.runtime_files()
@@ -80,7 +95,8 @@ def test_finds_the_running_server_and_opens_the_browser_with_its_token(
     assert facts["launched"] is False
     port = int(urlsplit(url).port or 0)
     assert not _port_open(port)
-    assert _masters(jupyssh_home) == []
+    assert _masters(jupyssh_home) == []  # the redirect page went with the tunnel
+    assert not Path(urlsplit(handed).path).exists()
     # A server it found (not launched) keeps running.
     assert len(jupyter_host.jupyter_processes()) == 1
 
@@ -99,7 +115,8 @@ def test_launch_and_stop_leave_no_server_behind(
         assert isinstance(server, dict)
         assert str(server["sock"]).endswith(".sock")  # a Unix socket, no remote TCP port
         [handed] = browser.urls()
-        token = parse_qs(urlsplit(handed).query)["token"][0]
+        token = parse_qs(urlsplit(_redirect_target(handed)).query)["token"][0]
+        assert token not in handed
         assert token != jupyter_host.token
         assert _status(str(data["url"]), token) == 200
         processes = jupyter_host.jupyter_processes()

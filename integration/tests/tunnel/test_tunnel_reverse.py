@@ -104,7 +104,7 @@ def _recovers_from_kill_and_bastion_restart(env: ReverseEnv, user: str = "root")
 
 def _add(env: ReverseEnv, *extra: str, user: str = "root") -> dict[str, object]:
     done = env.jupyssh(
-        "tunnel", "reverse", "add", "lab", "--via", "bastion",
+        "tunnel", "reverse", "add", "lab", "bastion",
         "--remote-port", str(REMOTE_PORT), "--to", "127.0.0.1:22", "--keepalive", "5",
         "--json", *extra, user=user,
     )  # fmt: skip
@@ -123,7 +123,7 @@ def _status(env: ReverseEnv, user: str = "root") -> dict[str, object]:
 
 def test_system_scope_unit_recovers_and_is_removed_cleanly(systemd_lab: ReverseEnv) -> None:
     env = systemd_lab
-    spec = _add(env, "--scope", "system", "--user", "sandbox")
+    spec = _add(env, "--scope", "system", "--run-as", "sandbox")
     assert spec["scope"] == "system"
     assert str(spec["autossh_program"]).endswith("/autossh")
     unit = f"/etc/systemd/system/{UNIT}"
@@ -166,7 +166,7 @@ def test_user_scope_checks_linger_then_recovers_and_is_removed(systemd_lab: Reve
         time.sleep(0.25)
     env.lab_exec(["rm", "/var/lib/systemd/linger/sandbox"])
     refused = env.jupyssh(
-        "tunnel", "reverse", "add", "lab", "--via", "bastion", "--remote-port", "2222",
+        "tunnel", "reverse", "add", "lab", "bastion", "--remote-port", "2222",
         "--scope", "user", user="sandbox",
     )  # fmt: skip
     assert refused.exit_code == 3
@@ -261,7 +261,7 @@ def test_a_taken_port_or_unreachable_bastion_is_refused_before_installing(
         assert time.monotonic() < deadline, "the port holder did not start"
         time.sleep(0.1)
     taken = env.jupyssh(
-        "tunnel", "reverse", "add", "lab", "--via", "bastion", "--remote-port",
+        "tunnel", "reverse", "add", "lab", "bastion", "--remote-port",
         str(REMOTE_PORT), user="sandbox",
     )  # fmt: skip
     env.bastion.get_wrapped_container().exec_run(["sh", "-c", 'kill "$(cat /tmp/holder.pid)"'])
@@ -270,7 +270,7 @@ def test_a_taken_port_or_unreachable_bastion_is_refused_before_installing(
     assert len(taken.stderr.strip().splitlines()) == 1
 
     unreachable = env.jupyssh(
-        "tunnel", "reverse", "add", "lab", "--via", "no-such-bastion.invalid",
+        "tunnel", "reverse", "add", "lab", "no-such-bastion.invalid",
         "--remote-port", str(REMOTE_PORT), user="sandbox",
     )  # fmt: skip
     assert unreachable.exit_code == 4, unreachable.stderr

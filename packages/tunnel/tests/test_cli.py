@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from jupyssh.core.cli import main
+from jupyssh.tunnel import wsproxy
+from jupyssh.tunnel.reverse import list_tunnels, nohup
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -31,7 +37,7 @@ def test_ws_config_prints_a_block_without_the_token(
     code, out, _ = run(capsys, "tunnel", "ws-config", "hub", "https://hub.example/user/me/sshd/")
     assert code == 0
     assert out.startswith("Host hub\n    ProxyCommand ")
-    assert '"wss://hub.example/user/me/sshd/"' in out
+    assert " wss://hub.example/user/me/sshd/\n" in out
     assert "never-printed" not in out
 
 
@@ -76,8 +82,151 @@ def test_reverse_list_and_remove_without_tunnels(capsys: pytest.CaptureFixture[s
 
 def test_reverse_add_refuses_a_bad_target(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(
-        capsys, "tunnel", "reverse", "add", "lab", "--via", "b", "--remote-port", "2222",
+        capsys, "tunnel", "reverse", "add", "lab", "b", "--remote-port", "2222",
         "--to", "host:notaport",
     )  # fmt: skip
     assert code == 3
     assert "target port is not a number" in err
+
+
+def _refuse_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No packet leaves: every connection ws-proxy opens is refused here."""
+
+    def refused(*_args: object, **_kwargs: object) -> socket.socket:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(wsproxy.socket, "create_connection", refused)
+
+
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [
+        ("http://192.0.2.1:8888/user/me/sshd/", True),
+        ("ws://hub.example/user/me/sshd/", True),
+        ("https://192.0.2.1/user/me/sshd/", False),
+        ("http://127.0.0.1:8888/sshd/", False),
+        ("http://[::1]:8888/sshd/", False),
+        ("http://localhost:8888/sshd/", False),
+    ],
+)
+def test_finding_19d_ws_proxy_warns_once_about_cleartext(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str, warned: bool
+) -> None:
+    monkeypatch.setenv("JUPYTER_TOKEN", "never-printed")
+    _refuse_connections(monkeypatch)
+    code, _, err = run(capsys, "tunnel", "ws-proxy", url)
+    assert code == 4
+    assert "cannot connect" in err
+    assert err.count("cleartext") == (1 if warned else 0)
+    assert "never-printed" not in err
+
+
+def test_finding_1_jupyter_prints_the_url_without_its_token(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    fake_ssh: Any,
+    fake_jupyter: Any,
+    browser_argv: Path,
+) -> None:
+    fake_jupyter.write_record(tmp_path / "remote-runtime")
+    code, out, err = run(capsys, "tunnel", "jupyter", "lab")
+    assert code == 0
+    assert "opened in the browser" in out
+    assert re.search(r"^http://127\.0\.0\.1:\d+/$", out, re.MULTILINE)
+    assert fake_jupyter.token not in out + err
+    assert fake_jupyter.token not in browser_argv.read_text()
+    code, out, _ = run(capsys, "tunnel", "jupyter", "lab", "--stop", "--json")
+    assert code == 0
+    assert json.loads(out)["alias"] == "lab"
+    assert fake_ssh.operations()[-1] == "exit"
+
+
+def test_jupyter_show_token_prints_the_url_with_its_token(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, fake_ssh: Any, fake_jupyter: Any
+) -> None:
+    fake_jupyter.write_record(tmp_path / "remote-runtime")
+    code, out, _ = run(capsys, "tunnel", "jupyter", "lab", "--no-browser", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["url_with_token"] == f"{data['url']}?token={fake_jupyter.token}"
+    assert data["open_file"] is None
+    run(capsys, "tunnel", "jupyter", "lab", "--stop")
+
+
+def test_ws_config_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "tunnel", "ws-config", "hub", "https://hub.example/user/me/sshd", "--user", "me",
+        "--json",
+    )  # fmt: skip
+    assert code == 0
+    data = json.loads(out)
+    assert data["alias"] == "hub"
+    assert data["url"] == "wss://hub.example/user/me/sshd/"
+    assert data["user"] == "me"
+    assert data["config"].startswith("Host hub\n")
+
+
+def _add_nohup(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``reverse add`` in the nohup scope, without the trial connection: nothing leaves."""
+    return run(
+        capsys, "tunnel", "reverse", "add", *argv, "--remote-port", "2222", "--scope", "nohup",
+        "--no-check",
+    )  # fmt: skip
+
+
+def test_reverse_add_takes_the_alias_positionally_and_via_with_a_deprecation_line(
+    capsys: pytest.CaptureFixture[str], fake_ssh: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+    monkeypatch.setattr(nohup, "start_loop", lambda spec: started.append(spec.via))
+    code, out, err = _add_nohup(capsys, "lab", "bastion", "--json")
+    assert code == 0, err
+    assert json.loads(out)["via"] == "bastion"
+    assert "deprecated" not in err
+    code, out, err = _add_nohup(capsys, "lab2", "--via", "bastion2", "--json")
+    assert code == 0, err
+    assert json.loads(out)["via"] == "bastion2"
+    assert err.count("\n") == 1
+    assert err == "jupyssh: --via is deprecated; use: jupyssh tunnel reverse add NAME ALIAS\n"
+    assert started == ["bastion", "bastion2"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["lab"], "missing ALIAS"),
+        (["lab", "a", "--via", "b"], "ALIAS and --via disagree"),
+    ],
+)
+def test_reverse_add_without_one_alias_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], argv: list[str], words: str
+) -> None:
+    code, _, err = _add_nohup(capsys, *argv)
+    assert code == 2
+    assert words in err
+
+
+def test_reverse_add_user_is_deprecated_for_run_as(
+    capsys: pytest.CaptureFixture[str], fake_ssh: Any
+) -> None:
+    code, _, err = _add_nohup(capsys, "lab", "bastion", "--user", "someone-else")
+    assert "jupyssh: --user is deprecated; use: jupyssh tunnel reverse add … --run-as USER" in err
+    assert code == 3
+    assert "--run-as is for system scope" in err
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--remote-bind", "127.0.0.1\nExecStartPre=/bin/touch /tmp/pwned"),
+        ("--remote-bind", "0.0.0.0 -oProxyCommand=x"),
+        ("--run-as", "root\nExecStartPost=/bin/sh"),
+    ],
+)
+def test_finding_11_reverse_add_refuses_hostile_options(
+    capsys: pytest.CaptureFixture[str], fake_ssh: Any, option: str, value: str
+) -> None:
+    code, _, err = _add_nohup(capsys, "lab", "bastion", option, value)
+    assert code == 3
+    assert "not a" in err or "--run-as is for system scope" in err
+    assert list_tunnels() == []

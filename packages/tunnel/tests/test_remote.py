@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyssh.tunnel.remote import (
+from jupyssh.tunnel.jupyter.remote import (
     _DISCOVER,
     ServerRecord,
     parse_discovery,

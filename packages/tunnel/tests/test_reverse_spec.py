@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jupyssh.core.errors import ConfigError
-from jupyssh.tunnel.reverse_spec import (
+from jupyssh.tunnel.reverse.spec import (
     MARKER,
     TunnelSpec,
     parse_target,
@@ -144,3 +144,51 @@ def test_spec_round_trips_through_json() -> None:
 
     spec = _spec(extra={"IdentityFile": "/k"})
     assert TunnelSpec.from_dict(json.loads(spec.to_json())) == spec
+
+
+_INJECTED = "\nExecStartPre=/bin/touch /tmp/pwned"
+
+
+def _directives(unit: str) -> list[str]:
+    return [line.split("=", 1)[0] for line in unit.splitlines() if "=" in line]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"remote_bind": "127.0.0.1" + _INJECTED},
+        {"remote_bind": "0.0.0.0 -oProxyCommand=x"},
+        {"user": "alice" + _INJECTED},
+        {"user": "al ice"},
+        {"user": "-alice"},
+        {"via": "bastion\x00x"},
+        {"via": "bastion\x7f"},
+        {"to_host": "h" + _INJECTED},
+        {"config_file": "/srv/cfg" + _INJECTED},
+        {"extra": {"IdentityFile": "/k" + _INJECTED}},
+        {"extra": {"Ident\nity": "/k"}},
+        {"ssh_program": "/usr/bin/ssh\rExecStartPost=/bin/sh"},
+        {"autossh_program": "/usr/bin/autossh\x1bx"},
+    ],
+)
+def test_finding_11_hostile_inputs_never_reach_a_unit(changes: dict[str, object]) -> None:
+    """Each of these is refused before any unit is rendered (a newline would add a
+    directive that systemd runs, as root in system scope)."""
+    with pytest.raises(ConfigError):
+        render_unit(_spec(**changes), scope="system")
+
+
+@pytest.mark.parametrize("word", ["a\nb", "a\rb", "a\x00b", "a\x1bb", "a\x7fb", "a\u2028b"])
+def test_finding_11_systemd_quote_refuses_control_characters(word: str) -> None:
+    with pytest.raises(ConfigError, match="control character"):
+        systemd_quote(word)
+
+
+def test_finding_11_percent_is_escaped_everywhere_in_the_unit() -> None:
+    spec = _spec(via="b%n", config_file="/srv/100%", extra={"ProxyJump": "j%h"})
+    unit = render_unit(spec, scope="system")
+    assert "(b%%n port 2222 to 127.0.0.1:22)" in unit
+    # Every % left in the unit is part of a %% pair: systemd expands none of them.
+    assert "%" not in unit.replace("%%", "")
+    assert _directives(unit).count("ExecStart") == 1
+    assert [d for d in _directives(unit) if d.startswith("ExecStart")] == ["ExecStart"]

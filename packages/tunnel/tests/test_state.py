@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jupyssh.core.errors import ConfigError
-from jupyssh.tunnel.state import JupyterTunnelState, state_key, state_path
+from jupyssh.tunnel.jupyter.state import JupyterTunnelState, state_key, state_path
 
 
 def _state(config: str | None = None) -> JupyterTunnelState:

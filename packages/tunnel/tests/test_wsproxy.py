@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosedOK
@@ -63,8 +65,8 @@ def test_ssh_config_block_quotes_and_escapes() -> None:
     )
     assert block.splitlines() == [
         "Host hub-me",
-        '    ProxyCommand "/opt/my tools/jupyssh" tunnel ws-proxy --token-env JUPYTER_TOKEN '
-        '"wss://hub/user/a%%20b/sshd/"',
+        "    ProxyCommand '/opt/my tools/jupyssh' tunnel ws-proxy --token-env JUPYTER_TOKEN "
+        "wss://hub/user/a%%20b/sshd/",
         "    User me",
         "    HostKeyAlias hub-me",
         "    ServerAliveInterval 15",
@@ -74,6 +76,8 @@ def test_ssh_config_block_quotes_and_escapes() -> None:
         ssh_config_block("two words", "https://hub/sshd/")
     with pytest.raises(ConfigError):
         ssh_config_block("ok", "https://hub/sshd/", token_env="$(x)")
+    with pytest.raises(ConfigError, match="not a user name"):
+        ssh_config_block("ok", "https://hub/sshd/", user="me\n    ProxyCommand x")
 
 
 @pytest.mark.parametrize(
@@ -146,3 +150,41 @@ def test_pump_copies_both_ways_byte_exact() -> None:
     os.close(stdout_r)
     assert b"".join(connection.sent) == up
     assert bytes(received) == b"\x00\x01binary" + b"text" + down[2]  # type: ignore[operator]
+
+
+_RECORDER = """#!/bin/sh
+# Stands in for jupyssh as ssh's ProxyCommand: records the words it was given, then fails.
+for word in "$@"; do printf '%s\\n' "$word"; done > "$(dirname "$0")/proxy-argv"
+exit 1
+"""
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/user/$(touch${IFS}pwned)/sshd/",
+        "/user/`touch${IFS}pwned`/sshd/",
+        "/user/me'$(touch${IFS}pwned)'/sshd/",
+        "/user/a\\$(touch${IFS}pwned)/sshd/",
+        "/user/a;touch${IFS}pwned;/sshd/",
+        "/user/50%25!/sshd/",
+    ],
+)
+def test_finding_3_ws_config_url_cannot_run_shell(tmp_path: Path, path: str) -> None:
+    """The block's ProxyCommand, run by a real ssh (through ``sh -c``), passes the URL
+    as one literal word and runs nothing the URL holds."""
+    recorder = tmp_path / "bin" / "jupyssh"
+    recorder.parent.mkdir()
+    recorder.write_text(_RECORDER)
+    recorder.chmod(0o755)
+    url = f"http://127.0.0.1:1{path}"
+    config = tmp_path / "cfg"
+    config.write_text(ssh_config_block("wsalias", url, program=str(recorder)))
+    done = subprocess.run(
+        ["ssh", "-F", str(config), "-o", "BatchMode=yes", "wsalias", "true"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert done.returncode == 255
+    assert not (tmp_path / "pwned").exists()
+    argv = (recorder.parent / "proxy-argv").read_text().splitlines()
+    assert argv == ["tunnel", "ws-proxy", "--token-env", "JUPYTER_TOKEN", parse_target(url).uri]

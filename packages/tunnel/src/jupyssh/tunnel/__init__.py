@@ -5,22 +5,33 @@ ssh host, forwards a port on 127.0.0.1 through a control master of its own, chec
 ``/api/status`` with the token and opens the browser; ``stop_jupyter(alias)`` undoes it.
 ``jupyssh.tunnel.wsproxy`` bridges ssh to a jupyter-sshd-proxy WebSocket (a ProxyCommand);
 ``jupyssh.tunnel.reverse`` installs persistent reverse tunnels (systemd units, or a
-pidfile loop without systemd) rendered by ``jupyssh.tunnel.reverse_spec``.
+pidfile loop without systemd). One subpackage per feature: ``jupyter``, ``reverse``, and
+the module ``wsproxy``.
 """
 
 from jupyssh.tunnel._version import __version__
-from jupyssh.tunnel.errors import NoJupyterServer, TunnelExists, TunnelNotFound, WebSocketProxyError
+from jupyssh.tunnel.errors import (
+    NoJupyterServerError,
+    TunnelExistsError,
+    TunnelNotFoundError,
+    WebSocketProxyError,
+)
 from jupyssh.tunnel.jupyter import OpenedJupyter, StoppedJupyter, open_jupyter, stop_jupyter
-from jupyssh.tunnel.remote import Discovery, ServerRecord, discover_servers, parse_discovery
+from jupyssh.tunnel.jupyter.remote import Discovery, ServerRecord, discover_servers, parse_discovery
+
+# The names before every error class ended in "Error" (kept for older imports).
+NoJupyterServer = NoJupyterServerError
+TunnelExists = TunnelExistsError
+TunnelNotFound = TunnelNotFoundError
 
 __all__ = [
     "Discovery",
-    "NoJupyterServer",
+    "NoJupyterServerError",
     "OpenedJupyter",
     "ServerRecord",
     "StoppedJupyter",
-    "TunnelExists",
-    "TunnelNotFound",
+    "TunnelExistsError",
+    "TunnelNotFoundError",
     "WebSocketProxyError",
     "__version__",
     "discover_servers",

@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import shutil
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -22,8 +23,15 @@ from jupyssh.tunnel.reverse import (
     tunnel_logs,
     tunnel_status,
 )
-from jupyssh.tunnel.reverse_spec import parse_target
-from jupyssh.tunnel.wsproxy import DEFAULT_TOKEN_ENV, run_proxy, ssh_config_block, token_from_env
+from jupyssh.tunnel.reverse.spec import parse_target
+from jupyssh.tunnel.wsproxy import (
+    DEFAULT_TOKEN_ENV,
+    cleartext_warning,
+    run_proxy,
+    ssh_config_block,
+    token_from_env,
+)
+from jupyssh.tunnel.wsproxy import parse_target as parse_ws_target
 
 __all__ = ["tunnel"]
 
@@ -146,11 +154,20 @@ def _show_opened(console: Console, opened: OpenedJupyter, reveal: bool) -> None:
     console.print(f"Jupyter {origin} is forwarded to {state.local_host}:{state.local_port}")
     if opened.browser_opened:
         console.print("opened in the browser")
+    elif opened.open_file:
+        console.print(f"no browser could be started; open this page in one: {_page_uri(opened)}")
     click.echo(opened.url_with_token if reveal else opened.url)
     if not reveal and opened.token:
-        console.print("[dim](the browser got the URL with the token; --show-token prints it)[/dim]")
+        console.print(
+            "[dim](the token went to the browser in a private page, never in a command "
+            "line; --show-token prints it here)[/dim]"
+        )
     config = f" -F {shlex.quote(state.config_file)}" if state.config_file else ""
     console.print(f"close with: jupyssh tunnel jupyter{config} {state.alias} --stop")
+
+
+def _page_uri(opened: OpenedJupyter) -> str:
+    return Path(opened.open_file).as_uri() if opened.open_file else ""
 
 
 def _show_stopped(console: Console, stopped: StoppedJupyter) -> None:
@@ -182,7 +199,11 @@ def ws_proxy(*, url: str, token_env: str, timeout: float) -> None:
     ssh -o ProxyCommand="jupyssh tunnel ws-proxy URL" NAME, or paste the block that
     `jupyssh tunnel ws-config` prints.
     """
-    run_proxy(url, token=token_from_env(token_env), timeout=timeout)
+    token = token_from_env(token_env)
+    warning = cleartext_warning(parse_ws_target(url))
+    if warning:
+        click.echo(f"jupyssh: warning: {warning}", err=True)  # stderr: stdout is ssh's stream
+    run_proxy(url, token=token, timeout=timeout)
 
 
 @tunnel.command("ws-config")
@@ -196,12 +217,21 @@ def ws_proxy(*, url: str, token_env: str, timeout: float) -> None:
     help="Environment variable the ProxyCommand reads the token from.",
 )
 @click.option("--user", default=None, help="User name on the server (the server's own user).")
-def ws_config(*, alias: str, url: str, token_env: str, user: str | None) -> None:
+@json_option
+@verbosity_option
+@pass_output
+def ws_config(output: Output, *, alias: str, url: str, token_env: str, user: str | None) -> None:
     """Print the ssh config block that reaches the sshd WebSocket at URL as `ssh ALIAS`."""
     program = shutil.which("jupyssh") or "jupyssh"
-    click.echo(
-        ssh_config_block(alias, url, token_env=token_env, user=user, program=program), nl=False
-    )
+    block = ssh_config_block(alias, url, token_env=token_env, user=user, program=program)
+    data = {
+        "alias": alias,
+        "url": parse_ws_target(url).uri,
+        "user": user,
+        "token_env": token_env,
+        "config": block,
+    }
+    output.emit(data, lambda _console: click.echo(block, nl=False))
 
 
 @tunnel.group()
@@ -211,7 +241,8 @@ def reverse() -> None:
 
 @reverse.command("add")
 @click.argument("name")
-@click.option("--via", required=True, metavar="ALIAS", help="The bastion's ssh alias.")
+@click.argument("alias", required=False)
+@click.option("--via", default=None, metavar="ALIAS", hidden=True, help="Deprecated: ALIAS.")
 @click.option("--remote-port", type=int, required=True, help="Port to open on the bastion.")
 @click.option(
     "--to",
@@ -228,7 +259,10 @@ def reverse() -> None:
     show_default=True,
     help="system unit (root), user unit (linger), or nohup (pidfile, no systemd).",
 )
-@click.option("--user", "run_as", default=None, help="System scope: the account ssh runs as.")
+@click.option(
+    "--run-as", default=None, metavar="USER", help="System scope: the account ssh runs as."
+)
+@click.option("--user", "old_user", default=None, hidden=True, help="Deprecated: --run-as.")
 @click.option(
     "--remote-bind",
     default="127.0.0.1",
@@ -252,23 +286,32 @@ def reverse_add(
     output: Output,
     *,
     name: str,
-    via: str,
+    alias: str | None,
+    via: str | None,
     remote_port: int,
     target: str,
     scope: str,
     run_as: str | None,
+    old_user: str | None,
     remote_bind: str,
     keepalive: int,
     no_autossh: bool,
     no_check: bool,
     config_file: str | None,
 ) -> None:
-    """Keep the bastion's port --remote-port forwarded to --to on this machine, across
-    reboots and network failures."""
+    """Keep port --remote-port of the bastion ALIAS (an ssh alias) forwarded to --to on
+    this machine, across reboots and network failures."""
+    bastion = _positional_or_deprecated(
+        alias, via, "--via", "jupyssh tunnel reverse add NAME ALIAS", "ALIAS"
+    )
+    if old_user is not None:
+        run_as = _positional_or_deprecated(
+            run_as, old_user, "--user", "jupyssh tunnel reverse add … --run-as USER", "--run-as"
+        )
     spec = asyncio.run(
         add_tunnel(
             name,
-            via=via,
+            via=bastion,
             remote_port=remote_port,
             to=parse_target(target),
             scope=scope,  # type: ignore[arg-type]  # click.Choice guarantees the literal
@@ -291,6 +334,20 @@ def reverse_add(
         console.print(f"check it with: jupyssh tunnel reverse status {spec.name}")
 
     output.emit(data, render)
+
+
+def _positional_or_deprecated(
+    value: str | None, old_value: str | None, old_option: str, usage: str, what: str
+) -> str:
+    """``value``, or the deprecated ``old_option``'s ``old_value`` with one line saying so."""
+    if old_value is not None:
+        click.echo(f"jupyssh: {old_option} is deprecated; use: {usage}", err=True)
+        if value is not None and value != old_value:
+            raise click.UsageError(f"{what} and {old_option} disagree; give {what} only")
+        value = old_value
+    if value is None:
+        raise click.UsageError(f"missing {what}: {usage}")
+    return value
 
 
 @reverse.command("list")

@@ -1,28 +1,51 @@
-"""Typed errors of jupyssh-tunnel, each a subclass of a core error with its exit status."""
+"""Typed errors of jupyssh-tunnel, each a subclass of a core error with its exit status.
+
+Every class name ends in ``Error``; the names they had before stay as module-level aliases
+(``TunnelExists = TunnelExistsError``) so that older imports keep working.
+"""
 
 from __future__ import annotations
 
 from jupyssh.core.errors import ConfigError, JupyterError, SSHError
 
-__all__ = ["NoJupyterServer", "TunnelExists", "TunnelNotFound", "WebSocketProxyError"]
+__all__ = [
+    "NoJupyterServerError",
+    "NoLingerError",
+    "NoSystemdError",
+    "TunnelExistsError",
+    "TunnelNotFoundError",
+    "WebSocketProxyError",
+]
 
 
-class NoJupyterServer(JupyterError):
+class NoJupyterServerError(JupyterError):
     """No Jupyter server answered on the host (and ``--launch`` was not given)."""
 
     kind = "no-jupyter-server"
 
 
-class TunnelExists(ConfigError):
+class TunnelExistsError(ConfigError):
     """A tunnel of that name is already open."""
 
     kind = "tunnel-exists"
 
 
-class TunnelNotFound(ConfigError):
+class TunnelNotFoundError(ConfigError):
     """No tunnel of that name is recorded."""
 
     kind = "tunnel-not-found"
+
+
+class NoSystemdError(ConfigError):
+    """The scope asked for needs a systemd manager that is not there."""
+
+    kind = "no-systemd"
+
+
+class NoLingerError(ConfigError):
+    """A user unit would stop at logout and not start at boot: linger is off."""
+
+    kind = "no-linger"
 
 
 class WebSocketProxyError(SSHError):
@@ -32,3 +55,11 @@ class WebSocketProxyError(SSHError):
     """
 
     kind = "ws-proxy"
+
+
+# The names before every error class ended in "Error" (kept for older imports).
+NoJupyterServer = NoJupyterServerError
+TunnelExists = TunnelExistsError
+TunnelNotFound = TunnelNotFoundError
+NoSystemd = NoSystemdError
+NoLinger = NoLingerError

@@ -17,9 +17,11 @@ to use it (what ``websocat --binary`` does), in Python:
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
+import shlex
 import socket
 import threading
 from collections.abc import Iterator
@@ -37,6 +39,7 @@ from jupyssh.tunnel.errors import WebSocketProxyError
 __all__ = [
     "DEFAULT_TOKEN_ENV",
     "WebSocketTarget",
+    "cleartext_warning",
     "open_websocket",
     "parse_target",
     "pump",
@@ -51,6 +54,8 @@ log = logging.getLogger(__name__)
 #: interactive sessions snappy.
 CHUNK = 256 * 1024
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: A login name that is one word of an ssh config line (no space, quote, ``#`` or ``%``).
+_SSH_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@$-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -243,6 +248,29 @@ def run_proxy(url: str, *, token: str, timeout: float = 15.0) -> None:
         pump(connection, 0, 1)
 
 
+def cleartext_warning(target: WebSocketTarget) -> str | None:
+    """What to tell the user when ``target`` is ``ws://`` to another machine, else None.
+
+    ssh's own encryption still protects the session, but the token in the handshake's
+    header travels in the clear, where anyone on the path can read and replay it.
+    """
+    if target.secure or _is_loopback(target.host):
+        return None
+    return (
+        f"cleartext ws:// to {target.host}: the token travels unencrypted; "
+        "use https:// (wss://) unless the network path is trusted"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def ssh_config_block(
     alias: str,
     url: str,
@@ -261,11 +289,11 @@ def ssh_config_block(
         raise ConfigError(f"not an environment variable name: {token_env!r}")
     if not alias or any(ch.isspace() or ch in "*?!,#\"'" for ch in alias):
         raise ConfigError(f"not a usable Host alias: {alias!r}")
-    # ssh expands %-tokens in ProxyCommand; double quotes survive every client and IDE.
-    command = (
-        f'{_config_word(program)} tunnel ws-proxy --token-env {token_env} "'
-        + target.uri.replace("%", "%%")
-        + '"'
+    if user is not None and not _SSH_USER.fullmatch(user):
+        raise ConfigError(f"not a user name: {user!r}")
+    command = " ".join(
+        _proxy_command_word(word)
+        for word in (program, "tunnel", "ws-proxy", "--token-env", token_env, target.uri)
     )
     lines = [
         f"Host {alias}",
@@ -279,6 +307,8 @@ def ssh_config_block(
     return "\n".join(lines) + "\n"
 
 
-def _config_word(word: str) -> str:
-    escaped = word.replace("%", "%%")
-    return f'"{escaped}"' if any(ch.isspace() for ch in escaped) else escaped
+def _proxy_command_word(word: str) -> str:
+    """One word of a ProxyCommand. ssh takes the rest of the line verbatim, expands its
+    ``%`` tokens, then runs it with ``sh -c``: single quotes (``shlex.quote``) keep ``$(…)``,
+    backticks, ``\\`` and ``;`` literal, where double quotes would still run them."""
+    return shlex.quote(word).replace("%", "%%")

@@ -31,15 +31,20 @@ from jupyssh.core.errors import (
 )
 from jupyssh.core.jupyter import JupyterClient, parse_server_url
 from jupyssh.core.ssh import AsyncSSHHost, LocalForward
-from jupyssh.tunnel.browser import open_in_browser
-from jupyssh.tunnel.errors import NoJupyterServer, TunnelExists, TunnelNotFound
-from jupyssh.tunnel.remote import (
+from jupyssh.tunnel.errors import NoJupyterServerError, TunnelExistsError, TunnelNotFoundError
+from jupyssh.tunnel.jupyter.browser import open_in_browser
+from jupyssh.tunnel.jupyter.remote import (
     ServerRecord,
     discover_servers,
     launch_server,
     stop_server,
 )
-from jupyssh.tunnel.state import JupyterTunnelState, control_path_for, state_key
+from jupyssh.tunnel.jupyter.state import (
+    JupyterTunnelState,
+    control_path_for,
+    open_page_for,
+    state_key,
+)
 
 __all__ = ["OpenedJupyter", "StoppedJupyter", "open_jupyter", "stop_jupyter"]
 
@@ -59,6 +64,8 @@ class OpenedJupyter:
     record: ServerRecord
     token: str = field(repr=False)
     browser_opened: bool
+    #: the redirect page handed to the browser (holds the token; 0600), when one was made
+    open_file: str | None = None
 
     @property
     def url(self) -> str:
@@ -74,6 +81,7 @@ class OpenedJupyter:
         data = self.state.to_dict()
         data["server"] = self.record.to_dict()
         data["browser_opened"] = self.browser_opened
+        data["open_file"] = self.open_file
         if show_token:
             data["url_with_token"] = self.url_with_token
         return data
@@ -133,7 +141,7 @@ async def open_jupyter(
     existing = JupyterTunnelState.load(alias, config_file)
     if existing is not None:
         if await _tunnel_alive(existing, connect_timeout):
-            raise TunnelExists(
+            raise TunnelExistsError(
                 f"a tunnel to {alias} is already open at {existing.url}",
                 where=alias,
                 hint=f"use it, or close it first: jupyssh tunnel jupyter {alias} --stop",
@@ -184,9 +192,9 @@ async def open_jupyter(
     token = token_for[record.path]
     opened = OpenedJupyter(state, record, token, browser_opened=False)
     if browser:
-        opened = OpenedJupyter(
-            state, record, token, browser_opened=await open_in_browser(opened.url_with_token)
-        )
+        page = open_page_for(state.key)
+        shown = await open_in_browser(opened.url_with_token, page)
+        opened = OpenedJupyter(state, record, token, browser_opened=shown, open_file=str(page))
     return opened
 
 
@@ -195,7 +203,7 @@ async def _running_servers(host: AsyncSSHHost) -> list[ServerRecord]:
     found = await discover_servers(host)
     candidates = [r for r in found.candidates() if r.alive][:_MAX_CANDIDATES]
     if not candidates:
-        raise NoJupyterServer(
+        raise NoJupyterServerError(
             "no Jupyter server runs on the host"
             + (f" (no live record in {found.runtime_dir})" if found.runtime_dir else ""),
             where=host.destination,
@@ -249,7 +257,7 @@ async def _first_answering(
             await host.cancel_forward(forward)
             continue
         return record, forward
-    raise NoJupyterServer(
+    raise NoJupyterServerError(
         "no recorded Jupyter server answered through the tunnel"
         + (f": {last.message}" if last else ""),
         where=host.destination,
@@ -345,7 +353,7 @@ async def stop_jupyter(
     """
     state = JupyterTunnelState.load(alias, config_file)
     if state is None:
-        raise TunnelNotFound(
+        raise TunnelNotFoundError(
             f"no tunnel to {alias} is recorded",
             where=alias,
             hint=f"open one with: jupyssh tunnel jupyter {alias}",

@@ -16,7 +16,7 @@ from typing import Any
 from jupyssh.core.errors import ConfigError
 from jupyssh.core.paths import ensure_private_dir, runtime_dir, state_dir
 
-__all__ = ["JupyterTunnelState", "control_path_for", "state_key", "state_path"]
+__all__ = ["JupyterTunnelState", "control_path_for", "open_page_for", "state_key", "state_path"]
 
 
 def state_key(alias: str, config_file: str | None) -> str:
@@ -33,6 +33,12 @@ def control_path_for(key: str) -> str:
     """The control socket of the tunnel's own master: never the user's shared one, so that
     ``--stop`` can end it without cutting the user's other sessions."""
     return str(ensure_private_dir(runtime_dir()) / f"tj-{key}")
+
+
+def open_page_for(key: str) -> Path:
+    """The redirect page the browser opens (it holds the token: 0600 in a 0700 folder,
+    removed with the tunnel). Beside the control sockets: it lives no longer than they."""
+    return runtime_dir() / f"tj-{key}-open.html"
 
 
 @dataclass
@@ -94,4 +100,6 @@ class JupyterTunnelState:
             ) from None
 
     def delete(self) -> None:
+        """Remove the record and the browser's redirect page."""
         state_path(self.key).unlink(missing_ok=True)
+        open_page_for(self.key).unlink(missing_ok=True)
