@@ -502,13 +502,18 @@ def test_finding_4_idle_connections_do_not_lock_out(
     clients: list[paramiko.Transport],
     keys: Keys,
     silent: list[socket.socket],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Security finding 4: 16 silent TCP connections used to refuse everyone for 15 s.
     Now one source holds at most ``max_startups_per_source`` unauthenticated slots and
     other clients get in."""
+    caplog.set_level(logging.INFO, logger="jupyssh.core.server")
     server = make_server()  # the defaults: max_startups 10:30:100, 10 per source
     silent += _silent_connections(server, 40)
     assert _kept_and_dropped(silent) == (10, 30)
+    drops = [r for r in caplog.records if r.getMessage().startswith("dropping connection")]
+    assert len(drops) == 30
+    assert [r.levelno for r in drops].count(logging.WARNING) == 1  # not a flood of warnings
 
     # 10 waiting is MaxStartups' start: from here a new client is dropped at random, 30%
     # of the time (as with sshd). 20 tries all dropped would be a 3e-11 chance.

@@ -178,6 +178,7 @@ class SSHServer:
         self._lock = threading.Lock()
         self._connections: dict[Connection, threading.Thread] = {}
         self._authenticated: set[Connection] = set()  # those counted by max_connections
+        self._next_drop_warning = 0.0
         self._stop_requested = False
         self._shutdown_timeout = 5.0
         self._closed = False
@@ -414,7 +415,12 @@ class SSHServer:
         address = str(peer[0])
         refusal = self._pre_auth_refusal(address)
         if refusal:
-            logger.warning("dropping connection from %s:%s: %s", address, peer[1], refusal)
+            # a flood must not flood the log too: one warning a minute, the rest at -v
+            now = time.monotonic()
+            level = logging.WARNING if now >= self._next_drop_warning else logging.INFO
+            if level == logging.WARNING:
+                self._next_drop_warning = now + 60
+            logger.log(level, "dropping connection from %s:%s: %s", address, peer[1], refusal)
             _close_socket(sock)
             return
         try:
