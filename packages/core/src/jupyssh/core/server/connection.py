@@ -136,7 +136,7 @@ class ServerPacketizer(Packetizer):
         """Answer a channel open with "resource shortage" (RFC 4254 5.1)."""
         kind = message.get_text()
         number = message.get_int()
-        logger.info("refusing %s channel: %s open (max_channels)", kind, self.max_channels)
+        logger.info("refusing a %r channel: %s open (max_channels)", kind, self.max_channels)
         reply = Message()
         reply.add_byte(cMSG_CHANNEL_OPEN_FAILURE)
         reply.add_int(number)
