@@ -104,6 +104,15 @@ def test_finding_15_a_file_that_is_no_key_gets_no_chmod_advice(tmp_path: Path, m
     assert info.value.where == str(passwd)
     assert stat.S_IMODE(passwd.stat().st_mode) == mode  # untouched
 
+    broken = tmp_path / "broken"  # looks like a key, is none: parsed before the mode check
+    broken.write_text(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+    )
+    broken.chmod(mode)
+    with pytest.raises(ServerConfigError, match="cannot be read") as info:
+        load_or_create_host_key(broken)
+    assert "chmod" not in str(info.value)
+
 
 def test_unreadable_or_foreign_key_files_are_refused(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage"

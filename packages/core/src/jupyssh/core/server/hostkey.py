@@ -164,13 +164,6 @@ def _load(path: Path) -> paramiko.Ed25519Key:
     # The content first: only a real key gets chmod advice (``--host-key /etc/passwd``
     # must not be told to run ``chmod 600 /etc/passwd``).
     text = _read_key_text(path, info.st_size)
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & 0o077:
-        raise ServerConfigError(
-            f"host key is accessible by other users (mode {mode:04o})",
-            where=str(path),
-            hint=f"run: chmod 600 {path}",
-        )
     try:
         key = paramiko.Ed25519Key(file_obj=io.StringIO(text))
     except paramiko.PasswordRequiredException as exc:
@@ -185,5 +178,12 @@ def _load(path: Path) -> paramiko.Ed25519Key:
             where=str(path),
             hint="move the file away to let jupyssh create a new key",
         ) from exc
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise ServerConfigError(
+            f"host key is accessible by other users (mode {mode:04o})",
+            where=str(path),
+            hint=f"run: chmod 600 {path}",
+        )
     logger.debug("loaded host key %s (%s)", path, fingerprint(key))
     return key
