@@ -21,7 +21,7 @@ from jupyssh_harness import JupyterServer, KeyPair
 
 from jupyssh.bridge.server import BridgeConfig, BridgeServer
 from jupyssh.core.jupyter import JupyterClient
-from jupyssh.core.server import ServerConfig
+from jupyssh.core.server import MaxStartups, ServerConfig
 
 COMMAND_TIMEOUT = 300.0
 
@@ -156,8 +156,12 @@ def bridge_server(
     """A bridge in this process on 127.0.0.1 (shared by the module)."""
     workdir = tmp_path_factory.mktemp("bridge")
     authorized = write_authorized_keys(workdir / "authorized_keys", keypair)
-    config = ServerConfig(
-        host_key=workdir / "host_key", authorized_keys=authorized, max_connections=64
+    config = ServerConfig(  # tests open 20 connections at once from 127.0.0.1
+        host_key=workdir / "host_key",
+        authorized_keys=authorized,
+        max_connections=64,
+        max_startups=MaxStartups(64, 100, 64),
+        max_startups_per_source=64,
     )
     client = JupyterClient(jupyter_server.url, token=jupyter_server.token)
     server = BridgeServer(client, config, BridgeConfig())

@@ -177,10 +177,11 @@ class ServerProcess:
 
 
 def start_server_process(
-    jupyter_server: JupyterServer, keypair: KeyPair, root: Path, folder: Path
+    jupyter_server: JupyterServer, keypair: KeyPair, root: Path, folder: Path, *extra: str
 ) -> ServerProcess:
-    """Start ``jupyssh sftp serve`` on a free port (token from the environment), wait for
-    its announcement and return it; the caller stops it with :func:`stop_server_process`."""
+    """Start ``jupyssh sftp serve`` on a free port (token from the environment; ``extra``
+    options appended), wait for its announcement and return it; the caller stops it with
+    :func:`stop_server_process`."""
     argv: Sequence[str] = [
         str(Path(sys.executable).parent / "jupyssh"),
         "sftp",
@@ -193,6 +194,7 @@ def start_server_process(
         str(_authorized_keys(folder, keypair)),
         "--host-key",
         str(folder / "host_key"),
+        *extra,
     ]
     env = {**os.environ, "JUPYTER_TOKEN": jupyter_server.token}
     process = subprocess.Popen(

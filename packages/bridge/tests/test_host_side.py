@@ -1,4 +1,4 @@
-"""Host-side pieces without a server: the listen address, the compiled-reader decision,
+"""Host-side pieces without a server: the compiled-reader decision,
 the agent source the bridge sends, and the command line."""
 
 from __future__ import annotations
@@ -12,29 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from jupyssh.bridge import agent
-from jupyssh.bridge.cli import bridge, parse_listen
+from jupyssh.bridge.cli import bridge
 from jupyssh.bridge.reader import compiled_module_path
 from jupyssh.bridge.session import agent_source, compiled_reader_for, pure_reader_source
 from jupyssh.core.errors import ConfigError
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("127.0.0.1:2222", ("127.0.0.1", 2222)),
-        ("2200", ("127.0.0.1", 2200)),
-        ("[::1]:22", ("::1", 22)),
-        (":0", ("127.0.0.1", 0)),
-    ],
-)
-def test_parse_listen(value: str, expected: tuple[str, int]) -> None:
-    assert parse_listen(value) == expected
-
-
-@pytest.mark.parametrize("value", ["host:port", "127.0.0.1:70000", "127.0.0.1:"])
-def test_parse_listen_refuses_bad_ports(value: str) -> None:
-    with pytest.raises(ConfigError, match="port"):
-        parse_listen(value)
 
 
 def _hello(**changes: Any) -> dict[str, Any]:

@@ -116,7 +116,29 @@ def test_keys_repr_holds_no_key_material(pubs: dict[str, str]) -> None:
 @given(st.text())
 def test_parser_never_raises(text: str) -> None:
     keys, problems = parse_authorized_keys(text)
-    assert len(keys) + len(problems) <= len(text.splitlines())
+    assert len(keys) + len(problems) <= len(text.split("\n"))
+
+
+def test_finding_9_lines_split_on_newline_only(pubs: dict[str, str]) -> None:
+    """OpenSSH splits authorized_keys on "\n" alone: a form feed, vertical tab, U+2028…
+    inside a line make the whole line invalid, never an options fragment plus a bare,
+    unrestricted key (security finding 9)."""
+    ed = pubs["ed25519"]
+    other = pubs["other"]
+    text = (
+        f'from="192.0.2.1"\f{ed}\n'  # 1 sshd rejects the whole line
+        f"{other}\r\n"  # 2 CRLF files still work
+        f"# comment\x0b{ed}\n"  # 3
+        f"restrict\u2028{ed}\n"  # 4
+        f"{ed}\x1c\n"  # 5 trailing control character
+        f"{ed}\x85 comment\n"  # 6
+    )
+    keys, problems = parse_authorized_keys(text)
+    assert [(key.line, key.comment) for key in keys] == [(2, "")]
+    assert keys[0].blob == _blob(other)
+    reasons = dict(problems)
+    assert sorted(reasons) == [1, 4, 5, 6]  # 3 is a comment line whatever follows
+    assert all(reason == "line holds a control character, skipped" for reason in reasons.values())
 
 
 def _write(path: Path, *lines: str) -> None:

@@ -22,6 +22,7 @@ from paramiko.channel import Channel
 from paramiko.common import (
     MSG_CHANNEL_SUCCESS,
     OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
+    OPEN_FAILED_RESOURCE_SHORTAGE,
     OPEN_SUCCEEDED,
 )
 from paramiko.message import Message
@@ -29,11 +30,12 @@ from paramiko.message import Message
 from jupyssh.core.errors import ServerConfigError
 from jupyssh.core.server import (
     Connection,
+    MaxStartups,
     ServerConfig,
     ServerPolicy,
     SSHServer,
 )
-from jupyssh.core.server.connection import ActivityPacketizer
+from jupyssh.core.server.connection import ServerPacketizer
 
 # --- fixtures ------------------------------------------------------------------------------
 
@@ -227,8 +229,13 @@ def test_host_key_is_reused_by_a_second_start(make_server: MakeServer, tmp_path:
         ),
         ({"port": 70000}, "out of range"),
         ({"max_connections": 0}, "max_connections"),
-        ({"auth_timeout": 0}, "timeouts"),
+        ({"login_grace_time": 0}, "timeouts"),
         ({"idle_timeout": -1.0}, "timeouts"),
+        ({"max_channels": 0}, "max_channels"),
+        ({"max_startups_per_source": 0}, "max_startups_per_source"),
+        ({"max_startups": MaxStartups(10, 30, 5)}, "max_startups"),
+        ({"max_startups": MaxStartups(0, 30, 5)}, "max_startups"),
+        ({"max_startups": MaxStartups(1, 101, 5)}, "max_startups"),
     ],
 )
 def test_unsafe_or_invalid_configurations_are_refused_at_construction(
@@ -401,13 +408,13 @@ def test_exec_reply_precedes_work_started_after_request(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sent: list[int] = []
-    original = ActivityPacketizer.send_message
+    original = ServerPacketizer.send_message
 
-    def spy(self: ActivityPacketizer, data: Message) -> None:
+    def spy(self: ServerPacketizer, data: Message) -> None:
         sent.append(data.asbytes()[0])
         original(self, data)
 
-    monkeypatch.setattr(ActivityPacketizer, "send_message", spy)
+    monkeypatch.setattr(ServerPacketizer, "send_message", spy)
     server = make_server(ExecServer)
     transport = login(server, clients, keys)
     channel = transport.open_session(timeout=5)
@@ -454,26 +461,148 @@ def _closed_by_server(sock: socket.socket, timeout: float = 5.0) -> bytes:
     return received
 
 
-def test_connections_beyond_the_limit_are_closed(
-    make_server: MakeServer, clients: list[paramiko.Transport], keys: Keys
+def _silent_connections(
+    server: SSHServer, count: int, source: str = "127.0.0.2"
+) -> list[socket.socket]:
+    """``count`` TCP connections from ``source`` that never say a word."""
+    opened = []
+    for _ in range(count):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind((source, 0))  # the whole of 127/8 is this machine
+        sock.settimeout(5)
+        sock.connect(server.address)
+        opened.append(sock)
+    return opened
+
+
+def _kept_and_dropped(socks: list[socket.socket]) -> tuple[int, int]:
+    """How many of ``socks`` the server kept (it sent its SSH banner) and dropped
+    (closed before any byte)."""
+    kept = dropped = 0
+    for sock in socks:
+        first = sock.recv(64)
+        if first.startswith(b"SSH-2.0-"):
+            kept += 1
+        else:
+            assert first == b""
+            dropped += 1
+    return kept, dropped
+
+
+@pytest.fixture
+def silent() -> Iterator[list[socket.socket]]:
+    opened: list[socket.socket] = []
+    yield opened
+    for sock in opened:
+        sock.close()
+
+
+def test_finding_4_idle_connections_do_not_lock_out(
+    make_server: MakeServer,
+    clients: list[paramiko.Transport],
+    keys: Keys,
+    silent: list[socket.socket],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """Security finding 4: 16 silent TCP connections used to refuse everyone for 15 s.
+    Now one source holds at most ``max_startups_per_source`` unauthenticated slots and
+    other clients get in."""
+    caplog.set_level(logging.INFO, logger="jupyssh.core.server")
+    server = make_server()  # the defaults: max_startups 10:30:100, 10 per source
+    silent += _silent_connections(server, 40)
+    assert _kept_and_dropped(silent) == (10, 30)
+    drops = [r for r in caplog.records if r.getMessage().startswith("dropping connection")]
+    assert len(drops) == 30
+    assert [r.levelno for r in drops].count(logging.WARNING) == 1  # not a flood of warnings
+
+    # 10 waiting is MaxStartups' start: from here a new client is dropped at random, 30%
+    # of the time (as with sshd). 20 tries all dropped would be a 3e-11 chance.
+    started = time.monotonic()
+    for _ in range(20):
+        with contextlib.suppress(paramiko.SSHException, EOFError):
+            login(server, clients, keys)  # from 127.0.0.1
+            break
+    else:
+        pytest.fail("every login was dropped")
+    assert time.monotonic() - started < 2
+    assert sum(not c.authenticated for c in server.connections) == 10
+
+
+def test_finding_4_below_max_startups_a_flooding_source_costs_others_nothing(
+    make_server: MakeServer,
+    clients: list[paramiko.Transport],
+    keys: Keys,
+    silent: list[socket.socket],
+) -> None:
+    server = make_server(max_startups_per_source=5)  # under MaxStartups' start (10)
+    silent += _silent_connections(server, 40)
+    assert _kept_and_dropped(silent) == (5, 35)
+    for _ in range(5):  # never dropped
+        login(server, clients, keys)
+
+
+def test_finding_4_max_startups_drops_at_random_from_start_and_all_at_full() -> None:
+    spec = MaxStartups(start=10, rate=30, full=100)
+    assert not spec.refuses(9, draw=0.0)
+    assert spec.refuses(10, draw=0.29)
+    assert not spec.refuses(10, draw=0.30)
+    assert spec.refuses(55, draw=0.64)  # 30% + 70% * 45/90 = 65%
+    assert not spec.refuses(55, draw=0.66)
+    assert spec.refuses(99, draw=0.99)
+    assert spec.refuses(100, draw=0.999)
+    assert MaxStartups(3, 100, 3).refuses(3, draw=0.999)  # start == full: a hard cap
+    assert MaxStartups.parse("10:30:60") == MaxStartups(10, 30, 60)
+    assert MaxStartups.parse("20") == MaxStartups(20, 100, 20)  # OpenSSH's short form
+    assert str(MaxStartups(10, 30, 100)) == "10:30:100"
+    for bad in ("", "a:b:c", "10:30", "10:30:5", "0:30:60", "10:101:60", "1:2:3:4"):
+        with pytest.raises(ValueError, match="max-startups"):
+            MaxStartups.parse(bad)
+
+
+def test_finding_4_max_startups_counts_unauthenticated_connections_of_every_source(
+    make_server: MakeServer,
+    clients: list[paramiko.Transport],
+    keys: Keys,
+    silent: list[socket.socket],
+) -> None:
+    server = make_server(max_startups=MaxStartups(3, 100, 3), max_startups_per_source=2)
+    for source in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
+        silent += _silent_connections(server, 2, source)
+    assert _kept_and_dropped(silent) == (3, 3)
+    with pytest.raises(paramiko.SSHException):  # 3 unauthenticated already: this one too
+        connect(server, clients)
+
+
+def test_finding_4_authenticated_connections_are_counted_apart(
+    make_server: MakeServer,
+    clients: list[paramiko.Transport],
+    keys: Keys,
+    silent: list[socket.socket],
+) -> None:
+    """``max_connections`` counts authenticated connections only: unauthenticated ones
+    do not take their slots, and one authenticating past the limit is disconnected."""
     server = make_server(max_connections=2)
+    silent += _silent_connections(server, 3)
     first = login(server, clients, keys)
     login(server, clients, keys)
 
-    with socket.create_connection(server.address, timeout=5) as extra:
-        assert _closed_by_server(extra) == b""  # closed before even the SSH banner
-    assert len(server.connections) == 2
+    extra = connect(server, clients)  # still let in: it might never authenticate
+    with contextlib.suppress(paramiko.SSHException):  # the disconnect may overtake paramiko
+        extra.auth_publickey("alice", keys.pkey("alice"))
+    wait_until(lambda: not extra.is_active())
+    wait_until(lambda: len(server.connections) == 5)  # 3 silent, 2 authenticated
+    assert sum(c.authenticated for c in server.connections) == 2
 
     first.close()
-    wait_until(lambda: len(server.connections) == 1)
+    wait_until(lambda: sum(c.authenticated for c in server.connections) == 1)
     login(server, clients, keys)
+    assert _kept_and_dropped(silent) == (3, 0)
 
 
-def test_auth_timeout_closes_unauthenticated_connections(
+def test_finding_4_login_grace_time_closes_unauthenticated_connections(
     make_server: MakeServer, clients: list[paramiko.Transport], keys: Keys
 ) -> None:
-    server = make_server(auth_timeout=0.5)
+    server = make_server(login_grace_time=0.5)
     silent = socket.create_connection(server.address, timeout=5)
     handshaken = connect(server, clients)
     authenticated = login(server, clients, keys)
@@ -483,34 +612,58 @@ def test_auth_timeout_closes_unauthenticated_connections(
         assert _closed_by_server(silent).startswith(b"SSH-2.0-")
     wait_until(lambda: not handshaken.is_active())
     assert time.monotonic() - started < 3
-    time.sleep(0.3)
     assert authenticated.is_active()
-    assert len(server.connections) == 1
+    wait_until(lambda: len(server.connections) == 1)
 
 
-def test_idle_timeout_closes_connections_without_channel_activity(
+def test_finding_14_idle_timeout_closes_connections_without_an_open_channel(
     make_server: MakeServer,
     clients: list[paramiko.Transport],
     keys: Keys,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """As OpenSSH's UnusedConnectionTimeout: an open channel keeps a connection however
+    quiet it is; a connection without one is closed after ``idle_timeout``."""
     caplog.set_level(logging.INFO, logger="jupyssh.core.server")
     server = make_server(SessionServer, idle_timeout=0.6)
     busy = login(server, clients, keys)
-    quiet = login(server, clients, keys)
     channel = busy.open_session(timeout=5)
+    quiet_since = time.monotonic()  # busy says nothing from here on
+    quiet = login(server, clients, keys)
 
-    deadline = time.monotonic() + 1.8
-    while time.monotonic() < deadline:  # 3x the timeout: data keeps busy alive,
-        channel.sendall(b"x")  # global keepalives do not keep quiet alive
-        with contextlib.suppress(EOFError, OSError):  # quiet gets closed meanwhile
+    while quiet.is_active():  # global keepalives do not count as use
+        with contextlib.suppress(EOFError, OSError):
             quiet.global_request("keepalive@openssh.com", wait=False)
+        assert time.monotonic() - quiet_since < 5
         time.sleep(0.1)
+    assert time.monotonic() - quiet_since > 0.6
+    assert busy.is_active()  # silent longer than the timeout, but with a channel open
 
-    assert busy.is_active()
-    assert not quiet.is_active()
+    channel.close()  # the clock starts when the last channel closes
+    closed_at = time.monotonic()
     wait_until(lambda: not busy.is_active(), timeout=3)
-    assert "idle for more than 0.6s" in caplog.text
+    assert time.monotonic() - closed_at > 0.5
+    assert "no open channel for 0.6s" in caplog.text
+
+
+def test_finding_14_max_channels_refuses_the_extra_channel(
+    make_server: MakeServer, clients: list[paramiko.Transport], keys: Keys
+) -> None:
+    server = make_server(SessionServer, max_channels=2)
+    transport = login(server, clients, keys)
+    first = transport.open_session(timeout=5)
+    held = [transport.open_session(timeout=5)]  # a client channel closes when collected
+
+    with pytest.raises(paramiko.ChannelException) as info:
+        transport.open_session(timeout=5)
+    assert info.value.code == OPEN_FAILED_RESOURCE_SHORTAGE
+    assert transport.is_active()  # only the channel was refused
+
+    first.close()
+    wait_until(lambda: len(next(iter(server.connections)).channels) == 1)
+    held.append(transport.open_session(timeout=5))  # a slot is free again
+    other = login(server, clients, keys)  # the limit is per connection
+    held += [other.open_session(timeout=5), other.open_session(timeout=5)]
 
 
 # --- hooks and shutdown -----------------------------------------------------------------------
@@ -536,6 +689,9 @@ class RecordingServer(SftpServer):
     def on_connection_closed(self, connection: Connection) -> None:
         self.events.append(("closed", connection.id, connection.username))
         self.hook_threads.add(threading.current_thread().name)
+
+    def on_server_closed(self) -> None:
+        self.events.append(("server closed", 0, threading.current_thread().name))
 
 
 def test_hooks_run_once_per_connection_on_the_documented_threads(
@@ -574,6 +730,7 @@ def test_close_ends_every_connection_and_leaves_no_thread(
     connect(server, clients)  # not authenticated
     silent = socket.create_connection(server.address, timeout=5)
     wait_until(lambda: len(server.connections) == 4)
+    assert silent.recv(8) == b"SSH-2.0-"  # its transport runs (no race with close)
 
     started = time.monotonic()
     server.close(timeout=5)
@@ -584,12 +741,29 @@ def test_close_ends_every_connection_and_leaves_no_thread(
     closed = [event for event in server.events if event[0] == "closed"]
     assert len(closed) == 4
     assert len({event[1] for event in closed}) == 4
+    # the server-wide hook last, after every connection's, on the serving thread
+    assert server.events[-1] == ("server closed", 0, "jupyssh-ssh-accept")
     with silent:
-        assert _closed_by_server(silent).startswith(b"SSH-2.0-")
+        assert _closed_by_server(silent).endswith(b"\r\n")  # the banner's end, then EOF
     wait_until(lambda: not any(t.is_active() for t in clients))
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(server.address, timeout=1)
     server.close()  # idempotent
+    assert [e for e in server.events if e[0] == "server closed"] == [server.events[-1]]
+
+
+def test_on_server_closed_runs_on_the_serving_thread_when_a_signal_stops_it(
+    tmp_path: Path, authorized_keys: Path
+) -> None:
+    server = RecordingServer(
+        ServerConfig(host_key=tmp_path / "hk", authorized_keys=authorized_keys)
+    )
+    server.bind()
+    timer = threading.Timer(0.3, server.close)  # as a signal handler would: only a request
+    timer.start()
+    server.serve_forever()
+    timer.join()
+    assert server.events == [("server closed", 0, threading.current_thread().name)]
 
 
 def test_context_manager_binds_and_closes(tmp_path: Path, authorized_keys: Path) -> None:

@@ -39,7 +39,8 @@ def test_created_private_under_config_dir_and_reused(
     key = load_or_create_host_key()
 
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    for folder in (path.parent, path.parent.parent, tmp_path / "home"):  # finding 19b
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
     assert key.get_name() == "ssh-ed25519"
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left
     again = load_or_create_host_key()
@@ -64,6 +65,7 @@ def test_explicit_path_creates_missing_folders(tmp_path: Path) -> None:
     load_or_create_host_key(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o700
 
 
 def test_key_made_by_ssh_keygen_is_used(tmp_path: Path) -> None:
@@ -87,12 +89,45 @@ def test_key_readable_by_others_is_refused(tmp_path: Path, mode: int) -> None:
     assert info.value.where == str(path)
 
 
+@pytest.mark.parametrize("mode", [0o600, 0o644])
+def test_finding_15_a_file_that_is_no_key_gets_no_chmod_advice(tmp_path: Path, mode: int) -> None:
+    """``--host-key /etc/passwd`` must say "not an SSH private key", not "chmod 600
+    /etc/passwd" (security finding 15): the content is checked before the mode."""
+    passwd = tmp_path / "passwd"
+    passwd.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    passwd.chmod(mode)
+
+    with pytest.raises(ServerConfigError, match="not an SSH private key") as info:
+        load_or_create_host_key(passwd)
+
+    assert "chmod" not in str(info.value)
+    assert info.value.where == str(passwd)
+    assert stat.S_IMODE(passwd.stat().st_mode) == mode  # untouched
+
+    broken = tmp_path / "broken"  # looks like a key, is none: parsed before the mode check
+    broken.write_text(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+    )
+    broken.chmod(mode)
+    with pytest.raises(ServerConfigError, match="cannot be read") as info:
+        load_or_create_host_key(broken)
+    assert "chmod" not in str(info.value)
+
+
 def test_unreadable_or_foreign_key_files_are_refused(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage"
     garbage.write_text("not a key\n")
     garbage.chmod(0o600)
-    with pytest.raises(ServerConfigError, match="cannot be read"):
+    with pytest.raises(ServerConfigError, match="not an SSH private key"):
         load_or_create_host_key(garbage)
+
+    broken = tmp_path / "broken"
+    broken.write_text(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+    )
+    broken.chmod(0o600)
+    with pytest.raises(ServerConfigError, match="cannot be read"):
+        load_or_create_host_key(broken)
 
     rsa = tmp_path / "rsa"
     subprocess.run(

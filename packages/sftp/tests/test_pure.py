@@ -1,5 +1,5 @@
-"""The pure parts: path mapping, status mapping, attributes, side names, the CLI's
-listen address and options."""
+"""The pure parts: path mapping, status mapping, attributes, side names and the CLI's
+options."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from jupyssh.core.errors import (
 )
 from jupyssh.sftp import SFTPOptions
 from jupyssh.sftp.attrs import attributes, model_mtime
-from jupyssh.sftp.cli import parse_listen, sftp
+from jupyssh.sftp.cli import sftp
 from jupyssh.sftp.paths import PathRefused, contents_path, sftp_path
 from jupyssh.sftp.service import side_name
 from jupyssh.sftp.status import from_jupyter_error
@@ -113,25 +113,6 @@ def test_options_are_checked() -> None:
         SFTPOptions(chunk_size=10)
     with pytest.raises(ConfigError):
         SFTPOptions(read_ahead=0)
-
-
-@pytest.mark.parametrize(
-    ("given", "expected"),
-    [
-        ("127.0.0.1:2022", ("127.0.0.1", 2022)),
-        ("2022", ("127.0.0.1", 2022)),
-        ("[::1]:0", ("::1", 0)),
-        ("localhost:22", ("localhost", 22)),
-    ],
-)
-def test_parse_listen(given: str, expected: tuple[str, int]) -> None:
-    assert parse_listen(given) == expected
-
-
-@pytest.mark.parametrize("given", ["x", "host:", "1.2.3.4:99999", "[::1]2022"])
-def test_parse_listen_refuses(given: str) -> None:
-    with pytest.raises(ConfigError):
-        parse_listen(given)
 
 
 def test_serve_needs_a_url() -> None:

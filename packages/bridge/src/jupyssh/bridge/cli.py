@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
@@ -10,23 +9,11 @@ import click
 from jupyssh.bridge.reader import __impl__ as reader_impl
 from jupyssh.bridge.server import BACKENDS, Backend, BridgeConfig, BridgeServer, sftp_available
 from jupyssh.core.cli import verbosity_option
-from jupyssh.core.errors import ConfigError
-from jupyssh.core.jupyter import JupyterClient
 from jupyssh.core.output import Output, json_option, pass_output
 from jupyssh.core.server import ServerConfig
+from jupyssh.core.server.options import announce, connect_jupyter, server_options
 
-__all__ = ["bridge", "parse_listen"]
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    """``HOST:PORT``, ``[V6]:PORT`` or ``PORT`` (on 127.0.0.1) → (host, port)."""
-    host, sep, port = value.rpartition(":")
-    if not sep:
-        host, port = "127.0.0.1", value
-    host = host.strip("[]") or "127.0.0.1"
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"--listen {value!r}: the port must be a number 0-65535")
-    return host, int(port)
+__all__ = ["bridge"]
 
 
 @click.group()
@@ -35,29 +22,7 @@ def bridge() -> None:
 
 
 @bridge.command()
-@click.option(
-    "--jupyter-url",
-    required=True,
-    help="The Jupyter server (a token in the URL, $JUPYTER_TOKEN, or a prompt).",
-)
-@click.option(
-    "--listen",
-    default="127.0.0.1:2222",
-    show_default=True,
-    help="Address to listen on: HOST:PORT (port 0 picks a free one).",
-)
-@click.option(
-    "--authorized-keys",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Public keys that may log in (default ~/.ssh/authorized_keys).",
-)
-@click.option(
-    "--host-key",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="ed25519 host key file, created if missing (default: jupyssh's per-installation key).",
-)
+@server_options(default_port=2222)
 @click.option(
     "--kernel-name",
     default=None,
@@ -79,11 +44,6 @@ def bridge() -> None:
     "connection's kernel, or a terminal of the server's terminals API. Commands always "
     "run in the kernel.",
 )
-@click.option(
-    "--allow-non-loopback",
-    is_flag=True,
-    help="Allow a listen address other machines can reach.",
-)
 @json_option
 @verbosity_option
 @pass_output
@@ -91,13 +51,10 @@ def serve(
     output: Output,
     *,
     jupyter_url: str,
-    listen: str,
-    authorized_keys: Path | None,
-    host_key: Path | None,
+    server_config: ServerConfig,
     kernel_name: str | None,
     warm: int,
     backend: Backend,
-    allow_non_loopback: bool,
 ) -> None:
     """Serve SSH until interrupted (Ctrl-C, SIGTERM).
 
@@ -105,24 +62,21 @@ def serve(
     runs CMD on pipes (stdout, stderr and the exit status as with sshd); `ssh host` and
     `ssh -t` get a shell on a PTY (with --backend terminals: a Jupyter terminal). No port,
     agent or X11 forwarding.
+
+    The Jupyter token comes from $JUPYTER_TOKEN (or a prompt). The server, the token and
+    the kernel spec are checked before anything listens.
     """
-    host, port = parse_listen(listen)
-    config = ServerConfig(
-        host=host,
-        port=port,
-        allow_non_loopback=allow_non_loopback,
-        host_key=host_key,
-        authorized_keys=authorized_keys,
-    )
-    client = JupyterClient.from_url(jupyter_url)
+    client, jupyter = connect_jupyter(jupyter_url, kernel_name=kernel_name, kernels=True)
     server = BridgeServer(
-        client, config, BridgeConfig(kernel_name=kernel_name, warm=warm, backend=backend)
+        client, server_config, BridgeConfig(kernel_name=kernel_name, warm=warm, backend=backend)
     )
     with server:
         bound_host, bound_port = server.address
         facts: dict[str, Any] = {
             "listen": f"{bound_host}:{bound_port}",
             "jupyter": client.base_url,
+            "jupyter_server_version": jupyter.version,
+            "kernel": kernel_name or jupyter.default_kernel,
             "host_key_fingerprint": server.host_key_fingerprint(),
             "known_hosts": server.known_hosts_line(),
             "reader": reader_impl,
@@ -130,16 +84,13 @@ def serve(
             "warm": warm,
             "backend": backend,
         }
-        output.emit(facts, lambda _console: _announce(facts))
+        output.emit(
+            facts,
+            lambda _console: announce(
+                "jupyssh-bridge",
+                facts,
+                f"reader: {facts['reader']}; sftp subsystem: {facts['sftp']}; "
+                f"shells: {facts['backend']} backend; kernel: {facts['kernel']}",
+            ),
+        )
         server.serve_forever(handle_signals=True)
-
-
-def _announce(facts: dict[str, Any]) -> None:
-    click.echo(f"jupyssh-bridge serving {facts['jupyter']} on {facts['listen']}", err=True)
-    click.echo(f"host key {facts['host_key_fingerprint']}", err=True)
-    click.echo(f"known_hosts: {facts['known_hosts']}", err=True)
-    click.echo(
-        f"reader: {facts['reader']}; sftp subsystem: {facts['sftp']}; "
-        f"shells: {facts['backend']} backend",
-        err=True,
-    )

@@ -296,20 +296,8 @@ class BridgeServer(SSHServer):
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def serve_forever(self, *, handle_signals: bool = False) -> None:
-        try:
-            super().serve_forever(handle_signals=handle_signals)
-        finally:
-            self._stop_backend()
-
-    def close(self, timeout: float = 5.0) -> None:
-        super().close(timeout)
-        if self._serving_thread_is_current():
-            return
+    def on_server_closed(self) -> None:
         self._stop_backend()
-
-    def _serving_thread_is_current(self) -> bool:
-        return getattr(self, "_serving_thread", None) is threading.current_thread()
 
     def _stop_backend(self) -> None:
         """Delete the warm kernels and the sessions still open, stop the loop (once)."""

@@ -16,7 +16,14 @@ import platformdirs
 
 from jupyssh.core.errors import ConfigError
 
-__all__ = ["cache_dir", "config_dir", "ensure_private_dir", "runtime_dir", "state_dir"]
+__all__ = [
+    "cache_dir",
+    "config_dir",
+    "ensure_private_dir",
+    "make_private_dirs",
+    "runtime_dir",
+    "state_dir",
+]
 
 _APP = "jupyssh"
 
@@ -58,13 +65,30 @@ def runtime_dir() -> Path:
     return Path("/tmp") / f"{_APP}-{os.getuid()}"  # noqa: S108
 
 
+def make_private_dirs(path: Path) -> None:
+    """Create ``path`` and every missing parent with mode 0700; folders that already
+    exist are left as they are (``~/.config`` is not jupyssh's to change).
+
+    ``Path.mkdir(parents=True, mode=…)`` gives the mode to the last folder only: the
+    parents it makes get the umask's default (0755 with the usual 022).
+    """
+    missing: list[Path] = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)  # exist_ok: a concurrent start made it
+
+
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) if needed and make sure only its owner can use it.
+    """Create ``path`` (and parents, each 0700) if needed and make sure only its owner can
+    use it.
 
     Refuses a folder owned by someone else: for a folder under /tmp that would let another
     user plant a control socket or read connection files.
     """
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dirs(path)
     info = path.stat()
     if info.st_uid != os.getuid():
         raise ConfigError(

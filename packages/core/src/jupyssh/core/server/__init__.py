@@ -8,8 +8,11 @@ It owns what every such server must get right, and nothing else:
   when it changes (:mod:`.authorized_keys`); no passwords, ever;
 - a deny-by-default :class:`ServerPolicy` (a paramiko ``ServerInterface``) that subclasses
   open up one capability at a time;
-- a listener (:class:`SSHServer`) bound to 127.0.0.1 unless told otherwise, with a
-  connection limit, an authentication timeout, an idle timeout and a clean, bounded shutdown.
+- a listener (:class:`SSHServer`) bound to 127.0.0.1 unless told otherwise, with sshd's
+  limits (pre-authentication early drop and per-source cap, login grace time, authenticated
+  connections, channels per connection, idle timeout) and a clean, bounded shutdown;
+- the command-line options for all of that, shared by every ``serve`` command
+  (:mod:`jupyssh.core.server.options`, which also needs the ``jupyter`` extra).
 
 Needs the ``server`` extra: ``pip install 'jupyssh-core[server]'``.
 
@@ -25,6 +28,7 @@ connection)                                   ``get_*`` hook, :meth:`Connection.
                                               callbacks — none of them may block
 the connection's supervisor thread            :meth:`SSHServer.on_channel`,
 (``jupyssh-ssh-conn-<n>``)                    :meth:`SSHServer.on_connection_closed`
+the thread that shuts the server down         :meth:`SSHServer.on_server_closed`
 ============================================  ============================================
 """
 
@@ -53,6 +57,7 @@ from jupyssh.core.server.hostkey import (
     known_hosts_line,
     load_or_create_host_key,
 )
+from jupyssh.core.server.limits import MaxStartups
 from jupyssh.core.server.policy import ServerPolicy
 
 __all__ = [
@@ -61,6 +66,7 @@ __all__ = [
     "AuthorizedKeys",
     "Connection",
     "KeyProblem",
+    "MaxStartups",
     "SSHServer",
     "ServerConfig",
     "ServerPolicy",

@@ -1,7 +1,9 @@
 """OpenSSH ``authorized_keys`` files: parse them, and match a client's key against one.
 
 Format (``sshd(8)``, AUTHORIZED_KEYS FILE FORMAT): one key per line,
-``[options] keytype base64 [comment]``; blank lines and ``#`` comments are ignored.
+``[options] keytype base64 [comment]``; blank lines and ``#`` comments are ignored. Lines
+end at ``"\n"`` only (a trailing ``"\r"`` is dropped), as sshd reads them; a line holding
+any other control character is skipped whole.
 
 What this server accepts, deliberately narrower than ``sshd``:
 
@@ -31,6 +33,7 @@ import os
 import stat
 import struct
 import threading
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -63,6 +66,7 @@ SUPPORTED_KEY_TYPES = frozenset(
 )
 MIN_RSA_BITS = 2048
 _KEY_TYPE_PREFIXES = ("ssh-", "ecdsa-", "sk-")
+_CONTROL_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
 
 
 def default_authorized_keys_path() -> Path:
@@ -96,15 +100,26 @@ def parse_authorized_keys(text: str) -> tuple[list[AuthorizedKey], list[KeyProbl
     """Parse authorized_keys ``text`` into usable keys and skipped lines."""
     keys: list[AuthorizedKey] = []
     problems: list[KeyProblem] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
+    # "\n" alone ends a line, as in sshd: ``str.splitlines`` would also split on form
+    # feeds, U+2028… and turn one line sshd rejects into an options fragment plus a bare key.
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.removesuffix("\r").strip(" \t")
         if not line or line.startswith("#"):
+            continue
+        if _has_control_character(line):
+            problems.append(KeyProblem(number, "line holds a control character, skipped"))
             continue
         try:
             keys.append(_parse_line(line, number))
         except _SkipLineError as exc:
             problems.append(KeyProblem(number, str(exc)))
     return keys, problems
+
+
+def _has_control_character(line: str) -> bool:
+    """A control character other than tab (C0, DEL, C1) or a Unicode line or paragraph
+    separator."""
+    return any(char != "\t" and unicodedata.category(char) in _CONTROL_CATEGORIES for char in line)
 
 
 def _looks_like_key_type(token: str) -> bool:

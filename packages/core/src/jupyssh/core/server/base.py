@@ -4,8 +4,8 @@ supervise it (limits, timeouts, cleanup) and shut everything down on request.
 Threads (see also the package docstring):
 
 - **accept thread** — ``start()``'s background thread, or the caller of
-  ``serve_forever()``. Waits on the listening socket and a wake-up socket pair; refuses
-  connections beyond ``max_connections``; builds the transport and calls
+  ``serve_forever()``. Waits on the listening socket and a wake-up socket pair; drops new
+  connections past the pre-authentication limits (below); builds the transport and calls
   :meth:`SSHServer.make_policy` and :meth:`SSHServer.on_transport` for each new connection.
 - **transport thread** — paramiko's, one per connection; it runs every policy hook.
 - **supervisor thread** — one per connection (``jupyssh-ssh-conn-<id>``). It takes the
@@ -20,9 +20,21 @@ Threads (see also the package docstring):
   :meth:`Connection.after_request`) are its own to end; ``on_connection_closed`` is the
   place.
 
+Limits, as sshd's (``ServerConfig`` holds them; ``jupyssh.core.server.options`` makes them
+command-line options):
+
+- **before authentication** a connection proves nothing, so they are counted apart:
+  ``max_startups`` (OpenSSH's ``MaxStartups`` random early drop, :mod:`.limits`) over all of
+  them, ``max_startups_per_source`` per client address, and ``login_grace_time`` to
+  authenticate. A dropped connection is closed before the SSH banner, as sshd does.
+- **after authentication** ``max_connections`` counts authenticated connections; one that
+  authenticates past it is told "too many connections" and closed. ``max_channels`` caps a
+  connection's open channels, ``idle_timeout`` closes a connection that has had no open
+  channel for that long (OpenSSH's ``UnusedConnectionTimeout``).
+
 Shutdown (:meth:`SSHServer.close`) stops accepting, closes every transport, then waits —
 bounded by its timeout — for the supervisors (hence ``on_connection_closed``), the
-transport and the subsystem threads.
+transport and the subsystem threads; then calls :meth:`SSHServer.on_server_closed`.
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import random
 import selectors
 import signal
 import socket
@@ -46,8 +59,9 @@ from paramiko.channel import Channel
 
 from jupyssh.core.errors import ServerConfigError
 from jupyssh.core.server.authorized_keys import AuthorizedKeys, default_authorized_keys_path
-from jupyssh.core.server.connection import ActivityPacketizer, Connection
+from jupyssh.core.server.connection import Connection, ServerPacketizer
 from jupyssh.core.server.hostkey import fingerprint, known_hosts_line, load_or_create_host_key
+from jupyssh.core.server.limits import DEFAULT_MAX_STARTUPS, MaxStartups
 from jupyssh.core.server.policy import ServerPolicy
 
 __all__ = ["SSHServer", "ServerConfig"]
@@ -55,6 +69,7 @@ __all__ = ["SSHServer", "ServerConfig"]
 logger = logging.getLogger(__name__)
 
 _S = TypeVar("_S", bound="SSHServer")
+_random = random.SystemRandom()  # the early drop must not be predictable from outside
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,11 +86,15 @@ class ServerConfig:
         The server refuses to start if it is missing, unless ``insecure_no_auth``.
     :param insecure_no_auth: also accept clients that present no credentials at all
         (SSH ``none`` method). Only allowed on a loopback address.
-    :param max_connections: concurrent connections (authenticated or not); more are
-        accepted and closed at once.
-    :param auth_timeout: seconds from accept to successful authentication.
-    :param idle_timeout: close a connection after this many seconds without channel
-        activity (see :mod:`jupyssh.core.server.connection`); ``None`` never does.
+    :param max_connections: concurrent authenticated connections; a connection that
+        authenticates past it is disconnected ("too many connections").
+    :param max_startups: unauthenticated connections: OpenSSH's ``MaxStartups``
+        ``start:rate:full`` random early drop (:class:`MaxStartups`).
+    :param max_startups_per_source: unauthenticated connections from one client address.
+    :param login_grace_time: seconds from accept to successful authentication.
+    :param idle_timeout: close an authenticated connection that has had no open channel
+        for this many seconds (OpenSSH's ``UnusedConnectionTimeout``); ``None`` never does.
+    :param max_channels: channels one connection may have open at once.
     """
 
     host: str = "127.0.0.1"
@@ -85,8 +104,11 @@ class ServerConfig:
     authorized_keys: Path | None = None
     insecure_no_auth: bool = False
     max_connections: int = 16
-    auth_timeout: float = 30.0
-    idle_timeout: float | None = None
+    max_startups: MaxStartups = DEFAULT_MAX_STARTUPS
+    max_startups_per_source: int = 10
+    login_grace_time: float = 20.0
+    idle_timeout: float | None = 600.0
+    max_channels: int = 64
 
 
 class SSHServer:
@@ -121,9 +143,13 @@ class SSHServer:
         self.config = config = config or ServerConfig()
         if not 0 <= config.port <= 65535:
             raise ServerConfigError(f"port {config.port} is out of range", hint="use 0-65535")
-        if config.max_connections < 1:
-            raise ServerConfigError("max_connections must be at least 1")
-        if config.auth_timeout <= 0 or (
+        for name in ("max_connections", "max_startups_per_source", "max_channels"):
+            if getattr(config, name) < 1:
+                raise ServerConfigError(f"{name} must be at least 1")
+        problem = config.max_startups.problem()
+        if problem:
+            raise ServerConfigError(f"max_startups {config.max_startups}: {problem}")
+        if config.login_grace_time <= 0 or (
             config.idle_timeout is not None and config.idle_timeout <= 0
         ):
             raise ServerConfigError("timeouts must be positive seconds")
@@ -151,6 +177,8 @@ class SSHServer:
         self._wake_w: socket.socket | None = None
         self._lock = threading.Lock()
         self._connections: dict[Connection, threading.Thread] = {}
+        self._authenticated: set[Connection] = set()  # those counted by max_connections
+        self._next_drop_warning = 0.0
         self._stop_requested = False
         self._shutdown_timeout = 5.0
         self._closed = False
@@ -185,7 +213,7 @@ class SSHServer:
         try:
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             listener.bind(self._sockaddr)
-            listener.listen(min(64, config.max_connections * 2))
+            listener.listen(128)  # drained at once: the limits apply after accept()
             listener.setblocking(False)
         except OSError as exc:
             listener.close()
@@ -341,6 +369,12 @@ class SSHServer:
         resources here (stop your workers, delete a kernel); may block, but :meth:`close`
         waits for it only up to its timeout."""
 
+    def on_server_closed(self) -> None:
+        """The server has shut down: it no longer listens and every connection has ended
+        (or outlived :meth:`close`'s timeout). Called exactly once, on the thread that
+        shut down — :meth:`serve_forever`'s as it returns, else :meth:`close`'s caller —
+        even if the server was never bound. Release server-wide resources here."""
+
     # --- internals ------------------------------------------------------------------------
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -378,15 +412,15 @@ class SSHServer:
         except OSError:
             logger.exception("accept failed")
             return
-        with self._lock:
-            full = len(self._connections) >= self.config.max_connections
-        if full:
-            logger.warning(
-                "refusing connection from %s:%s: %d connections open (max_connections)",
-                peer[0],
-                peer[1],
-                self.config.max_connections,
-            )
+        address = str(peer[0])
+        refusal = self._pre_auth_refusal(address)
+        if refusal:
+            # a flood must not flood the log too: one warning a minute, the rest at -v
+            now = time.monotonic()
+            level = logging.WARNING if now >= self._next_drop_warning else logging.INFO
+            if level == logging.WARNING:
+                self._next_drop_warning = now + 60
+            logger.log(level, "dropping connection from %s:%s: %s", address, peer[1], refusal)
             _close_socket(sock)
             return
         try:
@@ -395,6 +429,38 @@ class SSHServer:
             logger.exception("could not set up connection from %s:%s", peer[0], peer[1])
             _close_socket(sock)
 
+    def _pre_auth_refusal(self, address: str) -> str | None:
+        """Why a new connection from ``address`` must be dropped, or ``None``."""
+        config = self.config
+        with self._lock:
+            waiting = [c for c in self._connections if c not in self._authenticated]
+        from_source = sum(1 for connection in waiting if connection.peer[0] == address)
+        if from_source >= config.max_startups_per_source:
+            return (
+                f"{from_source} unauthenticated connections from this address "
+                "(max_startups_per_source)"
+            )
+        if config.max_startups.refuses(len(waiting), draw=_random.random()):
+            return (
+                f"{len(waiting)} unauthenticated connections (max_startups {config.max_startups})"
+            )
+        return None
+
+    def _admit(self, connection: Connection) -> None:
+        """Count a connection that just authenticated, or disconnect it past
+        ``max_connections`` (transport thread, before it reads another packet)."""
+        with self._lock:
+            full = len(self._authenticated) >= self.config.max_connections
+            if not full:
+                self._authenticated.add(connection)
+        if full:
+            logger.warning(
+                "connection %d: disconnecting, %d authenticated connections (max_connections)",
+                connection.id,
+                self.config.max_connections,
+            )
+            connection.after_request(connection.disconnect_too_many)
+
     def _start_connection(self, sock: socket.socket, peer: tuple[str, int]) -> None:
         sock.setblocking(True)
         with contextlib.suppress(OSError):
@@ -402,10 +468,14 @@ class SSHServer:
         transport = paramiko.Transport(
             sock,
             disabled_algorithms={k: list(v) for k, v in self.disabled_algorithms.items()},
-            packetizer_class=ActivityPacketizer,
+            packetizer_class=ServerPacketizer,
         )
         transport.add_server_key(self.host_key)
         connection = Connection(transport, peer)
+        packetizer = transport.packetizer
+        if isinstance(packetizer, ServerPacketizer):
+            packetizer.max_channels = self.config.max_channels
+            packetizer.on_authenticated = lambda: self._admit(connection)
         try:
             policy = connection.policy = self.make_policy(connection)
             self.on_transport(transport, connection)
@@ -462,16 +532,17 @@ class SSHServer:
                 logger.exception("connection %d: on_connection_closed failed", connection.id)
             with self._lock:
                 self._connections.pop(connection, None)
+                self._authenticated.discard(connection)
             logger.info("connection %d closed", connection.id)
 
     @staticmethod
     def _expired(connection: Connection, config: ServerConfig) -> str | None:
         now = time.monotonic()
         if not connection.authenticated:
-            if now - connection.started_monotonic > config.auth_timeout:
-                return f"not authenticated within {config.auth_timeout:g}s"
+            if now - connection.started_monotonic > config.login_grace_time:
+                return f"not authenticated within {config.login_grace_time:g}s"
         elif config.idle_timeout is not None and connection.idle_seconds > config.idle_timeout:
-            return f"idle for more than {config.idle_timeout:g}s"
+            return f"no open channel for {config.idle_timeout:g}s"
         return None
 
     def _shutdown(self, timeout: float) -> None:
@@ -495,6 +566,10 @@ class SSHServer:
             logger.warning(
                 "%d connection(s) still cleaning up after %.1fs: %s", len(stuck), timeout, stuck
             )
+        try:
+            self.on_server_closed()
+        except Exception:
+            logger.exception("on_server_closed failed")
         logger.info("SSH server stopped")
 
 

@@ -1,13 +1,18 @@
-"""One client connection: who it is, since when, and when it last did something.
+"""One client connection: who it is, since when, and which channels it has open.
 
-Activity tracking. paramiko has no "last used" clock, so the server builds each
-``Transport`` with :class:`ActivityPacketizer` (paramiko's public ``packetizer_class``
-hook, paramiko >= 3.4): it stamps a monotonic time whenever a *channel* message goes in
-or out — channel open, data, extended data, EOF, close and channel requests other than
-``keepalive@…``. Transport-level traffic (key re-exchange, ``SSH_MSG_IGNORE``, global
-``keepalive@openssh.com`` requests from ``ServerAliveInterval``) does not count, so an idle
-shell whose client sends keepalives still times out. Window adjustments do not count on
-their own; they only ever accompany data, which does.
+Channel tracking. paramiko does not say how many channels a connection has open, nor
+since when it has none, so the server builds each ``Transport`` with
+:class:`ServerPacketizer` (paramiko's public ``packetizer_class`` hook, paramiko >= 3.4).
+It watches the server's own channel messages: an ``OPEN_CONFIRMATION`` opens a channel, the
+server's ``CLOSE`` ends it (paramiko answers a client's close with its own). From that it
+
+- refuses a channel opened beyond ``max_channels`` with ``OPEN_FAILURE`` "resource
+  shortage: too many channels", before the policy is asked, whatever the policy allows;
+- knows since when the connection has had no open channel, for the idle timeout (as
+  OpenSSH's ``UnusedConnectionTimeout``: a quiet shell is not idle, a connection holding
+  nothing is, keepalives or not);
+- sees the authentication succeed (the server's ``USERAUTH_SUCCESS``), the moment the
+  server counts the connection against ``max_connections``.
 
 The same packetizer gives :meth:`Connection.after_request`: paramiko answers a channel
 request (``exec``, ``shell``, ``subsystem``) *after* the policy hook returns, and starting a
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -29,11 +35,12 @@ import paramiko
 from paramiko.channel import Channel
 from paramiko.common import (
     MSG_CHANNEL_CLOSE,
-    MSG_CHANNEL_DATA,
-    MSG_CHANNEL_EOF,
-    MSG_CHANNEL_EXTENDED_DATA,
     MSG_CHANNEL_OPEN,
-    MSG_CHANNEL_REQUEST,
+    MSG_CHANNEL_OPEN_SUCCESS,
+    MSG_USERAUTH_SUCCESS,
+    OPEN_FAILED_RESOURCE_SHORTAGE,
+    cMSG_CHANNEL_OPEN_FAILURE,
+    cMSG_DISCONNECT,
 )
 from paramiko.message import Message
 from paramiko.packet import Packetizer
@@ -41,59 +48,102 @@ from paramiko.packet import Packetizer
 if TYPE_CHECKING:
     import socket
 
-__all__ = ["ActivityPacketizer", "Connection"]
+__all__ = ["Connection", "ServerPacketizer"]
 
 logger = logging.getLogger(__name__)
 
-_ACTIVE_TYPES = frozenset(
-    {
-        MSG_CHANNEL_OPEN,
-        MSG_CHANNEL_DATA,
-        MSG_CHANNEL_EXTENDED_DATA,
-        MSG_CHANNEL_EOF,
-        MSG_CHANNEL_CLOSE,
-        MSG_CHANNEL_REQUEST,
-    }
-)
-# byte 98, uint32 recipient channel, uint32 length, then the request name
-_KEEPALIVE_PREFIX = b"keepalive@"
+#: RFC 4253 11.1 SSH_DISCONNECT_TOO_MANY_CONNECTIONS (paramiko names only a few codes).
+DISCONNECT_TOO_MANY_CONNECTIONS = 12
 
 
-def _is_activity(ptype: int, payload: bytes) -> bool:
-    """``payload`` is the packet without its type byte."""
-    if ptype not in _ACTIVE_TYPES:
-        return False
-    return not (ptype == MSG_CHANNEL_REQUEST and payload[8:18] == _KEEPALIVE_PREFIX)
+def _recipient(payload: bytes) -> int | None:
+    """The recipient channel number every channel message starts with."""
+    return struct.unpack(">I", payload[:4])[0] if len(payload) >= 4 else None
 
 
-class ActivityPacketizer(Packetizer):
-    """paramiko's ``Packetizer`` plus a channel-activity clock and post-request callbacks.
+class ServerPacketizer(Packetizer):
+    """paramiko's ``Packetizer`` plus channel tracking, a channel cap, an authentication
+    callback and post-request callbacks (see the module docstring).
 
     ``read_message`` runs on the transport thread only; ``send_message`` on any thread.
+    The server sets :attr:`max_channels` and :attr:`on_authenticated` before the
+    transport starts.
     """
 
     def __init__(self, socket: socket.socket) -> None:
         super().__init__(socket)
-        self.last_activity = time.monotonic()
+        #: Channels the client may have open at once; more are refused.
+        self.max_channels: int | None = None
+        #: Called on the transport thread once the authentication success is sent, before
+        #: any later packet is read.
+        self.on_authenticated: Callable[[], object] | None = None
+        #: ``time.monotonic()`` of the authentication success, ``None`` before.
+        self.authenticated_at: float | None = None
+        #: ``time.monotonic()`` since which no channel is open, ``None`` while one is.
+        self.unused_since: float | None = time.monotonic()
+        self._open: set[int] = set()  # the client's numbers of the channels open now
+        self._channel_lock = threading.Lock()
         self._after: list[Callable[[], object]] = []
         self._after_lock = threading.Lock()
+
+    @property
+    def open_channels(self) -> int:
+        with self._channel_lock:
+            return len(self._open)
 
     def call_after_request(self, callback: Callable[[], object]) -> None:
         with self._after_lock:
             self._after.append(callback)
 
     def read_message(self) -> tuple[int, Message]:
-        self._run_after()
-        ptype, message = super().read_message()
-        if _is_activity(ptype, message.asbytes()):
-            self.last_activity = time.monotonic()
-        return ptype, message
+        while True:
+            self._run_after()
+            ptype, message = super().read_message()
+            if ptype != MSG_CHANNEL_OPEN or not self._channels_full():
+                return ptype, message
+            self._refuse_channel(message)
 
     def send_message(self, data: Message) -> None:
         raw = data.asbytes()
         super().send_message(data)
-        if raw and _is_activity(raw[0], raw[1:]):
-            self.last_activity = time.monotonic()
+        if raw:
+            self._sent(raw[0], raw[1:])
+
+    def _sent(self, ptype: int, payload: bytes) -> None:
+        if ptype == MSG_USERAUTH_SUCCESS:
+            self.authenticated_at = time.monotonic()
+            if self.on_authenticated is not None:
+                self.on_authenticated()
+            return
+        if ptype not in (MSG_CHANNEL_OPEN_SUCCESS, MSG_CHANNEL_CLOSE):
+            return
+        number = _recipient(payload)
+        if number is None:  # pragma: no cover - paramiko always writes it
+            return
+        with self._channel_lock:
+            if ptype == MSG_CHANNEL_OPEN_SUCCESS:
+                self._open.add(number)
+                self.unused_since = None
+            elif number in self._open:
+                self._open.discard(number)
+                if not self._open:
+                    self.unused_since = time.monotonic()
+
+    def _channels_full(self) -> bool:
+        return self.max_channels is not None and self.open_channels >= self.max_channels
+
+    def _refuse_channel(self, message: Message) -> None:
+        """Answer a channel open with "resource shortage" (RFC 4254 5.1)."""
+        kind = message.get_text()
+        number = message.get_int()
+        logger.info("refusing a %r channel: %s open (max_channels)", kind, self.max_channels)
+        reply = Message()
+        reply.add_byte(cMSG_CHANNEL_OPEN_FAILURE)
+        reply.add_int(number)
+        reply.add_int(OPEN_FAILED_RESOURCE_SHORTAGE)
+        reply.add_string("too many channels")
+        reply.add_string("en")
+        self.send_message(reply)
 
     def _run_after(self) -> None:
         with self._after_lock:
@@ -103,6 +153,8 @@ class ActivityPacketizer(Packetizer):
                 callback()
             except Exception:  # a hook's bug must not kill the connection's transport
                 logger.exception("after_request callback %r failed", callback)
+        if callbacks and self.closed:
+            raise EOFError  # a callback ended the connection: paramiko's quiet way out
 
 
 _ids = itertools.count(1)
@@ -183,16 +235,17 @@ class Connection:
             self._held = {channel for channel in self._held if not channel.closed}
 
     @property
-    def last_activity(self) -> float:
-        """``time.monotonic()`` of the last channel message, or of the accept."""
-        packetizer = self.transport.packetizer
-        if isinstance(packetizer, ActivityPacketizer):
-            return max(packetizer.last_activity, self.started_monotonic)
-        return self.started_monotonic
-
-    @property
     def idle_seconds(self) -> float:
-        return time.monotonic() - self.last_activity
+        """Seconds since the connection last had an open channel, counted from the
+        authentication at the earliest; ``0.0`` while a channel is open or before the
+        client authenticated."""
+        packetizer = self.transport.packetizer
+        if not isinstance(packetizer, ServerPacketizer):  # pragma: no cover
+            return 0.0
+        since, authenticated_at = packetizer.unused_since, packetizer.authenticated_at
+        if since is None or authenticated_at is None:
+            return 0.0
+        return time.monotonic() - max(since, authenticated_at)
 
     def note_auth(self, method: str, key_fingerprint: str | None) -> None:
         """Record a credential the policy accepted (transport thread).
@@ -210,11 +263,24 @@ class Connection:
         been answered (see the module docstring). It must not block: start a worker or set
         an event. Dropped if the connection ends first."""
         packetizer = self.transport.packetizer
-        if isinstance(packetizer, ActivityPacketizer):
+        if isinstance(packetizer, ServerPacketizer):
             packetizer.call_after_request(callback)
         else:  # pragma: no cover - only with a transport the server did not build
             callback()
 
     def close(self) -> None:
         """Close the transport (every channel with it); the supervisor does the rest."""
+        self.transport.close()
+
+    def disconnect_too_many(self) -> None:
+        """Tell the client "too many connections" (SSH ``DISCONNECT``) and close.
+
+        Transport thread only (an :meth:`after_request` callback), as paramiko sends its
+        own disconnects."""
+        message = Message()
+        message.add_byte(cMSG_DISCONNECT)
+        message.add_int(DISCONNECT_TOO_MANY_CONNECTIONS)
+        message.add_string("too many connections")
+        message.add_string("en")
+        self.transport.packetizer.send_message(message)
         self.transport.close()

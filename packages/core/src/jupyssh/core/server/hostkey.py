@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import io
 import ipaddress
 import logging
 import os
@@ -24,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from jupyssh.core.errors import ServerConfigError
-from jupyssh.core.paths import config_dir, ensure_private_dir
+from jupyssh.core.paths import config_dir, ensure_private_dir, make_private_dirs
 
 __all__ = [
     "default_host_key_path",
@@ -36,6 +37,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 HOST_KEY_NAME = "ssh_host_ed25519_key"
+# An OpenSSH ed25519 private key is about 400 bytes; RSA-16384 about 12 KiB.
+_MAX_KEY_BYTES = 64 * 1024
 
 
 def default_host_key_path() -> Path:
@@ -67,8 +70,9 @@ def load_or_create_host_key(path: Path | None = None) -> paramiko.Ed25519Key:
     """Load the ed25519 host key at ``path`` (default :func:`default_host_key_path`),
     creating it (mode 0600, folder 0700) if it does not exist yet.
 
-    :raises ServerConfigError: the file is readable or writable by other users, owned by
-        someone else, not a regular file, encrypted or not an ed25519 OpenSSH key.
+    :raises ServerConfigError: the file is not an SSH private key, is readable or writable
+        by other users, owned by someone else, not a regular file, encrypted or not an
+        ed25519 OpenSSH key.
     """
     default = path is None
     key_path = default_host_key_path() if path is None else Path(path).expanduser()
@@ -82,7 +86,7 @@ def _create(path: Path, *, private_parent: bool) -> None:
     if private_parent:
         ensure_private_dir(parent)
     else:
-        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(parent)
     private = ed25519.Ed25519PrivateKey.generate()
     pem = private.private_bytes(
         serialization.Encoding.PEM,
@@ -111,6 +115,31 @@ def _create(path: Path, *, private_parent: bool) -> None:
     logger.info("created host key %s", path)
 
 
+def _read_key_text(path: Path, size: int) -> str:
+    """The file's text if it looks like a PEM private key (``-----BEGIN … PRIVATE
+    KEY-----``), else a "not an SSH private key" error."""
+    not_a_key = ServerConfigError(
+        "host key file is not an SSH private key",
+        where=str(path),
+        hint="point the server at an ed25519 private key file (ssh-keygen -t ed25519), "
+        "or leave the option out to use jupyssh's own key",
+    )
+    if size > _MAX_KEY_BYTES:
+        raise not_a_key
+    try:
+        text = path.read_text(encoding="ascii")
+    except UnicodeDecodeError:
+        raise not_a_key from None
+    except OSError as exc:
+        raise ServerConfigError(
+            f"host key cannot be opened ({exc.strerror})", where=str(path)
+        ) from exc
+    first = text.lstrip().partition("\n")[0].strip()
+    if not (first.startswith("-----BEGIN ") and first.endswith("PRIVATE KEY-----")):
+        raise not_a_key
+    return text
+
+
 def _load(path: Path) -> paramiko.Ed25519Key:
     try:
         info = path.stat()
@@ -132,6 +161,23 @@ def _load(path: Path) -> paramiko.Ed25519Key:
             where=str(path),
             hint="use a key file of your own (remove it to let jupyssh create one)",
         )
+    # The content first: only a real key gets chmod advice (``--host-key /etc/passwd``
+    # must not be told to run ``chmod 600 /etc/passwd``).
+    text = _read_key_text(path, info.st_size)
+    try:
+        key = paramiko.Ed25519Key(file_obj=io.StringIO(text))
+    except paramiko.PasswordRequiredException as exc:
+        raise ServerConfigError(
+            "host key is encrypted",
+            where=str(path),
+            hint="use an unencrypted key (ssh-keygen -t ed25519 -N '' -f ...)",
+        ) from exc
+    except (paramiko.SSHException, ValueError) as exc:
+        raise ServerConfigError(
+            "host key cannot be read as an OpenSSH ed25519 private key",
+            where=str(path),
+            hint="move the file away to let jupyssh create a new key",
+        ) from exc
     mode = stat.S_IMODE(info.st_mode)
     if mode & 0o077:
         raise ServerConfigError(
@@ -139,19 +185,5 @@ def _load(path: Path) -> paramiko.Ed25519Key:
             where=str(path),
             hint=f"run: chmod 600 {path}",
         )
-    try:
-        key = paramiko.Ed25519Key(filename=str(path))
-    except paramiko.PasswordRequiredException as exc:
-        raise ServerConfigError(
-            "host key is encrypted",
-            where=str(path),
-            hint="use an unencrypted key (ssh-keygen -t ed25519 -N '' -f ...)",
-        ) from exc
-    except (paramiko.SSHException, ValueError, OSError) as exc:
-        raise ServerConfigError(
-            "host key cannot be read as an OpenSSH ed25519 private key",
-            where=str(path),
-            hint="move the file away to let jupyssh create a new key",
-        ) from exc
     logger.debug("loaded host key %s (%s)", path, fingerprint(key))
     return key
