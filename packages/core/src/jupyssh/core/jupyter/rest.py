@@ -53,6 +53,7 @@ from jupyssh.core.jupyter.models import (
     SessionModel,
     TerminalModel,
 )
+from jupyssh.core.jupyter.upload import DEFAULT_CHUNK_SIZE, ChunkedUpload
 from jupyssh.core.jupyter.urls import (
     ServerURL,
     api_url,
@@ -71,9 +72,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Bytes per chunk of a chunked save: JupyterLab's size (filebrowser ``CHUNK_SIZE``), so
-#: that proxies configured for JupyterLab uploads (body limits) let ours through too.
-DEFAULT_CHUNK_SIZE = 1024 * 1024
 #: Bytes asked for per ranged request to ``/files/``.
 DEFAULT_REQUEST_SIZE = 8 * 1024 * 1024
 
@@ -410,35 +408,27 @@ class JupyterClient:
         """Write ``data`` to ``path`` (created or replaced); return its model.
 
         Data larger than ``chunk_size`` (default: the client's) goes in chunks with the
-        Contents API's ``chunk`` field (jupyter_server's LargeFileManager, the default):
-        1 (truncate and write), 2, 3, … (append), and -1 for the last (append, then
-        post-save hooks). The size the server reports afterwards is checked, because a
-        contents manager without chunk support overwrites on every chunk.
+        Contents API's ``chunk`` field (:class:`~jupyssh.core.jupyter.upload.ChunkedUpload`
+        says how); the size the server reports afterwards is checked, because a contents
+        manager without chunk support overwrites on every chunk.
         """
-        size = chunk_size or self.chunk_size
-        if len(data) <= size:
-            return await self._put(path, _file_body(data), what=f"save {path!r}")
-        chunks = [data[i : i + size] for i in range(0, len(data), size)]
-        model: ContentsModel | None = None
-        for number, chunk in enumerate(chunks, start=1):
-            model = await self.save_chunk(
-                path, chunk, chunk=-1 if number == len(chunks) else number
-            )
-        assert model is not None  # noqa: S101 - more than one chunk was sent
-        if model.get("size") is not None and model["size"] != len(data):
-            raise JupyterError(
-                f"save {path!r}: the server kept {model['size']} of {len(data)} bytes",
-                where=self.base_url,
-                hint="its contents manager does not append chunks; raise chunk_size above "
-                "the file size or use jupyter_server's LargeFileManager",
-            )
+        upload = ChunkedUpload(self, path, chunk_size=chunk_size)
+        size = upload.chunk_size
+        for start in range(0, max(len(data), 1), size):
+            last = start + size >= len(data)
+            model = await upload.send(data[start : start + size], last=last)
         return model
+
+    async def save_whole(self, path: str, data: bytes) -> ContentsModel:
+        """Write ``data`` to ``path`` in one request (no ``chunk`` field), whatever its size."""
+        return await self._put(path, _file_body(data), what=f"save {path!r}")
 
     async def save_chunk(self, path: str, data: bytes, *, chunk: int) -> ContentsModel:
         """Send one chunk of a chunked save (``chunk`` 1, 2, …, or -1 for the last).
 
         Chunk 1 truncates the file; every other chunk, -1 included, appends. A file that
-        fits in one request must therefore go without ``chunk`` (``save_file`` does so).
+        fits in one request must therefore go without ``chunk`` (``save_whole``;
+        :class:`~jupyssh.core.jupyter.upload.ChunkedUpload` applies these rules).
         """
         if chunk == 0 or chunk < -1:
             raise ConfigError(f"chunk must be 1, 2, … or -1 (last), not {chunk}")
