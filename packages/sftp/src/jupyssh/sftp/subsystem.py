@@ -33,17 +33,23 @@ from paramiko.sftp import (
     CMD_CLOSE,
     CMD_EXTENDED,
     CMD_EXTENDED_REPLY,
+    CMD_FSETSTAT,
     CMD_INIT,
+    CMD_MKDIR,
     CMD_NAME,
+    CMD_NAMES,
     CMD_OPEN,
     CMD_OPENDIR,
+    CMD_SETSTAT,
     CMD_VERSION,
     SFTP_BAD_MESSAGE,
     SFTP_EOF,
     SFTP_FAILURE,
     SFTP_OK,
+    SFTP_OP_UNSUPPORTED,
     SFTPError,
 )
+from paramiko.sftp_attr import SFTPAttributes
 
 from jupyssh.sftp.interface import JupyterSFTPInterface
 from jupyssh.sftp.limits import MAX_PACKET, MAX_READ_WRITE
@@ -106,6 +112,12 @@ class JupyterSFTPServer(paramiko.SFTPServer):
             if t == CMD_CLOSE:
                 self._close(request_number, msg)
                 return
+            if t not in CMD_NAMES:  # paramiko would raise KeyError naming it in its log
+                self._send_status(request_number, SFTP_OP_UNSUPPORTED, f"unknown request {t}")
+                return
+            if not _attributes_fit(t, msg):
+                self._send_status(request_number, SFTP_BAD_MESSAGE, "malformed attributes")
+                return
             if t in {CMD_OPEN, CMD_OPENDIR} and self._handles_full():
                 limit = self.server.service.options.max_handles
                 message = f"too many open handles (the limit is {limit}); close some first"
@@ -166,3 +178,37 @@ class JupyterSFTPServer(paramiko.SFTPServer):
             return
         opened.close()  # raises SFTPStatusError when an upload fails: the client must know
         self._send_status(request_number, SFTP_OK)
+
+
+#: Requests that carry attributes: how many strings (path or handle) and ints come first.
+_ATTRIBUTES_AFTER = {CMD_OPEN: (1, 1), CMD_SETSTAT: (1, 0), CMD_FSETSTAT: (1, 0), CMD_MKDIR: (1, 0)}
+
+
+def _attributes_fit(t: int, msg: Message) -> bool:
+    """Whether the extended-attribute count of a request fits in the packet.
+
+    paramiko reads ``count`` pairs of strings however few bytes follow (an exhausted
+    message yields empty strings), so a count of 2**32 - 1 keeps a session thread busy
+    for hours. Each pair takes at least 8 bytes; a count that claims more is refused."""
+    layout = _ATTRIBUTES_AFTER.get(t)
+    if layout is None:
+        return True
+    probe = Message(msg.asbytes())
+    probe.packet.seek(msg.packet.tell())
+    strings, ints = layout
+    for _ in range(strings):
+        probe.get_binary()
+    for _ in range(ints):
+        probe.get_int()
+    flags = probe.get_int()
+    if not flags & SFTPAttributes.FLAG_EXTENDED:
+        return True
+    if flags & SFTPAttributes.FLAG_SIZE:
+        probe.get_int64()
+    fields = (SFTPAttributes.FLAG_UIDGID, 2), (SFTPAttributes.FLAG_PERMISSIONS, 1)
+    for flag, count in (*fields, (SFTPAttributes.FLAG_AMTIME, 2)):
+        if flags & flag:
+            for _ in range(count):
+                probe.get_int()
+    count = probe.get_int()
+    return count * 8 <= len(probe.get_remainder())

@@ -110,6 +110,8 @@ class Upload:
     def read(self, offset: int, length: int) -> bytes:
         """What the file holds at ``offset`` (the local copy, made now if needed)."""
         spill = self._to_spill()
+        if offset >= self.length():  # also where seek() would overflow
+            return b""
         spill.seek(offset)
         return spill.read(length)
 
