@@ -225,3 +225,23 @@ def test_finding_19e_renaming_the_root_is_refused(sftp, fake, root):
         assert rename("f", root) == SFTP_PERMISSION_DENIED
     assert [method for method, _, _ in fake.requests if method == "PATCH"] == []
     assert fake.files == {"f": bytearray(b"x")}
+
+
+# --- 18: links out of the root (also in integration/tests/sftp/test_sftp_links.py) ---------
+
+
+def test_finding_18_a_refused_read_names_links_out_of_the_root(sftp, fake):
+    fake.put_file("link_out", b"secret")  # as the Contents API shows a link: a file
+    original = fake._files
+
+    def refuse(path, request):  # tornado's answer for a real path outside the root
+        if path == "link_out":
+            return httpx.Response(403, text="link_out is not in root static directory")
+        return original(path, request)
+
+    fake._files = refuse
+    handle = sftp.open("link_out", os.O_RDONLY, SFTPAttributes())
+    assert isinstance(handle, ReadHandle)
+    assert handle.read(0, 10) == SFTP_PERMISSION_DENIED
+    assert "symbolic link leading outside its root" in (sftp.last_error or "")
+    handle.close()

@@ -18,13 +18,13 @@ import concurrent.futures
 from typing import TYPE_CHECKING, Protocol
 
 from paramiko import SFTPAttributes, SFTPHandle
-from paramiko.sftp import SFTP_OK
+from paramiko.sftp import SFTP_OK, SFTP_PERMISSION_DENIED
 
 from jupyssh.core.jupyter import ContentsModel
 from jupyssh.sftp.attrs import attributes
 from jupyssh.sftp.limits import MAX_READ_WRITE
 from jupyssh.sftp.service import SFTPService
-from jupyssh.sftp.status import SFTPStatusError
+from jupyssh.sftp.status import SFTPStatusError, is_hidden
 from jupyssh.sftp.upload import Upload
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class ReadHandle(SFTPHandle):
         try:
             return self._read(offset, min(length, MAX_READ_WRITE))
         except SFTPStatusError as exc:
-            return self.reporter.fail(exc)
+            return self.reporter.fail(_refused_read(self.path, exc))
 
     def _read(self, offset: int, length: int) -> bytes:
         out = bytearray()
@@ -212,3 +212,15 @@ class WriteHandle(SFTPHandle):
     def abort(self) -> None:
         """The session ended with the file still open: drop the upload, keep ``target``."""
         self.upload.abort()
+
+
+def _refused_read(path: str, error: SFTPStatusError) -> SFTPStatusError:
+    """A refused ``/files/`` read, with its likely cause: the Contents API showed the file,
+    so the token works; jupyter_server's file handler (tornado >= 6.5.9) refuses a file
+    whose real path leaves the server's root, such as one behind a symbolic link."""
+    if error.code != SFTP_PERMISSION_DENIED or is_hidden(path):
+        return error
+    return SFTPStatusError.denied(
+        f"{error.message}; the Jupyter server refuses to serve this file's bytes, which it "
+        "does for a symbolic link leading outside its root"
+    )
