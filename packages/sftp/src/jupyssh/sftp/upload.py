@@ -274,6 +274,8 @@ class Upload:
                 self.service.run(coro, path=self.target)
         except BaseException:
             spill.close()
+            self.service.spills.give(self._spill_charge)
+            self._spill_charge = 0
             raise
         self._spill = spill
         self._hash = None  # computed again from the file at upload
