@@ -245,7 +245,7 @@ def test_from_url_resolves_the_token() -> None:
 
 
 def test_clear_text_warning(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="jupyssh.core.jupyter.rest"):
+    with caplog.at_level(logging.WARNING, logger="jupyssh.core.jupyter.http"):
         JupyterClient("http://127.0.0.1:8888/", token=TOKEN)
         JupyterClient("http://[::1]:8888/", token=TOKEN)
         JupyterClient("https://remote.example/", token=TOKEN)

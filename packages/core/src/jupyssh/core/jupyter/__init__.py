@@ -12,7 +12,9 @@ Installed with the ``jupyter`` extra (``pip install 'jupyssh-core[jupyter]'``)::
 
 Modules: ``urls`` (URL parsing), ``auth`` (token, redaction), ``models`` (REST JSON),
 ``messages`` and ``framing`` (the messaging protocol and its WebSocket wire forms, pure),
-``rest`` (``JupyterClient``), ``upload`` (``ChunkedUpload``, the chunked-save rules),
+``http`` (requests, typed errors, body encodings), ``contents`` (the Contents API and
+ranged downloads), ``rest`` (``JupyterClient``: both, plus sessions, kernels and
+terminals), ``upload`` (``ChunkedUpload``, the chunked-save rules),
 ``kernel`` (``KernelConnection``), ``comm`` (``Comm``).
 """
 

@@ -23,7 +23,7 @@ from jupyssh.core.errors import ConfigError, JupyterError
 from jupyssh.core.jupyter.models import ContentsModel
 
 if TYPE_CHECKING:
-    from jupyssh.core.jupyter.rest import JupyterClient
+    from jupyssh.core.jupyter.contents import ContentsClient
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "ChunkedUpload"]
 
@@ -40,7 +40,7 @@ class ChunkedUpload:
     size callers should cut pieces to (``None``: the client's); pieces of any size work.
     """
 
-    def __init__(self, client: JupyterClient, path: str, *, chunk_size: int | None = None) -> None:
+    def __init__(self, client: ContentsClient, path: str, *, chunk_size: int | None = None) -> None:
         size = client.chunk_size if chunk_size is None else chunk_size
         if size <= 0:
             raise ConfigError(f"chunk_size must be positive, not {size}")
