@@ -216,14 +216,16 @@ class SFTPService:
                 with contextlib.suppress(SFTPStatusError):
                     self.run(self.client.rename(aside, target), path=target)
                 raise
-            self.discard(aside)
+            self.discard(aside, exists=True)
 
-    def discard(self, path: str) -> None:
+    def discard(self, path: str, *, exists: bool = False) -> None:
         """Remove a file of our own (an upload's temporary file, a replaced copy): emptied
         first, so that a server that deletes to its trash keeps no copy of the data.
-        Failures are logged, not raised: the caller is already on its way out."""
+        ``exists``: the caller just made it (a replaced copy), so it is not looked up
+        first (emptying a missing file would create it). Failures are logged, not raised:
+        the caller is already on its way out."""
         try:
-            self.run(_empty_and_delete(self.client, path), path=path)
+            self.run(_empty_and_delete(self.client, path, exists=exists), path=path)
         except SFTPStatusError as exc:
             logger.warning(
                 "could not remove temporary file %s: %s", show(path), printable(exc.message)
@@ -293,10 +295,11 @@ async def _stat_or_none(client: JupyterClient, path: str) -> ContentsModel | Non
         return None
 
 
-async def _empty_and_delete(client: JupyterClient, path: str) -> None:
+async def _empty_and_delete(client: JupyterClient, path: str, *, exists: bool) -> None:
     try:
-        await client.stat(path)
-        await client.save_file(path, b"")
+        if not exists:
+            await client.stat(path)
+        await client.save_whole(path, b"")
         await client.delete(path)
     except JupyterNotFoundError:
         return
