@@ -18,6 +18,7 @@ from paramiko.sftp import (
     CMD_EXTENDED,
     CMD_OPENDIR,
     CMD_READ,
+    CMD_WRITE,
     SFTP_FAILURE,
     SFTP_OK,
     SFTP_PERMISSION_DENIED,
@@ -28,7 +29,7 @@ from jupyssh.core.jupyter import JupyterClient
 from jupyssh.sftp import SFTPOptions, SFTPService
 from jupyssh.sftp.handles import ReadHandle, WriteHandle
 from jupyssh.sftp.interface import JupyterSFTPInterface
-from jupyssh.sftp.limits import MAX_READ_WRITE
+from jupyssh.sftp.limits import MAX_PACKET, MAX_READ_WRITE
 
 from .conftest import BASE, KIB, TOKEN, FakeContents
 
@@ -111,6 +112,20 @@ def test_finding_5_upload_buffers_stay_within_the_buffer_budget(fake):
         assert [bytes(fake.files[f"u{n}"]) for n in range(4)] == datas
         assert service.buffers.peak <= 64 * KIB
         assert service.buffers.used == 0
+
+
+def test_finding_5_an_oversized_packet_ends_the_session(client: paramiko.SFTPClient, fake):
+    fake.put_file("f", b"x")
+    handle = client.open("f", "w")
+    message = paramiko.Message()
+    message.add_int(99)
+    message.add_string(handle.handle)
+    message.add_int64(0)
+    message.add_string(b"w" * (MAX_PACKET + 1))  # paramiko alone reads up to 16 MiB
+    client._send_packet(CMD_WRITE, message)  # type: ignore[attr-defined]
+    with pytest.raises(EOFError):
+        client._read_packet()  # type: ignore[attr-defined]
+    assert fake.files["f"] == b"x"
 
 
 # --- 6: READ length ---------------------------------------------------------------------------
