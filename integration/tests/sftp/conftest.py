@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import paramiko
 import pytest
 from jupyssh_harness import JupyterServer, KeyPair
 
@@ -233,3 +234,26 @@ def stop_server_process(server: ServerProcess) -> int:
     finally:
         if server.process.stdout is not None:
             server.process.stdout.close()
+
+
+@pytest.fixture
+def client(sftp_endpoint: SFTPEndpoint) -> Iterator[paramiko.SFTPClient]:
+    """paramiko's SFTP client, host key pinned."""
+    ssh = paramiko.SSHClient()
+    ssh.load_host_keys(str(sftp_endpoint.known_hosts))
+    ssh.set_missing_host_key_policy(paramiko.RejectPolicy())
+    ssh.connect(
+        "127.0.0.1",
+        port=sftp_endpoint.port,
+        username="tester",
+        key_filename=str(sftp_endpoint.keypair.private_key),
+        allow_agent=False,
+        look_for_keys=False,
+        timeout=30,
+    )
+    try:
+        sftp = ssh.open_sftp()
+        yield sftp
+        sftp.close()
+    finally:
+        ssh.close()

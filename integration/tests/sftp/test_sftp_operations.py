@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import errno
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import paramiko
@@ -15,29 +14,6 @@ import pytest
 from jupyssh_harness import JupyterServer
 
 from .conftest import SFTPEndpoint, sha256_of, write_random
-
-
-@pytest.fixture
-def client(sftp_endpoint: SFTPEndpoint) -> Iterator[paramiko.SFTPClient]:
-    """paramiko's SFTP client, host key pinned."""
-    ssh = paramiko.SSHClient()
-    ssh.load_host_keys(str(sftp_endpoint.known_hosts))
-    ssh.set_missing_host_key_policy(paramiko.RejectPolicy())
-    ssh.connect(
-        "127.0.0.1",
-        port=sftp_endpoint.port,
-        username="tester",
-        key_filename=str(sftp_endpoint.keypair.private_key),
-        allow_agent=False,
-        look_for_keys=False,
-        timeout=30,
-    )
-    try:
-        sftp = ssh.open_sftp()
-        yield sftp
-        sftp.close()
-    finally:
-        ssh.close()
 
 
 def test_posix_rename_is_advertised_and_replaces(sftp_endpoint: SFTPEndpoint, tmp_path: Path):

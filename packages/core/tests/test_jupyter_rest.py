@@ -22,6 +22,7 @@ from jupyssh.core.errors import (
     OperationTimeout,
 )
 from jupyssh.core.jupyter.rest import JupyterClient, error_for_response
+from jupyssh.core.jupyter.upload import DEFAULT_CHUNK_SIZE, ChunkedUpload
 
 TOKEN = "0123456789abcdef0123456789abcdef0123456789abcdef"
 BASE = "https://jupyter.test/user/ada/"
@@ -244,7 +245,7 @@ def test_from_url_resolves_the_token() -> None:
 
 
 def test_clear_text_warning(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="jupyssh.core.jupyter.rest"):
+    with caplog.at_level(logging.WARNING, logger="jupyssh.core.jupyter.http"):
         JupyterClient("http://127.0.0.1:8888/", token=TOKEN)
         JupyterClient("http://[::1]:8888/", token=TOKEN)
         JupyterClient("https://remote.example/", token=TOKEN)
@@ -398,10 +399,45 @@ async def test_chunked_save_detects_a_manager_without_chunks() -> None:
         return httpx.Response(200, json=_model("b", size=size))
 
     async with client_for(answer, chunk_size=100) as (client, _):
-        with pytest.raises(JupyterError, match="kept 50 of 250 bytes") as info:
+        with pytest.raises(JupyterError, match="stored 50 of 250 bytes") as info:
             await client.save_file("b", b"y" * 250)
     assert info.value.hint is not None
     assert "LargeFileManager" in info.value.hint
+
+
+@pytest.mark.asyncio
+async def test_chunked_upload_numbers_pieces_when_sent_not_when_run() -> None:
+    # the SFTP server starts a piece's coroutine before awaiting the one before it
+    async with client_for(lambda r: httpx.Response(200, json=_model("p", size=3))) as (
+        client,
+        recorder,
+    ):
+        upload = ChunkedUpload(client, "p", chunk_size=1)
+        first, second = upload.send(b"a"), upload.send(b"b")
+        last = upload.send(b"c", last=True)
+        assert upload.finished
+        assert upload.size == 3
+        await first
+        await second
+        await last
+        with pytest.raises(ConfigError, match="already finished"):
+            upload.send(b"d")
+    assert [b["chunk"] for b in recorder.bodies()] == [1, 2, -1]
+
+
+@pytest.mark.asyncio
+async def test_chunked_upload_of_one_piece_is_a_plain_save() -> None:
+    # chunk 1 alone would leave the file open to appends, -1 alone would append to it
+    async with client_for(lambda r: httpx.Response(200, json=_model("p", size=0))) as (
+        client,
+        recorder,
+    ):
+        upload = ChunkedUpload(client, "p")
+        assert upload.chunk_size == DEFAULT_CHUNK_SIZE
+        assert not upload.started
+        await upload.send(b"x" * 5, last=True)
+        assert upload.started
+    assert recorder.bodies()[0].get("chunk", "absent") == "absent"
 
 
 @pytest.mark.asyncio

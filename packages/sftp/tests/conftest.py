@@ -6,18 +6,25 @@ refuses an existing target (409), dotfiles are refused (404 on GET, 400 on PUT),
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
+import socket
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
+import paramiko
 import pytest
+from paramiko.common import AUTH_SUCCESSFUL, OPEN_SUCCEEDED
 
 from jupyssh.core.jupyter import JupyterClient
-from jupyssh.sftp import SFTPOptions, SFTPService
+from jupyssh.core.server import load_or_create_host_key
+from jupyssh.sftp import SFTPOptions, SFTPService, install
 from jupyssh.sftp.interface import JupyterSFTPInterface
 
 BASE = "https://jupyter.test/"
@@ -218,3 +225,47 @@ def sftp(service: SFTPService) -> Iterator[JupyterSFTPInterface]:
     interface.session_started()
     yield interface
     interface.session_ended()
+
+
+class OpenPolicy(paramiko.ServerInterface):
+    """Test only: anyone, sessions, the sftp subsystem."""
+
+    def get_allowed_auths(self, username: str) -> str:
+        return "none"
+
+    def check_auth_none(self, username: str) -> int:
+        return AUTH_SUCCESSFUL
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:
+        return OPEN_SUCCEEDED
+
+
+@contextlib.contextmanager
+def loopback(service: SFTPService, host_key: Path) -> Iterator[paramiko.SFTPClient]:
+    """An SFTP client talking to ``service`` over a paramiko socket pair (no network)."""
+    server_sock, client_sock = socket.socketpair()
+    server = paramiko.Transport(server_sock)
+    server.add_server_key(load_or_create_host_key(host_key))
+    install(server, service)
+    server.start_server(event=threading.Event(), server=OpenPolicy())  # returns at once
+    transport = paramiko.Transport(client_sock)
+    try:
+        transport.connect()
+        transport.auth_none("tester")
+        sftp = paramiko.SFTPClient.from_transport(transport)
+        assert sftp is not None
+        yield sftp
+        sftp.close()
+    finally:
+        transport.close()
+        server.close()
+        server.join(5)
+        transport.join(5)
+        server_sock.close()
+        client_sock.close()
+
+
+@pytest.fixture
+def client(service: SFTPService, tmp_path: Path) -> Iterator[paramiko.SFTPClient]:
+    with loopback(service, tmp_path / "host_key") as sftp:
+        yield sftp

@@ -294,3 +294,25 @@ def test_failed_replacement_puts_the_old_file_back(sftp, fake, service):
         service.replace("upload.part", "doc.txt")
     assert fake.files["doc.txt"] == b"old"  # moved aside, then back
     assert len(calls) == 3
+
+
+def test_overwriting_a_small_file_costs_eight_requests(sftp, fake):
+    fake.put_file("small.txt", b"old")
+    fake.requests.clear()
+    handle = _open(sftp, "small.txt", WRITE_NEW)
+    assert handle.write(0, b"new") == SFTP_OK
+    handle.close()
+    assert fake.files["small.txt"] == b"new"
+    methods = [(method, ".old" in path) for method, path, _ in fake.requests]
+    # stat at open; save, verify; stat the target, set it aside, rename the upload in;
+    # empty the aside copy and delete it (without asking first whether it is there)
+    assert methods == [
+        ("GET", False),
+        ("PUT", False),
+        ("GET", False),
+        ("GET", False),
+        ("PATCH", False),
+        ("PATCH", False),
+        ("PUT", True),
+        ("DELETE", True),
+    ]

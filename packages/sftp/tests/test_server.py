@@ -3,59 +3,15 @@ it advertises and answers, and failure messages that reach the client."""
 
 from __future__ import annotations
 
-import socket
 import struct
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import paramiko
 import pytest
-from paramiko.common import AUTH_SUCCESSFUL, OPEN_SUCCEEDED
 from paramiko.sftp import CMD_CLOSE, CMD_EXTENDED, CMD_EXTENDED_REPLY, CMD_VERSION
 
-from jupyssh.core.server import load_or_create_host_key
-from jupyssh.sftp import SFTPService
-from jupyssh.sftp.server import EXTENSIONS, MAX_READ_WRITE
+from jupyssh.sftp.subsystem import EXTENSIONS, MAX_READ_WRITE
 
 from .conftest import FakeContents
-
-
-class OpenPolicy(paramiko.ServerInterface):
-    """Test only: anyone, sessions, the sftp subsystem."""
-
-    def get_allowed_auths(self, username: str) -> str:
-        return "none"
-
-    def check_auth_none(self, username: str) -> int:
-        return AUTH_SUCCESSFUL
-
-    def check_channel_request(self, kind: str, chanid: int) -> int:
-        return OPEN_SUCCEEDED
-
-
-@pytest.fixture
-def client(service: SFTPService, tmp_path: Path) -> Iterator[paramiko.SFTPClient]:
-    server_sock, client_sock = socket.socketpair()
-    server = paramiko.Transport(server_sock)
-    server.add_server_key(load_or_create_host_key(tmp_path / "host_key"))
-    service.install(server)
-    server.start_server(event=threading.Event(), server=OpenPolicy())  # returns at once
-    transport = paramiko.Transport(client_sock)
-    try:
-        transport.connect()
-        transport.auth_none("tester")
-        sftp = paramiko.SFTPClient.from_transport(transport)
-        assert sftp is not None
-        yield sftp
-        sftp.close()
-    finally:
-        transport.close()
-        server.close()
-        server.join(5)
-        transport.join(5)
-        server_sock.close()
-        client_sock.close()
 
 
 def test_version_advertises_posix_rename_limits_and_expand_path(client: paramiko.SFTPClient):

@@ -271,7 +271,9 @@ class BridgeServer(SSHServer):
 
     def on_transport(self, transport: paramiko.Transport, connection: Connection) -> None:
         if self._sftp is not None:
-            self._sftp.install(transport)
+            from jupyssh.sftp import install  # noqa: PLC0415 - optional package
+
+            install(transport, self._sftp)
 
     def on_connection_closed(self, connection: Connection) -> None:
         """Stop the connection's processes, delete its terminals and its kernel

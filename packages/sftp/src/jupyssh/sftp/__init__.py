@@ -4,25 +4,27 @@ Jupyter server, byte-exact, memory-bounded, and never a silent loss.
 Standalone: ``jupyssh sftp serve --jupyter-url URL``. As a subsystem of another paramiko
 server (the bridge)::
 
-    from jupyssh.sftp import SFTPService
+    from jupyssh.sftp import SFTPService, install
 
     service = SFTPService(JupyterClient(url, token=token))
-    service.install(transport)   # for each transport, before its handshake
+    install(transport, service)  # for each transport, before its handshake
     service.close()              # at shutdown
 
-Modules: ``paths`` (SFTP to Contents paths), ``status`` (errors to SFTP status codes),
-``attrs`` (models to attributes), ``service`` (shared client, loop, locks, mounting),
-``interface`` (``SFTPServerInterface``), ``handles`` (reads and uploads), ``server``
-(the ``SFTPServer`` subclass with OpenSSH's extensions), ``standalone`` (an SSH server
-offering only SFTP), ``cli``.
+Modules, each importing only those before it: ``paths`` (SFTP to Contents paths),
+``status`` (errors to SFTP status codes), ``attrs`` (models to attributes), ``limits``
+(protocol limits, byte budgets), ``service`` (shared client, loop, locks, options),
+``upload`` (a file on its way to the server), ``handles`` (paramiko's open files),
+``interface`` (``SFTPServerInterface``), ``subsystem`` (the protocol engine, the
+``SFTPServer`` subclass with OpenSSH's extensions, and ``install``), ``standalone`` (an
+SSH server offering only SFTP), ``cli``.
 """
 
 from jupyssh.sftp._version import __version__
 from jupyssh.sftp.interface import JupyterSFTPInterface
-from jupyssh.sftp.server import JupyterSFTPServer
 from jupyssh.sftp.service import SFTPOptions, SFTPService
 from jupyssh.sftp.standalone import SFTPOnlyServer, SFTPPolicy
 from jupyssh.sftp.status import SFTPStatusError
+from jupyssh.sftp.subsystem import JupyterSFTPServer, install
 
 __all__ = [
     "JupyterSFTPInterface",
@@ -33,4 +35,5 @@ __all__ = [
     "SFTPService",
     "SFTPStatusError",
     "__version__",
+    "install",
 ]

@@ -39,7 +39,8 @@ from jupyssh.sftp.attrs import attributes
 from jupyssh.sftp.handles import ReadHandle, WriteHandle
 from jupyssh.sftp.paths import PathRefused, contents_path, sftp_path
 from jupyssh.sftp.service import SFTPService
-from jupyssh.sftp.status import SFTPStatusError, missing
+from jupyssh.sftp.status import SFTPStatusError, missing, printable, show, too_large
+from jupyssh.sftp.upload import Upload
 
 __all__ = ["JupyterSFTPInterface"]
 
@@ -54,7 +55,7 @@ class JupyterSFTPInterface(SFTPServerInterface):
 
     Every method returns what paramiko expects (attributes, a handle, a list, or an
     ``SFTP_*`` code). On failure the message is kept in :attr:`last_error` for
-    :class:`~jupyssh.sftp.server.JupyterSFTPServer` to send with the status; under plain
+    :class:`~jupyssh.sftp.subsystem.JupyterSFTPServer` to send with the status; under plain
     ``paramiko.SFTPServer`` clients get the code alone.
     """
 
@@ -71,7 +72,7 @@ class JupyterSFTPInterface(SFTPServerInterface):
     def fail(self, error: SFTPStatusError) -> int:
         """Remember ``error``'s message for the status reply; return its code."""
         self.last_error = error.message
-        logger.debug("sftp: %s", error.message)
+        logger.debug("sftp: %s", printable(error.message))
         return error.code
 
     def forget(self, handle: WriteHandle) -> None:
@@ -144,16 +145,16 @@ class JupyterSFTPInterface(SFTPServerInterface):
             raise SFTPStatusError.failure("/: is a directory")
         existing = self.service.stat_or_none(path)
         if existing is not None and existing["type"] == "directory":
-            raise SFTPStatusError.failure(f"/{path}: is a directory")
+            raise SFTPStatusError.failure(f"{show(path)}: is a directory")
         if flags & _ACCESS == os.O_RDONLY:
             if existing is None:
                 raise missing(path)
             return ReadHandle(self.service, self, path, existing, flags)
         if existing is not None:
             if flags & os.O_CREAT and flags & os.O_EXCL:
-                raise SFTPStatusError.failure(f"/{path}: already exists")
+                raise SFTPStatusError.failure(f"{show(path)}: already exists")
             if not existing.get("writable", True):
-                raise SFTPStatusError.denied(f"/{path}: the server says it is not writable")
+                raise SFTPStatusError.denied(f"{show(path)}: the server says it is not writable")
         else:
             if not flags & os.O_CREAT:
                 raise missing(path)
@@ -179,13 +180,13 @@ class JupyterSFTPInterface(SFTPServerInterface):
         if model is None:
             raise missing(parent)
         if model["type"] != "directory":
-            raise SFTPStatusError.failure(f"/{parent}: not a directory")
+            raise SFTPStatusError.failure(f"{show(parent)}: not a directory")
 
     def remove(self, path: str) -> int:
         def remove() -> int:
             target = contents_path(path)
             if self._model(target)["type"] == "directory":
-                raise SFTPStatusError.failure(f"/{target}: is a directory (use rmdir)")
+                raise SFTPStatusError.failure(f"{show(target)}: is a directory (use rmdir)")
             self.service.run(self.service.client.delete(target), path=target)
             return SFTP_OK
 
@@ -195,10 +196,10 @@ class JupyterSFTPInterface(SFTPServerInterface):
         """SFTP v3 rename: refuses an existing target (OpenSSH uses posix-rename instead)."""
 
         def rename() -> int:
-            source, target = contents_path(oldpath), contents_path(newpath)
+            source, target = _renamed(oldpath, newpath)
             self._model(source)
             if self.service.stat_or_none(target) is not None:
-                raise SFTPStatusError.failure(f"/{target}: already exists")
+                raise SFTPStatusError.failure(f"{show(target)}: already exists")
             self._check_parent(target)
             self.service.run(self.service.client.rename(source, target), path=source)
             return SFTP_OK
@@ -209,13 +210,13 @@ class JupyterSFTPInterface(SFTPServerInterface):
         """``posix-rename@openssh.com``: rename, replacing an existing file (not a folder)."""
 
         def rename() -> int:
-            source, target = contents_path(oldpath), contents_path(newpath)
+            source, target = _renamed(oldpath, newpath)
             if source == target:
                 self._model(source)
                 return SFTP_OK
             model = self._model(source)
             if model["type"] == "directory" and self.service.stat_or_none(target) is not None:
-                raise SFTPStatusError.failure(f"/{target}: already exists")
+                raise SFTPStatusError.failure(f"{show(target)}: already exists")
             self._check_parent(target)
             self.service.replace(source, target)
             return SFTP_OK
@@ -232,17 +233,19 @@ class JupyterSFTPInterface(SFTPServerInterface):
             if attr.st_size is None:
                 return SFTP_OK
             if model["type"] == "directory":
-                raise SFTPStatusError.failure(f"/{target}: is a directory")
-            if int(model.get("size") or 0) == attr.st_size:
+                raise SFTPStatusError.failure(f"{show(target)}: is a directory")
+            size = int(attr.st_size)
+            if int(model.get("size") or 0) == size:
                 return SFTP_OK
-            handle = WriteHandle(
-                self.service, self, target, model, os.O_WRONLY, truncate=False, append=False
-            )
-            code = handle.chattr(attr)
-            if code != SFTP_OK:
-                handle.abort()
-                return code
-            handle.close()
+            if size > self.service.options.max_file_size:
+                raise too_large(target, size, self.service.options.max_file_size)
+            upload = Upload(self.service, target, model, truncate=False, append=False)
+            try:
+                upload.truncate(size)
+            except BaseException:
+                upload.abort()
+                raise
+            upload.finish()
             return SFTP_OK
 
         return self._answer(chattr)
@@ -253,7 +256,7 @@ class JupyterSFTPInterface(SFTPServerInterface):
         def mkdir() -> int:
             target = contents_path(path)
             if not target or self.service.stat_or_none(target) is not None:
-                raise SFTPStatusError.failure(f"/{target}: already exists")
+                raise SFTPStatusError.failure(f"{show(target)}: already exists")
             self._check_parent(target)
             self.service.run(self.service.client.mkdir(target), path=target)
             return SFTP_OK
@@ -268,10 +271,10 @@ class JupyterSFTPInterface(SFTPServerInterface):
             if not target:
                 raise SFTPStatusError.denied("/: the root cannot be removed")
             if self._model(target)["type"] != "directory":
-                raise SFTPStatusError.failure(f"/{target}: not a directory")
+                raise SFTPStatusError.failure(f"{show(target)}: not a directory")
             entries = self.service.run(self.service.client.list_dir(target), path=target)
             if entries:
-                raise SFTPStatusError.failure(f"/{target}: directory not empty")
+                raise SFTPStatusError.failure(f"{show(target)}: directory not empty")
             self.service.run(self.service.client.delete(target), path=target)
             return SFTP_OK
 
@@ -284,3 +287,14 @@ class JupyterSFTPInterface(SFTPServerInterface):
 
     def symlink(self, target_path: str, path: str) -> int:
         return self.fail(SFTPStatusError.unsupported("symbolic links are not supported"))
+
+
+def _renamed(oldpath: str, newpath: str) -> tuple[str, str]:
+    """The Contents paths of a rename; the root is neither renamed nor replaced (Jupyter
+    would answer 500 with its absolute root path)."""
+    source, target = contents_path(oldpath), contents_path(newpath)
+    if not source:
+        raise SFTPStatusError.denied("/: the root cannot be renamed")
+    if not target:
+        raise SFTPStatusError.denied("/: nothing can be renamed onto the root")
+    return source, target

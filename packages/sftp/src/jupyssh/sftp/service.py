@@ -9,10 +9,12 @@ rename replaces a file. paramiko runs each SFTP session on its own thread, which
 
 Mounting it on any paramiko server (the bridge does this)::
 
+    from jupyssh.sftp import SFTPService, install
+
     service = SFTPService(JupyterClient(url, token=token))
     ...
     # in SSHServer.on_transport (accept thread), for every new transport:
-    service.install(transport)      # = set_subsystem_handler("sftp", *service.subsystem())
+    install(transport, service)     # the subsystem handler, jupyssh.sftp.subsystem
     # and let the policy start it:  allowed_subsystems = frozenset({"sftp"})
     ...
     service.close()                 # after the server has stopped
@@ -30,14 +32,17 @@ from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from jupyssh.core.errors import ConfigError, JupysshError, JupyterNotFoundError
 from jupyssh.core.jupyter import ContentsModel, JupyterClient
-from jupyssh.sftp.status import SFTPStatusError, from_jupyter_error
-
-if TYPE_CHECKING:
-    import paramiko
+from jupyssh.sftp.limits import (
+    DEFAULT_BUFFER_BUDGET,
+    DEFAULT_MAX_FILE_SIZE,
+    DEFAULT_MAX_HANDLES,
+    ByteBudget,
+)
+from jupyssh.sftp.status import SFTPStatusError, from_jupyter_error, printable, show
 
 __all__ = ["SFTPOptions", "SFTPService"]
 
@@ -51,9 +56,11 @@ _MiB = 1024 * 1024
 class SFTPOptions:
     """Tuning of an :class:`SFTPService`.
 
-    :param chunk_size: bytes per Contents API save chunk. Uploads hold at most two chunks
-        in memory (one being sent, one filling). Proxies in front of Jupyter limit request
-        bodies; JupyterLab's own uploads use 1 MiB.
+    :param chunk_size: bytes per Contents API save chunk; ``None`` (the default) takes the
+        client's ``JupyterClient.chunk_size`` (the one setting, 1 MiB unless the client was
+        made with another). Uploads hold at most two chunks in memory (one being sent, one
+        filling). Proxies in front of Jupyter limit request bodies; JupyterLab's own uploads
+        use 1 MiB.
     :param read_block: bytes per ranged ``/files/`` request when reading.
     :param read_ahead: ranged requests a reader keeps in flight ahead of the client.
     :param verify_hash_max: after an upload, compare the server's sha256 with ours for
@@ -62,20 +69,40 @@ class SFTPOptions:
     :param call_timeout: the longest one SFTP request waits for the Jupyter server.
     :param spill_dir: folder for the private temporary files of out-of-order writes
         (default: the system's temporary folder).
+    :param max_handles: open files and folders per session (advertised to clients in
+        ``limits@openssh.com``); one more open fails.
+    :param buffer_budget: bytes of read-ahead and upload buffers in memory, for all the
+        sessions together. Past it, readers stop reading ahead and uploads send what they
+        hold at once: slower, never a failure.
+    :param max_file_size: the largest file a write or a size change may make; beyond it
+        the request fails (``SSH_FX_FAILURE``) and nothing is written.
+    :param spill_budget: bytes of local temporary files (out-of-order writes, the copy of
+        a file being rewritten in place), for all the sessions together; a write that
+        needs more fails.
     """
 
-    chunk_size: int = 4 * _MiB
+    chunk_size: int | None = None
     read_block: int = 4 * _MiB
     read_ahead: int = 4
     verify_hash_max: int = 128 * _MiB
     call_timeout: float = 300.0
     spill_dir: Path | None = None
+    max_handles: int = DEFAULT_MAX_HANDLES
+    buffer_budget: int = DEFAULT_BUFFER_BUDGET
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    spill_budget: int = DEFAULT_MAX_FILE_SIZE
 
     def __post_init__(self) -> None:
-        if self.chunk_size < 64 * 1024 or self.read_block < 64 * 1024:
+        if (self.chunk_size is not None and self.chunk_size < 64 * 1024) or (
+            self.read_block < 64 * 1024
+        ):
             raise ConfigError("chunk_size and read_block must be at least 64 KiB")
         if self.read_ahead < 1 or self.call_timeout <= 0 or self.verify_hash_max < 0:
             raise ConfigError("read_ahead and call_timeout must be positive")
+        if self.max_handles < 1:
+            raise ConfigError(f"max_handles must be at least 1, not {self.max_handles}")
+        if min(self.buffer_budget, self.max_file_size, self.spill_budget) < 0:
+            raise ConfigError("buffer_budget, max_file_size and spill_budget cannot be negative")
 
 
 class SFTPService:
@@ -105,26 +132,15 @@ class SFTPService:
             )
             self._thread.start()
         self.loop = loop
+        #: Read-ahead blocks and upload chunks in memory, all sessions together.
+        self.buffers = ByteBudget(self.options.buffer_budget)
+        #: Local temporary files of uploads, all sessions together.
+        self.spills = ByteBudget(self.options.spill_budget)
         self._locks_guard = threading.Lock()
         self._locks: dict[str, tuple[threading.Lock, int]] = {}
         self._sessions = 0
         self._sessions_changed = threading.Condition()
         self._closed = False
-
-    # --- mounting ---------------------------------------------------------------------------
-
-    def subsystem(self) -> tuple[Any, ...]:
-        """The arguments after the name for ``transport.set_subsystem_handler("sftp", …)``:
-        ``(JupyterSFTPServer, JupyterSFTPInterface, self)``."""
-        from jupyssh.sftp.interface import JupyterSFTPInterface  # noqa: PLC0415 - cycle
-        from jupyssh.sftp.server import JupyterSFTPServer  # noqa: PLC0415 - cycle
-
-        return (JupyterSFTPServer, JupyterSFTPInterface, self)
-
-    def install(self, transport: paramiko.Transport, name: str = "sftp") -> None:
-        """Register this service as ``transport``'s SFTP subsystem (call before the
-        handshake, e.g. in ``SSHServer.on_transport``; the policy must allow ``name``)."""
-        transport.set_subsystem_handler(name, *self.subsystem())
 
     # --- running coroutines from paramiko's threads ------------------------------------------
 
@@ -143,7 +159,8 @@ class SFTPService:
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise SFTPStatusError.failure(
-                f"/{path}: the Jupyter server did not answer within {self.options.call_timeout:g} s"
+                f"{show(path)}: the Jupyter server did not answer within "
+                f"{self.options.call_timeout:g} s"
             ) from None
         except JupysshError as exc:
             raise from_jupyter_error(exc, path) from exc
@@ -190,7 +207,7 @@ class SFTPService:
                 self.run(self.client.rename(source, target), path=target)
                 return
             if existing["type"] == "directory":
-                raise SFTPStatusError.failure(f"/{target}: is a directory, cannot replace it")
+                raise SFTPStatusError.failure(f"{show(target)}: is a directory, cannot replace it")
             aside = side_name(target, "old")
             self.run(self.client.rename(target, aside), path=target)
             try:
@@ -199,16 +216,20 @@ class SFTPService:
                 with contextlib.suppress(SFTPStatusError):
                     self.run(self.client.rename(aside, target), path=target)
                 raise
-            self.discard(aside)
+            self.discard(aside, exists=True)
 
-    def discard(self, path: str) -> None:
+    def discard(self, path: str, *, exists: bool = False) -> None:
         """Remove a file of our own (an upload's temporary file, a replaced copy): emptied
         first, so that a server that deletes to its trash keeps no copy of the data.
-        Failures are logged, not raised: the caller is already on its way out."""
+        ``exists``: the caller just made it (a replaced copy), so it is not looked up
+        first (emptying a missing file would create it). Failures are logged, not raised:
+        the caller is already on its way out."""
         try:
-            self.run(_empty_and_delete(self.client, path), path=path)
+            self.run(_empty_and_delete(self.client, path, exists=exists), path=path)
         except SFTPStatusError as exc:
-            logger.warning("could not remove temporary file /%s: %s", path, exc.message)
+            logger.warning(
+                "could not remove temporary file %s: %s", show(path), printable(exc.message)
+            )
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -274,10 +295,11 @@ async def _stat_or_none(client: JupyterClient, path: str) -> ContentsModel | Non
         return None
 
 
-async def _empty_and_delete(client: JupyterClient, path: str) -> None:
+async def _empty_and_delete(client: JupyterClient, path: str, *, exists: bool) -> None:
     try:
-        await client.stat(path)
-        await client.save_file(path, b"")
+        if not exists:
+            await client.stat(path)
+        await client.save_whole(path, b"")
         await client.delete(path)
     except JupyterNotFoundError:
         return

@@ -15,6 +15,7 @@ from paramiko.common import OPEN_SUCCEEDED
 
 from jupyssh.core.server import Connection, ServerConfig, ServerPolicy, SSHServer
 from jupyssh.sftp.service import SFTPService
+from jupyssh.sftp.subsystem import install
 
 __all__ = ["SFTPOnlyServer", "SFTPPolicy"]
 
@@ -45,4 +46,4 @@ class SFTPOnlyServer(SSHServer):
 
     def on_transport(self, transport: paramiko.Transport, connection: Connection) -> None:
         """Register the SFTP subsystem on each new transport (accept thread)."""
-        self.service.install(transport)
+        install(transport, self.service)

@@ -2,7 +2,7 @@
 
 The interface and its handles raise :class:`SFTPStatusError` for every failure; the
 interface turns it into paramiko's return convention (an ``SFTP_*`` code) and remembers the
-message, which :class:`jupyssh.sftp.server.JupyterSFTPServer` sends with the status so that
+message, which :class:`jupyssh.sftp.subsystem.JupyterSFTPServer` sends with the status so that
 ``sftp`` prints *why* (``remote open("x"): Permission denied`` becomes a sentence).
 
 Mapping (OpenSSH's ``sftp-server.c`` ``errno_to_portable`` is the model):
@@ -35,7 +35,16 @@ from jupyssh.core.errors import (
     JupyterNotFoundError,
 )
 
-__all__ = ["HIDDEN_HINT", "SFTPStatusError", "from_jupyter_error", "is_hidden", "missing"]
+__all__ = [
+    "HIDDEN_HINT",
+    "SFTPStatusError",
+    "from_jupyter_error",
+    "is_hidden",
+    "missing",
+    "printable",
+    "show",
+    "too_large",
+]
 
 #: What a client is told when the server refuses a dotfile.
 HIDDEN_HINT = (
@@ -54,7 +63,7 @@ class SFTPStatusError(Exception):
 
     @classmethod
     def no_such_file(cls, path: str) -> SFTPStatusError:
-        return cls(SFTP_NO_SUCH_FILE, f"{_show(path)}: no such file or directory")
+        return cls(SFTP_NO_SUCH_FILE, f"{show(path)}: no such file or directory")
 
     @classmethod
     def failure(cls, message: str) -> SFTPStatusError:
@@ -77,7 +86,7 @@ def is_hidden(path: str) -> bool:
 def missing(path: str) -> SFTPStatusError:
     """The status for a path the server says does not exist (it may be hiding it)."""
     if is_hidden(path):
-        return SFTPStatusError.denied(f"{_show(path)}: not found, or hidden: {HIDDEN_HINT}")
+        return SFTPStatusError.denied(f"{show(path)}: not found, or hidden: {HIDDEN_HINT}")
     return SFTPStatusError.no_such_file(path)
 
 
@@ -87,11 +96,39 @@ def from_jupyter_error(exc: JupysshError, path: str) -> SFTPStatusError:
     if isinstance(exc, JupyterNotFoundError):
         return missing(path)
     if isinstance(exc, JupyterAuthError):
-        return SFTPStatusError.denied(f"{_show(path)}: {exc.message}")
+        return SFTPStatusError.denied(f"{show(path)}: {exc.message}")
     if isinstance(exc, JupyterHTTPError) and exc.status == 400 and hidden:
-        return SFTPStatusError.denied(f"{_show(path)}: {HIDDEN_HINT}")
-    return SFTPStatusError.failure(f"{_show(path)}: {exc.message}")
+        return SFTPStatusError.denied(f"{show(path)}: {HIDDEN_HINT}")
+    return SFTPStatusError.failure(f"{show(path)}: {exc.message}")
 
 
-def _show(path: str) -> str:
-    return "/" + path
+def show(path: str) -> str:
+    """A Contents path as the client named it (``/a/b``), fit for a message or a log line."""
+    return printable("/" + path)
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (newlines, escape sequences,
+    line separators) written as its Python escape: a client's name in a log line cannot
+    start a forged line or move the terminal's cursor."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii")
+        for c in text
+    )
+
+
+def too_large(path: str, size: int, limit: int) -> SFTPStatusError:
+    """The status for a write or a size change that would make ``path`` ``size`` bytes."""
+    return SFTPStatusError.failure(
+        f"{show(path)}: {size} bytes would exceed the largest file this server accepts, "
+        f"{_bytes(limit)} (--max-file-size)"
+    )
+
+
+def _bytes(size: int) -> str:
+    for unit, name in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if size >= unit and size % unit == 0:
+            return f"{size // unit} {name}"
+    return f"{size} bytes"

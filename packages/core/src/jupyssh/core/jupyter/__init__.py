@@ -12,7 +12,10 @@ Installed with the ``jupyter`` extra (``pip install 'jupyssh-core[jupyter]'``)::
 
 Modules: ``urls`` (URL parsing), ``auth`` (token, redaction), ``models`` (REST JSON),
 ``messages`` and ``framing`` (the messaging protocol and its WebSocket wire forms, pure),
-``rest`` (``JupyterClient``), ``kernel`` (``KernelConnection``), ``comm`` (``Comm``).
+``http`` (requests, typed errors, body encodings), ``contents`` (the Contents API and
+ranged downloads), ``rest`` (``JupyterClient``: both, plus sessions, kernels and
+terminals), ``upload`` (``ChunkedUpload``, the chunked-save rules),
+``kernel`` (``KernelConnection``), ``comm`` (``Comm``).
 """
 
 from jupyssh.core.jupyter.auth import (
@@ -46,11 +49,14 @@ from jupyssh.core.jupyter.models import (
     TerminalModel,
 )
 from jupyssh.core.jupyter.rest import JupyterClient, error_for_response
+from jupyssh.core.jupyter.upload import DEFAULT_CHUNK_SIZE, ChunkedUpload
 from jupyssh.core.jupyter.urls import ServerURL, parse_server_url, quote_path
 
 __all__ = [
+    "DEFAULT_CHUNK_SIZE",
     "DEFAULT_TOKEN_ENV",
     "V1_SUBPROTOCOL",
+    "ChunkedUpload",
     "Comm",
     "CommOpenHandler",
     "ContentsModel",
