@@ -243,3 +243,12 @@ def test_load_logs_problems_without_key_material(
     assert f"{path}:3: RSA key has 1024 bits" in text
     for name in ("ed25519", "other", "rsa1024"):
         assert pubs[name].split()[1][:20] not in text
+
+
+@pytest.mark.parametrize("text", ["\xa0", "\u2003ssh-ed25519", "ssh-ed25519\xa0AAAA"])
+def test_unicode_spaces_are_not_field_separators(text: str) -> None:
+    """sshd separates fields with spaces and tabs only; a no-break space is part of a word
+    (hypothesis found ``"\\xa0"`` raising IndexError)."""
+    keys, problems = parse_authorized_keys(text)
+    assert keys == []
+    assert len(problems) == 1

@@ -39,6 +39,7 @@ from paramiko.sftp import (
     CMD_RMDIR,
     CMD_SETSTAT,
     CMD_STAT,
+    CMD_STATUS,
     CMD_SYMLINK,
     CMD_WRITE,
 )
@@ -308,3 +309,19 @@ def test_the_recording_server_sees_what_escapes(tmp_path, monkeypatch):
         kind, msg = _packet((CMD_STAT, "f"), 1, [])
         _exchange(sftp, kind, msg, 1)
     assert [str(exc) for exc in RecordingServer.escaped] == ["a bug"]
+
+
+def test_a_name_that_is_not_utf8_is_a_bad_message(tmp_path: Path, monkeypatch: Any) -> None:
+    """hypothesis found it: paramiko's UnicodeDecodeError escaped a MKDIR's handler."""
+    RecordingServer.escaped = []
+    monkeypatch.setattr("jupyssh.sftp.subsystem.JupyterSFTPServer", RecordingServer)
+    with _subsystem(FakeContents(), tmp_path) as (_service, client):
+        msg = Message()
+        msg.add_int(7)
+        msg.add_string(b"AE\xa7\xb8Hi")
+        msg.add_int(0)  # no attributes
+        client._send_packet(CMD_MKDIR, msg)
+        kind, data = client._read_packet()
+    assert kind == CMD_STATUS
+    assert b"file names must be UTF-8" in data
+    assert RecordingServer.escaped == []

@@ -126,6 +126,10 @@ class JupyterSFTPServer(paramiko.SFTPServer):
             super()._process(t, request_number, msg)  # type: ignore[misc]
         except SFTPStatusError as exc:
             self._send_status(request_number, exc.code, exc.message)
+        except UnicodeDecodeError:
+            # paramiko decodes names as UTF-8 before our handlers see them; the Contents API
+            # has no way to name a file whose name is other bytes.
+            self._send_status(request_number, SFTP_BAD_MESSAGE, "file names must be UTF-8")
 
     def finish_subsystem(self) -> None:
         """The session ended: tell the client its "command" succeeded, as sshd does when

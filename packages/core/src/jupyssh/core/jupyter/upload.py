@@ -17,15 +17,28 @@ loop before awaiting the previous one's result.
 from __future__ import annotations
 
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from jupyssh.core.errors import ConfigError, JupyterError
 from jupyssh.core.jupyter.models import ContentsModel
 
-if TYPE_CHECKING:
-    from jupyssh.core.jupyter.contents import ContentsClient
+__all__ = ["DEFAULT_CHUNK_SIZE", "ChunkSaver", "ChunkedUpload"]
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "ChunkedUpload"]
+
+class ChunkSaver(Protocol):
+    """What an upload saves through (:class:`~jupyssh.core.jupyter.contents.ContentsClient`,
+    which builds on this module: a protocol keeps the import one way)."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def chunk_size(self) -> int: ...
+
+    async def save_whole(self, path: str, data: bytes) -> ContentsModel: ...
+
+    async def save_chunk(self, path: str, data: bytes, *, chunk: int) -> ContentsModel: ...
+
 
 #: Bytes per chunk of a chunked save: JupyterLab's size (filebrowser ``CHUNK_SIZE``), so
 #: that proxies configured for JupyterLab uploads (body limits) let ours through too.
@@ -40,7 +53,7 @@ class ChunkedUpload:
     size callers should cut pieces to (``None``: the client's); pieces of any size work.
     """
 
-    def __init__(self, client: ContentsClient, path: str, *, chunk_size: int | None = None) -> None:
+    def __init__(self, client: ChunkSaver, path: str, *, chunk_size: int | None = None) -> None:
         size = client.chunk_size if chunk_size is None else chunk_size
         if size <= 0:
             raise ConfigError(f"chunk_size must be positive, not {size}")

@@ -30,6 +30,7 @@ import binascii
 import hmac
 import logging
 import os
+import re
 import stat
 import struct
 import threading
@@ -161,8 +162,14 @@ class _SkipLineError(Exception):
     """A line that holds no usable key; the message says why."""
 
 
+def _fields(text: str, most: int = -1) -> list[str]:
+    """Space- and tab-separated fields, as sshd reads them (``str.split()`` would also
+    split on no-break spaces and other Unicode spaces, and find no field in ``"\xa0"``)."""
+    return [field for field in re.split(r"[ \t]+", text, maxsplit=max(most, 0)) if field]
+
+
 def _parse_line(line: str, number: int) -> AuthorizedKey:
-    fields = line.split(None, 2)
+    fields = _fields(line, 2)
     if not _looks_like_key_type(fields[0]):
         raise _SkipLineError(_options_problem(line))
     if len(fields) < 2:
@@ -192,7 +199,8 @@ def _options_problem(line: str) -> str:
         return "no key after the options (or an unterminated quote)"
     options, rest = split
     names = ",".join(_option_names(options))
-    if len(rest.split()) < 2 or not _looks_like_key_type(rest.split()[0]):
+    words = _fields(rest)
+    if len(words) < 2 or not _looks_like_key_type(words[0]):
         return f"not a key line (options {names!r} then no key type)"
     return f"key options are not supported by this server, key skipped ({names})"
 
