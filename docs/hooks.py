@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from jupyssh.core.errors import JupysshError, exit_codes
+from jupyssh.kernel.options import markdown_table as kernel_options_table
 
 
 def _error_rows() -> str:
@@ -23,4 +24,7 @@ def _error_rows() -> str:
 
 
 def on_page_markdown(markdown: str, **_: Any) -> str:
-    return markdown.replace("{{ error_table }}", _error_rows())
+    markdown = markdown.replace("{{ error_table }}", _error_rows())
+    if "{{ kernel_options }}" in markdown:  # the kernel page's table of its options
+        markdown = markdown.replace("{{ kernel_options }}", kernel_options_table())
+    return markdown

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from jupyssh.kernel.watcher import BOOTSTRAP, Event, launcher_source
+from jupyssh.kernel.protocol import BOOTSTRAP, Event
+from jupyssh.kernel.watcher import launcher_source
 
 KEY = "0123-secret-key"
 

@@ -27,15 +27,16 @@ from typing import Any
 
 from jupyter_client.connect import KernelConnectionInfo, LocalPortCache
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
-from traitlets import Bool, Enum, Float, Unicode
+from traitlets import Bool, Enum, Float, TraitError, Unicode, validate
 
 from jupyssh.core.errors import JupysshError, OperationTimeout, SSHError
 from jupyssh.core.ssh import AsyncSSHHost, LocalForward
 from jupyssh.kernel.errors import KernelLaunchError, KernelSpecError
-from jupyssh.kernel.state import KernelState, default_state_path
-from jupyssh.kernel.watcher import Event, Watcher
+from jupyssh.kernel.protocol import Event
+from jupyssh.kernel.statefile import KernelState, default_state_path
+from jupyssh.kernel.watcher import Watcher
 
-__all__ = ["PORT_NAMES", "SSHProvisioner"]
+__all__ = ["PORT_NAMES", "SSHProvisioner", "option_names"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class SSHProvisioner(KernelProvisionerBase):
     """Runs the kernel on an ssh host through OpenSSH and forwards its five channels."""
 
     host = Unicode(help="The ssh host alias (from the ssh config) the kernel runs on.").tag(
-        config=True
+        config=True, required=True
     )
     ssh_config = Unicode(
         None, allow_none=True, help="An ssh config file to read instead of ~/.ssh/config."
@@ -68,9 +69,9 @@ class SSHProvisioner(KernelProvisionerBase):
         help="Shell text run (by bash) before the launcher, e.g. "
         "'module load python; source ~/venv/bin/activate'.",
     ).tag(config=True)
-    cwd = Unicode("", help="The kernel's working directory on the host (default: home).").tag(
-        config=True
-    )
+    cwd = Unicode(
+        "", help="The kernel's working directory on the host; empty: the login's home."
+    ).tag(config=True)
     launch_timeout = Float(
         30.0, help="Seconds the remote kernel may take to start (and to re-attach)."
     ).tag(config=True)
@@ -103,6 +104,39 @@ class SSHProvisioner(KernelProvisionerBase):
     ).tag(config=True)
     ssh_program = Unicode("ssh", help="The OpenSSH client program.").tag(config=True)
 
+    # The options are declared once, above: kernel.json's keys, the click options of
+    # `jupyssh kernel add/edit` and the docs table are derived from these traits
+    # (jupyssh.kernel.options), and the checks below run wherever a value is set.
+
+    @validate("host")
+    def _check_host(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"])
+        if value.startswith("-") or any(c.isspace() or not c.isprintable() for c in value):
+            # ssh would read "-oProxyCommand=…" as an option, not a destination.
+            raise TraitError(f"invalid host alias {value!r}")
+        return value
+
+    @validate("remote_python", "remote_kernel", "ssh_program")
+    def _check_named(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"])
+        if not value.strip():
+            raise TraitError(f"{proposal['trait'].name} must not be empty")
+        return value
+
+    @validate("launch_timeout", "shutdown_timeout")
+    def _check_positive(self, proposal: dict[str, Any]) -> float:
+        value = float(proposal["value"])
+        if not value > 0:
+            raise TraitError(f"{proposal['trait'].name} must be positive, not {value:g}")
+        return value
+
+    @validate("linger", "reconnect_timeout")
+    def _check_not_negative(self, proposal: dict[str, Any]) -> float:
+        value = float(proposal["value"])
+        if not value >= 0:
+            raise TraitError(f"{proposal['trait'].name} must not be negative, not {value:g}")
+        return value
+
     def __init__(self, **kwargs: Any) -> None:
         known = set(self.class_trait_names()) | {"parent", "config", "log"}
         unknown = sorted(set(kwargs) - known)
@@ -110,13 +144,19 @@ class SSHProvisioner(KernelProvisionerBase):
             # kernel.json keys are easy to misspell; a silently ignored option is a bug.
             raise KernelSpecError(
                 f"unknown jupyssh provisioner option(s): {', '.join(unknown)}",
-                hint=f"known options: {', '.join(sorted(_OPTION_NAMES))}",
+                hint=f"known options: {', '.join(option_names())}",
             )
-        super().__init__(**kwargs)
+        try:
+            super().__init__(**kwargs)
+        except TraitError as exc:
+            raise KernelSpecError(
+                f"invalid jupyssh provisioner option: {exc}",
+                hint="`jupyssh kernel edit NAME --help` lists the options and their values",
+            ) from None
         if not self.host:
             raise KernelSpecError(
                 "the jupyssh provisioner needs a host alias",
-                hint="re-create the spec with `jupyssh kernel add NAME --host ALIAS`",
+                hint="re-create the spec with `jupyssh kernel add NAME ALIAS`",
             )
         self._host = AsyncSSHHost(
             self.host, config_file=self.ssh_config, ssh_program=self.ssh_program
@@ -508,8 +548,6 @@ def _target_text(target: str | tuple[str, int]) -> str:
     return target
 
 
-_OPTION_NAMES = frozenset(
-    name
-    for name, trait in SSHProvisioner.class_traits().items()
-    if trait.metadata.get("config") and name not in {"kernel_id", "kernel_spec"}
-)
+def option_names() -> list[str]:
+    """The provisioner's options (the keys of its kernel.json config), sorted."""
+    return sorted(SSHProvisioner.class_traits(config=True))

@@ -48,13 +48,17 @@ POLL_SECONDS = 0.05  # how fast an exit is reported (a shutdown waits for it)
 TERM_GRACE_SECONDS = 3.0
 
 
-class LaunchFailure(Exception):
+class LaunchError(Exception):
     """A launch that cannot go on; ``kind`` tells the local side which typed error to raise."""
 
     def __init__(self, kind: str, message: str) -> None:
         Exception.__init__(self, message)
         self.kind = kind
         self.message = message
+
+
+#: The name before every error class ended in ``Error``.
+LaunchFailure = LaunchError
 
 
 def emit(event: str, **facts: Any) -> None:
@@ -112,7 +116,7 @@ def find_kernelspec(name: str) -> Dict[str, Any]:
     specs = all_kernelspecs()
     if name.lower() in specs:
         return specs[name.lower()]
-    raise LaunchFailure(
+    raise LaunchError(
         "kernelspec-missing",
         "no kernelspec named {!r} on this host (found: {})".format(name, ", ".join(sorted(specs))),
     )
@@ -383,8 +387,8 @@ def main() -> None:
             emit("specs", python=sys.version.split()[0], executable=sys.executable, specs=specs)
             return
         else:
-            raise LaunchFailure("protocol", "unknown mode {!r}".format(params.get("mode")))
-    except LaunchFailure as exc:
+            raise LaunchError("protocol", "unknown mode {!r}".format(params.get("mode")))
+    except LaunchError as exc:
         emit("error", kind=exc.kind, message=exc.message)
         sys.exit(3)
     with contextlib.suppress(BrokenPipeError):
