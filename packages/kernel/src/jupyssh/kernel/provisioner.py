@@ -259,8 +259,11 @@ class SSHProvisioner(KernelProvisionerBase):
             if self.persistent:
                 self._state_path = self.write_state(self._state_path)
         except BaseException:
-            await watcher.close()  # the launcher ends the kernel it started: no orphan
+            # Forget the kernel before the session closes: its monitor must not take the
+            # closing session for a lost link and start reconnecting to it.
             self._pid = None
+            await self._drop_watcher()
+            await watcher.close()  # the launcher ends the kernel it started: no orphan
             raise
         log.info("kernel %s runs on %s (pid %s)", self.kernel_id, self.host, self._pid)
         return self.connection_info
@@ -329,14 +332,9 @@ class SSHProvisioner(KernelProvisionerBase):
         (``ControlPersist`` ends it).
         """
         await self._stop_recovery()
-        if self._monitor is not None:
-            self._monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._monitor
-            self._monitor = None
-        if self._watcher is not None:
-            await self._watcher.close()
-            self._watcher = None
+        watcher = await self._drop_watcher()
+        if watcher is not None:
+            await watcher.close()
         if restart:
             return
         # The five cancels are independent control-socket requests: at once, not in turn.
@@ -353,6 +351,16 @@ class SSHProvisioner(KernelProvisionerBase):
             self._ports_cached = False
         if self._state_path is not None and self._pid is None:
             self._state_path.unlink(missing_ok=True)
+
+    async def _drop_watcher(self) -> Watcher | None:
+        """Stop watching the session (its monitor first); return it, still open."""
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+            self._monitor = None
+        watcher, self._watcher = self._watcher, None
+        return watcher
 
     async def _cancel(self, forward: LocalForward) -> None:
         with contextlib.suppress(JupysshError):
@@ -470,7 +478,11 @@ class SSHProvisioner(KernelProvisionerBase):
             if current is not None and not again:
                 with contextlib.suppress(JupysshError):
                     await self._host.cancel_forward(current)
-            self._forwards[name] = await self._host.forward_local(target, local_port=local_port)
+            # The caller checked (or started) the master just before: one `ssh -O check`
+            # per launch, not one more per forward.
+            self._forwards[name] = await self._host.forward_local(
+                target, local_port=local_port, ensure_master=False
+            )
 
     async def _watch_session(self, watcher: Watcher) -> None:
         """Start re-establishing the link as soon as the session ends without an exit."""
