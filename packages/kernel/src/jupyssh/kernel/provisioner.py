@@ -166,6 +166,9 @@ class SSHProvisioner(KernelProvisionerBase):
         self._recovery: asyncio.Task[None] | None = None
         self._pid: int | None = None
         self._folder: str | None = None
+        #: The kernel's start time on the host (its identity, with the pid: re-attaching
+        #: must not adopt, nor signal, a process that reused the pid).
+        self._started: int | None = None
         self._remote: dict[str, Any] = {}
         self._forwards: dict[str, LocalForward] = {}
         self._master_pid: int | None = None
@@ -228,7 +231,7 @@ class SSHProvisioner(KernelProvisionerBase):
         self._master_pid = await self._host.start_master()
         params: dict[str, Any]
         if self._state is not None and self._pid is None:
-            params = self._watch_params(self._state.pid, self._state.folder)
+            params = self._watch_params(self._state.pid, self._state.folder, self._state.started)
             self._remote = dict(self._state.remote)
         else:
             params = {
@@ -377,7 +380,7 @@ class SSHProvisioner(KernelProvisionerBase):
     async def get_provisioner_info(self) -> dict[str, Any]:
         """What another process needs to take this kernel over (HA applications)."""
         info = await super().get_provisioner_info()
-        info.update(pid=self._pid, folder=self._folder, remote=self._remote)
+        info.update(pid=self._pid, folder=self._folder, remote=self._remote, started=self._started)
         return info
 
     async def load_provisioner_info(self, provisioner_info: dict[str, Any]) -> None:
@@ -393,6 +396,7 @@ class SSHProvisioner(KernelProvisionerBase):
                 pid=int(pid),
                 folder=str(folder),
                 remote=dict(provisioner_info.get("remote") or {}),
+                started=_int_or_none(provisioner_info.get("started")),
                 key=key.decode() if isinstance(key, bytes) else str(key),
                 signature_scheme=str(self.connection_info.get("signature_scheme", "hmac-sha256")),
             )
@@ -411,6 +415,7 @@ class SSHProvisioner(KernelProvisionerBase):
             folder=self._folder,
             remote=self._remote,
             key=self._key,
+            started=self._started,
             signature_scheme=self._signature_scheme,
         )
         return state.write(path or default_state_path(str(self.kernel_id)))
@@ -431,10 +436,11 @@ class SSHProvisioner(KernelProvisionerBase):
 
     # --- internals -----------------------------------------------------------------------
 
-    def _watch_params(self, pid: int, folder: str) -> dict[str, Any]:
+    def _watch_params(self, pid: int, folder: str, started: int | None) -> dict[str, Any]:
         return {
             "mode": "watch",
             "pid": pid,
+            "started": started,
             "folder": folder,
             "linger": self.linger,
             "persistent": self.persistent,
@@ -450,9 +456,11 @@ class SSHProvisioner(KernelProvisionerBase):
         if event.name == "ready":
             self._pid = int(event.facts["pid"])
             self._folder = str(event.facts["folder"])
+            self._started = _int_or_none(event.facts.get("started"))
             self._remote = dict(event.facts["connection"])
         elif self._state is not None and self._pid is None:
             self._pid, self._folder = self._state.pid, self._state.folder
+            self._started = self._state.started
             self._state = None  # consumed: a restart starts a fresh kernel
         self._watcher = watcher
         self._exit_code = None
@@ -530,7 +538,7 @@ class SSHProvisioner(KernelProvisionerBase):
         self.remote_sessions += 1
         watcher, event = await Watcher.start(
             self._host,
-            self._watch_params(self._pid, self._folder),
+            self._watch_params(self._pid, self._folder, self._started),
             python=self.remote_python,
             env_setup=self.env_setup,
             timeout=_WATCH_TIMEOUT,
@@ -552,6 +560,10 @@ class SSHProvisioner(KernelProvisionerBase):
         if old is not None:
             await old.close()
         log.warning("ssh link to %s re-established", self.host)
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, str)) and str(value).isdigit() else None
 
 
 def _target_text(target: str | tuple[str, int]) -> str:

@@ -252,6 +252,30 @@ def is_running(pid: int) -> bool:
     return True
 
 
+def start_time(pid: int) -> Optional[int]:
+    """When ``pid`` started (clock ticks since boot, /proc/<pid>/stat field 22); None
+    where /proc does not say."""
+    try:
+        with open("/proc/{}/stat".format(pid)) as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def is_kernel(pid: int, started: Optional[int]) -> bool:
+    """``pid`` still is the kernel this launcher (or an earlier one) started, not a process
+    that reused its pid: alive, the leader of its own session (kernels start in one), and
+    started when the launch recorded (where /proc tells; ``started`` None: not recorded)."""
+    if not is_running(pid):
+        return False
+    try:
+        if os.getsid(pid) != pid:
+            return False
+    except OSError:
+        return False
+    return started is None or start_time(pid) in (None, started)
+
+
 def read_commands(commands: queue.Queue[Optional[str]]) -> None:
     """Thread: forward stdin lines to ``commands``; ``None`` marks end of input."""
     stream = sys.stdin.buffer
@@ -317,7 +341,9 @@ def watch(pid: int, folder: str, child: Any, params: Dict[str, Any]) -> None:
             code = child.poll()
             running = code is None
         else:
-            running = is_running(pid)
+            # Re-attached: only the pid is known, so check it is still the kernel before
+            # every signal this loop may deliver (a reused pid must never be signalled).
+            running = is_kernel(pid, params.get("started"))
             code = -1
         if not running:
             shutil.rmtree(folder, ignore_errors=True)
@@ -366,10 +392,17 @@ def main() -> None:
             child, folder, info = start(params)
             pid = child.pid
             claim(folder)
-            emit("ready", pid=pid, folder=folder, connection=info, host=socket.gethostname())
+            emit(
+                "ready",
+                pid=pid,
+                started=start_time(pid),
+                folder=folder,
+                connection=info,
+                host=socket.gethostname(),
+            )
         elif params["mode"] == "watch":
             pid, folder, child = int(params["pid"]), params["folder"], None
-            if not os.path.isdir(folder) or not is_running(pid):
+            if not os.path.isdir(folder) or not is_kernel(pid, params.get("started")):
                 emit("exit", code=-1)
                 return
             claim(folder)
