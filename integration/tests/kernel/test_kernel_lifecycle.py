@@ -58,13 +58,22 @@ async def settle(kc: Any, attempts: int = 50) -> None:
     raise AssertionError(f"the kernel still aborted requests after {attempts} attempts")
 
 
+async def running(kc: Any, msg_id: str, timeout: float = 30) -> None:
+    """Wait until the kernel runs the request ``msg_id`` (its ``execute_input`` on iopub)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = await kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "execute_input":
+            return
+
+
 async def interrupt_sleep(km: Any, kc: Any, mode: str) -> float:
     """Interrupt ``time.sleep(30)`` in ``mode``; return seconds until the error reply."""
     assert km.kernel_spec is not None
     km.kernel_spec.interrupt_mode = mode
     await settle(kc)
     msg_id = kc.execute("import time; time.sleep(30)")
-    await asyncio.sleep(1.0)
+    await running(kc, msg_id)
     started = time.monotonic()
     await km.interrupt_kernel()
     while True:
@@ -105,7 +114,6 @@ async def test_lifecycle_through_jupyter_client(
         await kc.wait_for_ready(timeout=60)
         content, _ = await execute(kc, "x")
         assert content["status"] == "error"  # a fresh kernel
-        await asyncio.sleep(2.5)  # past stable_start_time: no new ports asked for
 
         for attempt in range(3):
             pid = provisioner._pid
@@ -115,8 +123,7 @@ async def test_lifecycle_through_jupyter_client(
             await until(lambda old=pid: provisioner._pid not in (old, None), 30, "an auto-restart")
             await kc.wait_for_ready(timeout=60)
             content, _ = await execute(kc, "y")
-            assert content["status"] == "error"
-            await asyncio.sleep(2.5)
+            assert content["status"] == "error"  # a fresh kernel, answering again
         assert {n: getattr(km, n) for n in PORT_NAMES} == ports
         assert km.session.key == key
 
