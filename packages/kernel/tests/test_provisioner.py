@@ -6,6 +6,7 @@ a sleeping python. What each step costs in ssh processes is read from the stand-
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -18,6 +19,7 @@ import pytest_asyncio
 from jupyter_client.manager import AsyncKernelManager
 
 from jupyssh.core.errors import ForwardingError
+from jupyssh.kernel.errors import KernelLaunchError
 from jupyssh.kernel.provisioner import SSHProvisioner
 from jupyssh.kernel.specs import SpecOptions, install_spec
 
@@ -95,6 +97,14 @@ async def km(fake_ssh: Path, tmp_path: Path) -> AsyncIterator[AsyncKernelManager
             os.kill(pid, signal.SIGKILL)
 
 
+@pytest_asyncio.fixture
+async def running(km: AsyncKernelManager, fake_ssh: Path) -> AsyncKernelManager:
+    """``km`` with its kernel started, on a master that ran already (the usual launch)."""
+    master_running(fake_ssh)
+    await km.start_kernel()
+    return km
+
+
 def provisioner_of(km: AsyncKernelManager) -> SSHProvisioner:
     provisioner = km.provisioner
     assert isinstance(provisioner, SSHProvisioner)
@@ -102,10 +112,9 @@ def provisioner_of(km: AsyncKernelManager) -> SSHProvisioner:
 
 
 async def test_a_launch_checks_the_master_once(
-    km: AsyncKernelManager, fake_ssh: Path, tmp_path: Path
+    running: AsyncKernelManager, fake_ssh: Path, tmp_path: Path
 ) -> None:
-    master_running(fake_ssh)
-    await km.start_kernel()
+    km = running
     assert ssh_calls(fake_ssh, "-O check") == 1
     assert ssh_calls(fake_ssh, "-O forward") == 5
     assert ssh_calls(fake_ssh, "session") == 1
@@ -132,10 +141,9 @@ async def test_without_a_master_one_is_started_and_forwards_add_no_check(
 
 
 async def test_signals_travel_on_the_session_and_the_exit_is_reported(
-    km: AsyncKernelManager, fake_ssh: Path, tmp_path: Path
+    running: AsyncKernelManager, fake_ssh: Path, tmp_path: Path
 ) -> None:
-    master_running(fake_ssh)
-    await km.start_kernel()
+    km = running
     provisioner = provisioner_of(km)
     sessions = ssh_calls(fake_ssh, "session")
     await provisioner.send_signal(signal.SIGTERM)
@@ -148,10 +156,9 @@ async def test_signals_travel_on_the_session_and_the_exit_is_reported(
 
 
 async def test_interrupt_in_signal_mode_reaches_the_kernel(
-    km: AsyncKernelManager, fake_ssh: Path, tmp_path: Path
+    running: AsyncKernelManager, fake_ssh: Path, tmp_path: Path
 ) -> None:
-    master_running(fake_ssh)
-    await km.start_kernel()
+    km = running
     await km.interrupt_kernel()  # SIGINT: the sleeper has no handler and ends
     await until(lambda: not sleepers(tmp_path))
     provisioner = provisioner_of(km)
@@ -160,10 +167,9 @@ async def test_interrupt_in_signal_mode_reaches_the_kernel(
 
 
 async def test_kill_ends_the_kernel_and_cleanup_releases_everything(
-    km: AsyncKernelManager, fake_ssh: Path, tmp_path: Path
+    running: AsyncKernelManager, fake_ssh: Path, tmp_path: Path
 ) -> None:
-    master_running(fake_ssh)
-    await km.start_kernel()
+    km = running
     provisioner = provisioner_of(km)
     await provisioner.kill()
     assert await provisioner.wait() == -signal.SIGKILL
@@ -175,10 +181,9 @@ async def test_kill_ends_the_kernel_and_cleanup_releases_everything(
 
 
 async def test_a_graceful_shutdown_terminates_a_kernel_that_does_not_answer(
-    km: AsyncKernelManager, fake_ssh: Path, tmp_path: Path
+    running: AsyncKernelManager, fake_ssh: Path, tmp_path: Path
 ) -> None:
-    master_running(fake_ssh)
-    await km.start_kernel()
+    km = running
     # the sleeper ignores the shutdown request: after shutdown_timeout, terminate() ends it
     started = time.monotonic()
     await km.shutdown_kernel()
@@ -189,10 +194,9 @@ async def test_a_graceful_shutdown_terminates_a_kernel_that_does_not_answer(
 
 
 async def test_restart_keeps_ports_and_forwards(
-    km: AsyncKernelManager, fake_ssh: Path, tmp_path: Path
+    running: AsyncKernelManager, fake_ssh: Path, tmp_path: Path
 ) -> None:
-    master_running(fake_ssh)
-    await km.start_kernel()
+    km = running
     first = sleepers(tmp_path)
     ports = km.get_connection_info()
     await km.restart_kernel(now=True)
@@ -216,3 +220,31 @@ async def test_a_failure_halfway_through_the_launch_leaves_nothing_running(
     await until(lambda: not sleepers(tmp_path))  # ... and went with the failed launch
     watcher = provisioner._watcher
     assert watcher is None or not watcher.running
+
+
+async def test_a_left_kernel_is_reattached_only_as_the_same_process(
+    running: AsyncKernelManager, tmp_path: Path
+) -> None:
+    path = await provisioner_of(running).detach(tmp_path / "state.json")
+    state = json.loads(path.read_text())
+    assert isinstance(state["started"], int)  # the kernel's identity, with its pid
+    [pid] = sleepers(tmp_path)
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({**state, "started": state["started"] + 1}))
+    for state_file, reattaches in ((wrong, False), (path, True)):
+        again = AsyncKernelManager(kernel_name="lab")
+        assert again.kernel_spec is not None
+        config = again.kernel_spec.metadata["kernel_provisioner"]["config"]
+        config["existing"] = str(state_file)
+        try:
+            if not reattaches:
+                with pytest.raises(KernelLaunchError, match="no longer running"):
+                    await again.start_kernel()
+                assert sleepers(tmp_path) == [pid]  # neither adopted nor signalled
+                continue
+            await again.start_kernel()
+            assert provisioner_of(again)._pid == pid
+            await again.shutdown_kernel(now=True)
+            await until(lambda: not sleepers(tmp_path))
+        finally:
+            again.context.destroy(linger=0)
