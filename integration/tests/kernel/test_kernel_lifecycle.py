@@ -42,8 +42,12 @@ async def execute(kc: Any, code: str, timeout: float = 30) -> tuple[dict[str, An
             out.append(msg["content"]["text"])
         if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
             break
-    reply = await kc.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
-    return reply["content"], "".join(out)
+    # Skip stale replies: wait_for_ready may have sent several kernel_info requests to a
+    # kernel still starting, and each is answered.
+    while True:
+        reply = await kc.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply["content"], "".join(out)
 
 
 async def settle(kc: Any, attempts: int = 50) -> None:
@@ -58,12 +62,15 @@ async def settle(kc: Any, attempts: int = 50) -> None:
     raise AssertionError(f"the kernel still aborted requests after {attempts} attempts")
 
 
-async def running(kc: Any, msg_id: str, timeout: float = 30) -> None:
-    """Wait until the kernel runs the request ``msg_id`` (its ``execute_input`` on iopub)."""
+async def printed(kc: Any, msg_id: str, text: str, timeout: float = 30) -> None:
+    """Wait until the request ``msg_id`` printed ``text``: its code runs (``execute_input``
+    comes before the user's code does, too early for a signal to land in it)."""
     deadline = time.monotonic() + timeout
     while True:
         msg = await kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
-        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "execute_input":
+        if msg["parent_header"].get("msg_id") != msg_id or msg["msg_type"] != "stream":
+            continue
+        if text in msg["content"]["text"]:
             return
 
 
@@ -72,8 +79,8 @@ async def interrupt_sleep(km: Any, kc: Any, mode: str) -> float:
     assert km.kernel_spec is not None
     km.kernel_spec.interrupt_mode = mode
     await settle(kc)
-    msg_id = kc.execute("import time; time.sleep(30)")
-    await running(kc, msg_id)
+    msg_id = kc.execute("import time; print('sleeping', flush=True); time.sleep(30)")
+    await printed(kc, msg_id, "sleeping")
     started = time.monotonic()
     await km.interrupt_kernel()
     while True:
