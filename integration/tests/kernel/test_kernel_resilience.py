@@ -107,10 +107,12 @@ async def test_kernel_survives_a_killed_master_and_a_network_cut(
 
         master = await provisioner._host.master_pid()
         assert master is not None
+        watcher = provisioner._watcher
+        assert watcher is not None
         os.kill(master, signal.SIGKILL)
         # What was in flight on the dead master is lost (zmq does not resend): the next
-        # execute, a moment later, is what must work.
-        await asyncio.sleep(0.5)
+        # execute, once the link's loss is noticed, is what must work.
+        await until(watcher.ended.is_set, 5, "the session to end with its master")
         value, seconds = await value_within(kc, "x", 5)
         assert value == "'kept'"
         assert seconds < 5
