@@ -62,7 +62,7 @@ async def settle(kc: Any, attempts: int = 50) -> None:
     raise AssertionError(f"the kernel still aborted requests after {attempts} attempts")
 
 
-async def printed(kc: Any, msg_id: str, text: str, timeout: float = 30) -> None:
+async def until_printed(kc: Any, msg_id: str, text: str, timeout: float = 30) -> None:
     """Wait until the request ``msg_id`` printed ``text``: its code runs (``execute_input``
     comes before the user's code does, too early for a signal to land in it)."""
     deadline = time.monotonic() + timeout
@@ -80,7 +80,7 @@ async def interrupt_sleep(km: Any, kc: Any, mode: str) -> float:
     km.kernel_spec.interrupt_mode = mode
     await settle(kc)
     msg_id = kc.execute("import time; print('sleeping', flush=True); time.sleep(30)")
-    await printed(kc, msg_id, "sleeping")
+    await until_printed(kc, msg_id, "sleeping")
     started = time.monotonic()
     await km.interrupt_kernel()
     while True:

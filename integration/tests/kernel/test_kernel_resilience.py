@@ -81,16 +81,22 @@ async def printed_eventually(kc: Any, expected: str, *, within: float) -> bool:
     """Whether ``print(x)`` shows ``expected`` on one of the executes of ``within`` s."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
+        # Short attempts: one whose output was lost must not use up the whole window.
+        attempt = min(_PRINT_ATTEMPT, max(0.5, deadline - time.monotonic()))
         try:
-            if await printed(kc) == expected:
+            if await printed(kc, attempt) == expected:
                 return True
         except queue.Empty:  # this execute's output was published before iopub was back
             continue
     return False
 
 
-async def printed(kc: Any) -> str:
-    content, out = await execute(kc, "print(x)", timeout=10)
+#: Seconds one execute may take in printed_eventually (a healthy one takes milliseconds).
+_PRINT_ATTEMPT = 3.0
+
+
+async def printed(kc: Any, timeout: float = 10) -> str:
+    content, out = await execute(kc, "print(x)", timeout=timeout)
     assert content["status"] == "ok"
     return out.strip()
 
