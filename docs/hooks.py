@@ -21,6 +21,7 @@ import click
 from jupyssh.core.cli import EXIT_STATUSES, cli
 from jupyssh.core.errors import JupysshError, installed_error_classes
 from jupyssh.core.output import Output
+from jupyssh.kernel.options import markdown_table as kernel_options_table
 
 
 def _summary(text: str | None) -> str:
@@ -99,6 +100,7 @@ def on_page_markdown(markdown: str, **_: Any) -> str:
         ("{{ error_table }}", error_table),
         ("{{ exit_status_table }}", exit_status_table),
         ("{{ command_table }}", command_table),
+        ("{{ kernel_options }}", kernel_options_table),
     ):
         if placeholder in markdown:
             markdown = markdown.replace(placeholder, render())

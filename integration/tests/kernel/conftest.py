@@ -124,7 +124,7 @@ def user_processes(exec_: Callable[..., object]) -> list[str]:
 def kernel_spec(ssh_host: SSHHost, jupyter_home: Path) -> tuple[str, Path]:
     """A kernelspec ``sandbox-py`` added with the real ``jupyssh kernel add``."""
     config = kernel_config(ssh_host, jupyter_home)
-    jupyssh("kernel", "add", "sandbox-py", "--host", ssh_host.alias, "-F", str(config))
+    jupyssh("kernel", "add", "sandbox-py", ssh_host.alias, "-F", str(config))
     return "sandbox-py", config
 
 
@@ -141,5 +141,5 @@ def cuttable_host(openssh_image: str, keypair: KeyPair, tmp_path: Path) -> Itera
 def cuttable_spec(cuttable_host: SSHHost, jupyter_home: Path) -> tuple[str, Path]:
     """A kernelspec ``cuttable-py`` on :func:`cuttable_host`, added with ``jupyssh kernel add``."""
     config = kernel_config(cuttable_host, jupyter_home)
-    jupyssh("kernel", "add", "cuttable-py", "--host", cuttable_host.alias, "-F", str(config))
+    jupyssh("kernel", "add", "cuttable-py", cuttable_host.alias, "-F", str(config))
     return "cuttable-py", config

@@ -18,7 +18,7 @@ from jupyssh_harness import SSHHost, wait_for
 from nbclient import NotebookClient
 
 from jupyssh.core.errors import ForwardingError
-from jupyssh.kernel.errors import RemoteKernelSpecMissing
+from jupyssh.kernel.errors import RemoteKernelSpecMissingError
 
 from .conftest import jupyssh, user_processes
 
@@ -56,7 +56,7 @@ def test_jupyter_kernelspec_list_shows_the_spec(kernel_spec: tuple[str, Path]) -
     assert name in specs
     spec = specs[name]["spec"]
     assert spec["metadata"]["kernel_provisioner"]["provisioner_name"] == "jupyssh"
-    assert spec["argv"][1:5] == ["-m", "jupyssh.kernel", "launch", "--kernel"]
+    assert spec["argv"][1:6] == ["-m", "jupyssh.kernel", "launch", name, "--connection-file"]
 
 
 def _free_ports(count: int) -> list[int]:
@@ -145,7 +145,7 @@ async def test_bad_remote_kernel_name_fails_clearly_and_leaves_nothing(
     baseline = user_processes(ssh_host.exec)
     km = AsyncKernelManager(kernel_name=name)
     try:
-        with pytest.raises(RemoteKernelSpecMissing, match="no-such-kernel") as failure:
+        with pytest.raises(RemoteKernelSpecMissingError, match="no-such-kernel") as failure:
             await km.start_kernel()
     finally:
         if km.has_kernel:

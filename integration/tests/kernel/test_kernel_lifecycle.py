@@ -42,8 +42,12 @@ async def execute(kc: Any, code: str, timeout: float = 30) -> tuple[dict[str, An
             out.append(msg["content"]["text"])
         if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
             break
-    reply = await kc.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
-    return reply["content"], "".join(out)
+    # Skip stale replies: wait_for_ready may have sent several kernel_info requests to a
+    # kernel still starting, and each is answered.
+    while True:
+        reply = await kc.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply["content"], "".join(out)
 
 
 async def settle(kc: Any, attempts: int = 50) -> None:
@@ -58,13 +62,25 @@ async def settle(kc: Any, attempts: int = 50) -> None:
     raise AssertionError(f"the kernel still aborted requests after {attempts} attempts")
 
 
+async def until_printed(kc: Any, msg_id: str, text: str, timeout: float = 30) -> None:
+    """Wait until the request ``msg_id`` printed ``text``: its code runs (``execute_input``
+    comes before the user's code does, too early for a signal to land in it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = await kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if msg["parent_header"].get("msg_id") != msg_id or msg["msg_type"] != "stream":
+            continue
+        if text in msg["content"]["text"]:
+            return
+
+
 async def interrupt_sleep(km: Any, kc: Any, mode: str) -> float:
     """Interrupt ``time.sleep(30)`` in ``mode``; return seconds until the error reply."""
     assert km.kernel_spec is not None
     km.kernel_spec.interrupt_mode = mode
     await settle(kc)
-    msg_id = kc.execute("import time; time.sleep(30)")
-    await asyncio.sleep(1.0)
+    msg_id = kc.execute("import time; print('sleeping', flush=True); time.sleep(30)")
+    await until_printed(kc, msg_id, "sleeping")
     started = time.monotonic()
     await km.interrupt_kernel()
     while True:
@@ -105,7 +121,6 @@ async def test_lifecycle_through_jupyter_client(
         await kc.wait_for_ready(timeout=60)
         content, _ = await execute(kc, "x")
         assert content["status"] == "error"  # a fresh kernel
-        await asyncio.sleep(2.5)  # past stable_start_time: no new ports asked for
 
         for attempt in range(3):
             pid = provisioner._pid
@@ -115,8 +130,7 @@ async def test_lifecycle_through_jupyter_client(
             await until(lambda old=pid: provisioner._pid not in (old, None), 30, "an auto-restart")
             await kc.wait_for_ready(timeout=60)
             content, _ = await execute(kc, "y")
-            assert content["status"] == "error"
-            await asyncio.sleep(2.5)
+            assert content["status"] == "error"  # a fresh kernel, answering again
         assert {n: getattr(km, n) for n in PORT_NAMES} == ports
         assert km.session.key == key
 

@@ -156,6 +156,22 @@ async def test_master_pid_parses_check_output(
 
 
 @pytest.mark.asyncio
+async def test_forward_local_checks_the_master_unless_the_caller_just_did(
+    fake_ssh: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_SSH_MODE", "0:Master running (pid=4242)")
+    lab = host(fake_ssh)
+    await lab.forward_local(("127.0.0.1", 8888), local_port=5000)
+    operations = [argv[argv.index("-O") + 1] for argv in calls(fake_ssh) if "-O" in argv]
+    assert operations == ["check", "forward"]
+    await lab.start_master()
+    for port in (5001, 5002, 5003):
+        await lab.forward_local(("127.0.0.1", port), local_port=port, ensure_master=False)
+    operations = [argv[argv.index("-O") + 1] for argv in calls(fake_ssh) if "-O" in argv]
+    assert operations == ["check", "forward", "check", "forward", "forward", "forward"]
+
+
+@pytest.mark.asyncio
 async def test_forward_of_a_relative_socket_path_is_refused(fake_ssh: Path) -> None:
     with pytest.raises(ForwardingError, match="absolute"):
         await host(fake_ssh).forward_local("relative.sock")

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from jupyssh.kernel.watcher import BOOTSTRAP, Event, launcher_source
+from jupyssh.kernel.protocol import BOOTSTRAP, Event
+from jupyssh.kernel.watcher import launcher_source
 
 KEY = "0123-secret-key"
 
@@ -244,3 +245,41 @@ def test_event_lines_need_the_prefix_and_json() -> None:
     assert Event.parse("module: loaded python/3.12") is None
     assert Event.parse("JUPYSSH not json") is None
     assert Event.parse('JUPYSSH ["event"]') is None
+
+
+@pytest.mark.usefixtures("jupyter_dirs")
+def test_finding_19c_reattach_checks_process_identity(tmp_path: Path) -> None:
+    """A re-attach names a pid; if the kernel is gone and the pid was reused, the launcher
+    must neither adopt nor signal that other process."""
+    launcher = Launcher(start_params(persistent=True))
+    ready = launcher.event()
+    pid, folder, started = int(ready.facts["pid"]), ready.facts["folder"], ready.facts["started"]
+    assert isinstance(started, int)
+    launcher.send("attached")
+    launcher.close()
+    stranger = subprocess.Popen(["sleep", "30"])  # alive, but not the kernel
+    try:
+        # the kernel's folder, another process's pid (as after the kernel died and the pid
+        # was reused): "exit", and the stranger is left alone
+        reused = Launcher({"mode": "watch", "pid": stranger.pid, "folder": folder})
+        assert reused.event().name == "exit"
+        reused.send(f"signal {signal.SIGKILL}")
+        reused.close()
+        assert stranger.poll() is None
+        # the kernel's own pid with another start time: not the same process either
+        other = Launcher({"mode": "watch", "pid": pid, "folder": folder, "started": started + 1})
+        assert other.event().name == "exit"
+        other.close()
+        assert alive(pid)
+        # the right identity re-attaches
+        again = Launcher({"mode": "watch", "pid": pid, "folder": folder, "started": started})
+        assert again.event().name == "alive"
+        again.send("attached")
+        again.send(f"signal {signal.SIGKILL}")
+        assert again.event().name == "exit"
+        again.close()
+    finally:
+        stranger.kill()
+        stranger.wait()
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)

@@ -220,7 +220,8 @@ def test_partitions_are_listed_with_their_limits(fake_slurm: Path) -> None:
 
 
 def test_the_bootstrap_has_one_home() -> None:
-    from jupyssh.kernel import remote_launcher, watcher
+    from jupyssh.kernel import protocol, remote_launcher
 
-    assert watcher.BOOTSTRAP is remote_launcher.BOOTSTRAP
+    assert protocol.BOOTSTRAP is remote_launcher.BOOTSTRAP
+    assert protocol.PREFIX == remote_launcher.PREFIX
     assert json.dumps(remote_launcher.BOOTSTRAP)  # plain text for argv

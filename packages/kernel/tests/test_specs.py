@@ -15,12 +15,12 @@ from jupyssh.kernel.errors import KernelSpecError
 from jupyssh.kernel.provisioner import SSHProvisioner
 from jupyssh.kernel.specs import (
     SpecOptions,
-    delete_spec,
     edit_spec,
     install_spec,
     kernel_json,
     list_specs,
     load_options,
+    remove_spec,
 )
 
 
@@ -31,7 +31,6 @@ def test_kernel_json_selects_the_provisioner_and_has_an_argv_fallback() -> None:
         "-m",
         "jupyssh.kernel",
         "launch",
-        "--kernel",
         "lab",
         "--connection-file",
         "{connection_file}",
@@ -54,19 +53,19 @@ def test_install_load_edit_delete_round_trip() -> None:
     with pytest.raises(KernelSpecError, match="exists already"):
         install_spec(options)
     _, changed = edit_spec("lab", {"remote_kernel": "py312", "launch_timeout": 60.0})
-    assert changed.remote_kernel == "py312"
-    assert changed.env_setup == "module load py"
+    assert changed.value("remote_kernel") == "py312"
+    assert changed.value("env_setup") == "module load py"
     rows = {row["name"]: row for row in list_specs()}
     assert rows["lab"]["ssh"]
     assert not rows["sleeper"]["ssh"]
-    assert delete_spec("lab") == folder
+    assert remove_spec("lab") == folder
     assert not folder.exists()
 
 
 @pytest.mark.usefixtures("jupyter_dirs")
 def test_other_kernelspecs_are_left_alone() -> None:
     with pytest.raises(KernelSpecError, match="not a jupyssh kernelspec"):
-        delete_spec("sleeper")
+        remove_spec("sleeper")
     with pytest.raises(KernelSpecError, match="no kernelspec named"):
         load_options("missing")
 
@@ -76,15 +75,22 @@ def test_other_kernelspecs_are_left_alone() -> None:
     [
         ({"name": "a b"}, "invalid kernel name"),
         ({"host": "-oProxyCommand=x"}, "invalid host alias"),
-        ({"interrupt_mode": "both"}, "interrupt mode"),
+        ({"interrupt_mode": "both"}, "interrupt_mode"),
         ({"transport": "udp"}, "transport"),
         ({"launch_timeout": 0.0}, "positive"),
+        ({"linger": -1.0}, "negative"),
+        ({"remote_python": " "}, "empty"),
     ],
 )
 def test_options_that_cannot_work_are_refused(changes: dict[str, object], message: str) -> None:
     values: dict[str, object] = {"name": "ok", "host": "lab", **changes}
     with pytest.raises(KernelSpecError, match=message):
         SpecOptions(**values).validate()  # type: ignore[arg-type]
+    # the provisioner itself (what jupyter_client builds from kernel.json) refuses the same
+    provisioner_values = {k: v for k, v in values.items() if k not in {"name", "interrupt_mode"}}
+    if provisioner_values != {"host": "lab"}:
+        with pytest.raises(KernelSpecError, match=message):
+            SSHProvisioner(**provisioner_values)
 
 
 def test_provisioner_refuses_unknown_options_and_a_missing_host() -> None:
@@ -99,7 +105,7 @@ def test_provisioner_refuses_unknown_options_and_a_missing_host() -> None:
 def test_cli_add_show_list_delete_without_checks(tmp_path: Path) -> None:
     runner = CliRunner()
     added = runner.invoke(
-        cli, ["kernel", "add", "lab", "--host", "lab-host", "--no-check", "--transport", "ipc"]
+        cli, ["kernel", "add", "lab", "lab-host", "--no-check", "--transport", "ipc"]
     )
     assert added.exit_code == 0, added.output
     shown = runner.invoke(cli, ["kernel", "show", "lab", "--json"])
@@ -110,5 +116,6 @@ def test_cli_add_show_list_delete_without_checks(tmp_path: Path) -> None:
     assert not rows["sleeper"]["ssh"]
     edited = runner.invoke(cli, ["kernel", "edit", "lab", "--persistent", "--json"])
     assert json.loads(edited.stdout)["options"]["persistent"] is True
-    deleted = runner.invoke(cli, ["kernel", "delete", "lab"])
-    assert deleted.exit_code == 0, deleted.output
+    removed = runner.invoke(cli, ["kernel", "remove", "lab", "--json"])
+    assert removed.exit_code == 0, removed.output
+    assert json.loads(removed.stdout)["name"] == "lab"

@@ -9,7 +9,11 @@ import pytest
 
 from jupyssh.core.errors import OperationTimeout
 from jupyssh.core.ssh import AsyncSSHHost
-from jupyssh.kernel.errors import KernelLaunchError, RemoteKernelSpecMissing, RemotePythonMissing
+from jupyssh.kernel.errors import (
+    KernelLaunchError,
+    RemoteKernelSpecMissingError,
+    RemotePythonMissingError,
+)
 from jupyssh.kernel.watcher import Watcher, remote_command
 
 
@@ -52,9 +56,9 @@ async def test_failures_are_typed(fake_ssh: Path, tmp_path: Path) -> None:
     slow.write_text("#!/bin/sh\nexec sleep 10\n")
     slow.chmod(0o755)
     params = {"mode": "start", "kernel": "nope", "key": "k"}
-    with pytest.raises(RemoteKernelSpecMissing, match="sleeper"):
+    with pytest.raises(RemoteKernelSpecMissingError, match="sleeper"):
         await Watcher.start(host(fake_ssh), params, python=sys.executable, timeout=30)
-    with pytest.raises(RemotePythonMissing):
+    with pytest.raises(RemotePythonMissingError):
         await Watcher.start(host(fake_ssh), params, python="/no/python", timeout=30)
     with pytest.raises(KernelLaunchError, match="status 1"):
         await Watcher.start(host(fake_ssh), params, python="false", timeout=30)

@@ -9,8 +9,8 @@ from jupyssh.kernel._version import __version__
 from jupyssh.kernel.errors import (
     KernelLaunchError,
     KernelSpecError,
-    RemoteKernelSpecMissing,
-    RemotePythonMissing,
+    RemoteKernelSpecMissingError,
+    RemotePythonMissingError,
 )
 from jupyssh.kernel.provisioner import SSHProvisioner
 from jupyssh.kernel.specs import SpecOptions, install_spec, kernel_json, load_options
@@ -18,8 +18,8 @@ from jupyssh.kernel.specs import SpecOptions, install_spec, kernel_json, load_op
 __all__ = [
     "KernelLaunchError",
     "KernelSpecError",
-    "RemoteKernelSpecMissing",
-    "RemotePythonMissing",
+    "RemoteKernelSpecMissingError",
+    "RemotePythonMissingError",
     "SSHProvisioner",
     "SpecOptions",
     "__version__",

@@ -1,9 +1,12 @@
-"""``jupyssh kernel …``: add, list, show, edit and delete ssh kernelspecs; launch one."""
+"""``jupyssh kernel …``: add, list, show, edit and remove ssh kernelspecs; launch one.
+
+Every option of add and edit is derived from the provisioner's traits
+(:mod:`jupyssh.kernel.options`); none is restated here.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -13,56 +16,44 @@ from rich.table import Table
 from jupyssh.core.cli import ssh_config_option, verbosity_option
 from jupyssh.core.errors import ConfigError, JupysshError
 from jupyssh.core.output import Output, json_option, pass_output
-from jupyssh.kernel.errors import RemoteKernelSpecMissing
-from jupyssh.kernel.launch import LaunchRequest, launch
+from jupyssh.kernel.errors import RemoteKernelSpecMissingError
+from jupyssh.kernel.options import click_options, option
 from jupyssh.kernel.specs import (
     RemoteSpecs,
     SpecOptions,
-    delete_spec,
     edit_spec,
     install_spec,
     list_specs,
     load_options,
     probe_host,
+    remove_spec,
 )
+from jupyssh.kernel.standalone import StandaloneRequest, run_standalone
 from jupyssh.sshconfig.checker import check
 
 __all__ = ["kernel"]
 
 
-def _spec_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The options add and edit share (edit: None means unchanged)."""
-    decorators = [
-        click.option("--remote-python", help="Python that runs the launcher on the host."),
-        click.option("--remote-kernel", help="Kernelspec name on the host [python3]."),
-        click.option("--env-setup", help="Shell text run first (module load …; source …)."),
-        click.option("--cwd", help="The kernel's working directory on the host."),
-        click.option("--launch-timeout", type=float, help="Seconds a start may take [30]."),
-        click.option("--shutdown-timeout", type=float, help="Seconds a shutdown may take [10]."),
-        click.option(
-            "--interrupt-mode",
-            type=click.Choice(["message", "signal"]),
-            help="Interrupt by control message or by SIGINT to the kernel [message].",
-        ),
-        click.option(
-            "--transport",
-            type=click.Choice(["tcp", "ipc"]),
-            help="Remote kernel on 127.0.0.1 ports, or on Unix sockets (ipc) [tcp].",
-        ),
-        click.option(
-            "--persistent/--not-persistent",
-            default=None,
-            help="Keep the remote kernel when the local side leaves [not persistent].",
-        ),
-        click.option("--display-name", help="The name frontends show."),
-    ]
-    for decorate in reversed(decorators):
-        command = decorate(command)
-    return command
-
-
-def _changes(values: dict[str, Any]) -> dict[str, Any]:
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    """The options the user gave (click leaves the others None)."""
     return {key: value for key, value in values.items() if value is not None}
+
+
+def _deprecated(old: str, use: str) -> None:
+    click.echo(f"jupyssh: {old} is deprecated; use: {use}", err=True)
+
+
+def _positional(value: str | None, old_value: str | None, *, old: str, use: str, param: str) -> str:
+    """A positional argument that used to be an option: the option still works, with one
+    deprecation line; giving neither is a usage error, giving both two different ones too."""
+    if old_value is not None:
+        _deprecated(old, use)
+        if value is not None and value != old_value:
+            raise click.UsageError(f"{param} given twice: {value!r} and {old} {old_value!r}")
+        return old_value
+    if value is None:
+        raise click.UsageError(f"Missing argument '{param}'.")
+    return value
 
 
 @click.group()
@@ -72,9 +63,10 @@ def kernel() -> None:
 
 @kernel.command()
 @click.argument("name")
-@click.option("--host", "host", required=True, help="The ssh host alias the kernel runs on.")
+@click.argument("alias", required=False)
+@click.option("--host", "old_host", hidden=True, help="Deprecated: the ALIAS argument.")
 @ssh_config_option
-@_spec_options
+@click_options()
 @click.option("--no-check", is_flag=True, help="Write the spec without checking the host.")
 @click.option("--replace", is_flag=True, help="Replace a kernelspec of the same name.")
 @json_option
@@ -85,29 +77,33 @@ def add(
     /,
     *,
     name: str,
-    host: str,
+    alias: str | None,
+    old_host: str | None,
     config_file: str | None,
     no_check: bool,
     replace: bool,
     **values: Any,
 ) -> None:
-    """Add kernelspec NAME whose kernel runs on the ssh host alias --host.
+    """Add kernelspec NAME whose kernel runs on the ssh host ALIAS.
 
     Unless --no-check, the alias is validated for the kernel role (jupyssh-sshconfig) and
-    the host is asked, in one ssh session, for its python and kernelspecs.
+    the host is asked, in one ssh session, for its python and kernelspecs. kernel.json
+    gets the options given; the others keep their defaults (shown here).
     """
-    options = SpecOptions(name=name, host=host, ssh_config=config_file, **_changes(values))
+    host = _positional(
+        alias, old_host, old="--host", use="jupyssh kernel add NAME ALIAS", param="ALIAS"
+    )
+    options = SpecOptions(name, host=host, ssh_config=config_file, **_given(values))
     options.validate()
-    remote: RemoteSpecs | None = None
     if not no_check:
         _check_alias(options, output)
         remote = _check_host(options, output)
-        found = remote.specs[options.remote_kernel.lower()]
+        found = remote.specs[str(options.value("remote_kernel")).lower()]
         if not values.get("display_name"):
-            options = SpecOptions(
-                **{
-                    **options.to_dict(),
-                    "display_name": f"{found.get('display_name', options.remote_kernel)} on {host}",
+            shown = found.get("display_name", options.value("remote_kernel"))
+            options = options.changed(
+                {
+                    "display_name": f"{shown} on {host}",
                     "language": found.get("language") or options.language,
                 }
             )
@@ -134,9 +130,10 @@ def _check_alias(options: SpecOptions, output: Output) -> None:
 def _check_host(options: SpecOptions, output: Output) -> RemoteSpecs:
     output.step(f"asking {options.host} for its python and kernelspecs")
     remote = probe_host(options)
-    if options.remote_kernel.lower() not in remote.specs:
-        raise RemoteKernelSpecMissing(
-            f"no kernelspec {options.remote_kernel!r} on the host "
+    remote_kernel = str(options.value("remote_kernel"))
+    if remote_kernel.lower() not in remote.specs:
+        raise RemoteKernelSpecMissingError(
+            f"no kernelspec {remote_kernel!r} on the host "
             f"(found: {', '.join(sorted(remote.specs))})",
             where=options.host,
             hint="pass one of those with --remote-kernel",
@@ -147,22 +144,13 @@ def _check_host(options: SpecOptions, output: Output) -> RemoteSpecs:
 @kernel.command(name="remote")
 @click.argument("alias")
 @ssh_config_option
-@click.option("--remote-python", default="python3", show_default=True)
-@click.option("--env-setup", default="", help="Shell text run first.")
+@click_options(keys=("remote_python", "env_setup", "ssh_program"))
 @json_option
 @verbosity_option
 @pass_output
-def remote_specs(
-    output: Output, *, alias: str, config_file: str | None, remote_python: str, env_setup: str
-) -> None:
+def remote_specs(output: Output, /, *, alias: str, config_file: str | None, **values: Any) -> None:
     """List the kernelspecs of ssh host ALIAS (to pick --remote-kernel from)."""
-    options = SpecOptions(
-        name="probe",
-        host=alias,
-        ssh_config=config_file,
-        remote_python=remote_python,
-        env_setup=env_setup,
-    )
+    options = SpecOptions("probe", host=alias, ssh_config=config_file, **_given(values))
     remote = probe_host(options)
 
     def render(console: Console) -> None:
@@ -191,7 +179,7 @@ def list_command(output: Output, *, names: tuple[str, ...], no_check: bool) -> N
     rows = [row for row in list_specs() if not names or row["name"] in names]
     for row in rows:
         if row["ssh"] and not no_check:
-            row["check"] = _row_check(SpecOptions(**row["options"]))
+            row["check"] = _row_check(load_options(row["name"])[1])
 
     def render(console: Console) -> None:
         table = Table("name", "kind", "host", "remote kernel", "check", "display name")
@@ -242,21 +230,28 @@ def show(output: Output, *, name: str) -> None:
 
 @kernel.command()
 @click.argument("name")
-@click.option("--host", help="The ssh host alias.")
+@option("host").click_option(show_default=False)
 @ssh_config_option
-@_spec_options
+@click_options(show_default=False)
 @json_option
 @verbosity_option
 @pass_output
-def edit(
-    output: Output, /, *, name: str, host: str | None, config_file: str | None, **values: Any
-) -> None:
-    """Change options of jupyssh kernelspec NAME (those given; the rest stay)."""
-    changes = _changes({**values, "host": host, "ssh_config": config_file})
+def edit(output: Output, /, *, name: str, config_file: str | None, **values: Any) -> None:
+    """Change options of jupyssh kernelspec NAME: those given; every other key of its
+    kernel.json stays as it is."""
+    changes = _given({**values, "ssh_config": config_file})
     folder, options = edit_spec(name, changes)
     output.emit(
         {"name": name, "resource_dir": str(folder), "options": options.to_dict()},
         lambda console: console.print(f"changed {', '.join(sorted(changes)) or 'nothing'}"),
+    )
+
+
+def _remove(output: Output, name: str) -> None:
+    folder = remove_spec(name)
+    output.emit(
+        {"name": name, "removed": str(folder)},
+        lambda console: console.print(f"removed kernel {name} ({folder})"),
     )
 
 
@@ -265,38 +260,56 @@ def edit(
 @json_option
 @verbosity_option
 @pass_output
-def delete(output: Output, *, name: str) -> None:
+def remove(output: Output, *, name: str) -> None:
     """Remove jupyssh kernelspec NAME (other kernelspecs are refused)."""
-    folder = delete_spec(name)
-    output.emit(
-        {"name": name, "removed": str(folder)},
-        lambda console: console.print(f"removed kernel {name} ({folder})"),
-    )
+    _remove(output, name)
+
+
+@kernel.command(hidden=True)
+@click.argument("name")
+@json_option
+@verbosity_option
+@pass_output
+def delete(output: Output, *, name: str) -> None:
+    """Deprecated: `jupyssh kernel remove NAME`."""
+    _deprecated("kernel delete", "jupyssh kernel remove NAME")
+    _remove(output, name)
 
 
 @kernel.command(name="launch")
-@click.option("--kernel", "kernel_name", required=True, help="The jupyssh kernelspec to run.")
+@click.argument("name", required=False)
+@click.option("--kernel", "old_kernel", hidden=True, help="Deprecated: the NAME argument.")
 @click.option(
     "--connection-file",
     help="Use (or write) this connection file: its ports and key are kept.",
 )
-@click.option("--persistent/--not-persistent", default=None, help="Override the spec's default.")
-@click.option("--existing", help="Re-attach to the kernel of this state file.")
+@click_options(keys=("persistent",), show_default=False)
+@option("existing").click_option(show_default=False)
 @click.option("--leave", is_flag=True, help="Start, then leave the kernel running at once.")
 @click.option("--state-file", help="Where --leave (or SIGQUIT) writes the state file.")
+@json_option
 @verbosity_option
+@pass_output
 def launch_command(
+    output: Output,
+    /,
     *,
-    kernel_name: str,
+    name: str | None,
+    old_kernel: str | None,
     connection_file: str | None,
     persistent: bool | None,
     existing: str | None,
     leave: bool,
     state_file: str | None,
 ) -> None:
-    """Run one remote kernel until a signal: SIGINT interrupts, SIGUSR1 restarts,
-    SIGTERM/SIGHUP shut down (leave if persistent), SIGUSR2 shuts down, SIGQUIT leaves."""
-    request = LaunchRequest(
+    """Run jupyssh kernel NAME until a signal: SIGINT interrupts, SIGUSR1 restarts,
+    SIGTERM/SIGHUP shut down (leave if persistent), SIGUSR2 shuts down, SIGQUIT leaves.
+
+    When the kernel is left running, its state file is printed (for --existing)."""
+    kernel_name = _positional(
+        name, old_kernel, old="--kernel", use="jupyssh kernel launch NAME", param="NAME"
+    )
+    request = StandaloneRequest(
         kernel=kernel_name,
         connection_file=connection_file,
         persistent=persistent,
@@ -304,4 +317,8 @@ def launch_command(
         leave=leave,
         state_file=state_file,
     )
-    asyncio.run(launch(request))
+    path = asyncio.run(run_standalone(request))
+    output.emit(
+        {"name": kernel_name, "state_file": str(path) if path else None},
+        lambda console: print(path, flush=True) if path else None,
+    )

@@ -2,7 +2,7 @@
 
 On a terminal in canonical mode, Ctrl+D at the start of a line makes one ``read`` return
 nothing; :class:`TerminalMenu` turns that into a prompt and the next line into an action
-for :func:`jupyssh.kernel.launch.launch`'s queue. Ctrl+C (SIGINT, interrupt) and Ctrl+\\
+for :func:`jupyssh.kernel.standalone.run_standalone`'s queue. Ctrl+C (SIGINT, interrupt) and Ctrl+\\
 (SIGQUIT, leave) stay signals. Only a terminal gets a menu: at the end of a pipe or file,
 end-of-input is permanent, and a reader would wake forever.
 """

@@ -27,15 +27,16 @@ from typing import Any
 
 from jupyter_client.connect import KernelConnectionInfo, LocalPortCache
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
-from traitlets import Bool, Enum, Float, Unicode
+from traitlets import Bool, Enum, Float, TraitError, Unicode, validate
 
 from jupyssh.core.errors import JupysshError, OperationTimeout, SSHError
 from jupyssh.core.ssh import AsyncSSHHost, LocalForward
 from jupyssh.kernel.errors import KernelLaunchError, KernelSpecError
-from jupyssh.kernel.state import KernelState, default_state_path
-from jupyssh.kernel.watcher import Event, Watcher
+from jupyssh.kernel.protocol import Event
+from jupyssh.kernel.statefile import KernelState, default_state_path
+from jupyssh.kernel.watcher import Watcher
 
-__all__ = ["PORT_NAMES", "SSHProvisioner"]
+__all__ = ["PORT_NAMES", "SSHProvisioner", "option_names"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class SSHProvisioner(KernelProvisionerBase):
     """Runs the kernel on an ssh host through OpenSSH and forwards its five channels."""
 
     host = Unicode(help="The ssh host alias (from the ssh config) the kernel runs on.").tag(
-        config=True
+        config=True, required=True
     )
     ssh_config = Unicode(
         None, allow_none=True, help="An ssh config file to read instead of ~/.ssh/config."
@@ -68,9 +69,9 @@ class SSHProvisioner(KernelProvisionerBase):
         help="Shell text run (by bash) before the launcher, e.g. "
         "'module load python; source ~/venv/bin/activate'.",
     ).tag(config=True)
-    cwd = Unicode("", help="The kernel's working directory on the host (default: home).").tag(
-        config=True
-    )
+    cwd = Unicode(
+        "", help="The kernel's working directory on the host; empty: the login's home."
+    ).tag(config=True)
     launch_timeout = Float(
         30.0, help="Seconds the remote kernel may take to start (and to re-attach)."
     ).tag(config=True)
@@ -103,6 +104,39 @@ class SSHProvisioner(KernelProvisionerBase):
     ).tag(config=True)
     ssh_program = Unicode("ssh", help="The OpenSSH client program.").tag(config=True)
 
+    # The options are declared once, above: kernel.json's keys, the click options of
+    # `jupyssh kernel add/edit` and the docs table are derived from these traits
+    # (jupyssh.kernel.options), and the checks below run wherever a value is set.
+
+    @validate("host")
+    def _check_host(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"])
+        if value.startswith("-") or any(c.isspace() or not c.isprintable() for c in value):
+            # ssh would read "-oProxyCommand=…" as an option, not a destination.
+            raise TraitError(f"invalid host alias {value!r}")
+        return value
+
+    @validate("remote_python", "remote_kernel", "ssh_program")
+    def _check_named(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"])
+        if not value.strip():
+            raise TraitError(f"{proposal['trait'].name} must not be empty")
+        return value
+
+    @validate("launch_timeout", "shutdown_timeout")
+    def _check_positive(self, proposal: dict[str, Any]) -> float:
+        value = float(proposal["value"])
+        if not value > 0:
+            raise TraitError(f"{proposal['trait'].name} must be positive, not {value:g}")
+        return value
+
+    @validate("linger", "reconnect_timeout")
+    def _check_not_negative(self, proposal: dict[str, Any]) -> float:
+        value = float(proposal["value"])
+        if not value >= 0:
+            raise TraitError(f"{proposal['trait'].name} must not be negative, not {value:g}")
+        return value
+
     def __init__(self, **kwargs: Any) -> None:
         known = set(self.class_trait_names()) | {"parent", "config", "log"}
         unknown = sorted(set(kwargs) - known)
@@ -110,13 +144,19 @@ class SSHProvisioner(KernelProvisionerBase):
             # kernel.json keys are easy to misspell; a silently ignored option is a bug.
             raise KernelSpecError(
                 f"unknown jupyssh provisioner option(s): {', '.join(unknown)}",
-                hint=f"known options: {', '.join(sorted(_OPTION_NAMES))}",
+                hint=f"known options: {', '.join(option_names())}",
             )
-        super().__init__(**kwargs)
+        try:
+            super().__init__(**kwargs)
+        except TraitError as exc:
+            raise KernelSpecError(
+                f"invalid jupyssh provisioner option: {exc}",
+                hint="`jupyssh kernel edit NAME --help` lists the options and their values",
+            ) from None
         if not self.host:
             raise KernelSpecError(
                 "the jupyssh provisioner needs a host alias",
-                hint="re-create the spec with `jupyssh kernel add NAME --host ALIAS`",
+                hint="re-create the spec with `jupyssh kernel add NAME ALIAS`",
             )
         self._host = AsyncSSHHost(
             self.host, config_file=self.ssh_config, ssh_program=self.ssh_program
@@ -126,6 +166,9 @@ class SSHProvisioner(KernelProvisionerBase):
         self._recovery: asyncio.Task[None] | None = None
         self._pid: int | None = None
         self._folder: str | None = None
+        #: The kernel's start time on the host (its identity, with the pid: re-attaching
+        #: must not adopt, nor signal, a process that reused the pid).
+        self._started: int | None = None
         self._remote: dict[str, Any] = {}
         self._forwards: dict[str, LocalForward] = {}
         self._master_pid: int | None = None
@@ -188,7 +231,7 @@ class SSHProvisioner(KernelProvisionerBase):
         self._master_pid = await self._host.start_master()
         params: dict[str, Any]
         if self._state is not None and self._pid is None:
-            params = self._watch_params(self._state.pid, self._state.folder)
+            params = self._watch_params(self._state.pid, self._state.folder, self._state.started)
             self._remote = dict(self._state.remote)
         else:
             params = {
@@ -219,8 +262,11 @@ class SSHProvisioner(KernelProvisionerBase):
             if self.persistent:
                 self._state_path = self.write_state(self._state_path)
         except BaseException:
-            await watcher.close()  # the launcher ends the kernel it started: no orphan
+            # Forget the kernel before the session closes: its monitor must not take the
+            # closing session for a lost link and start reconnecting to it.
             self._pid = None
+            await self._drop_watcher()
+            await watcher.close()  # the launcher ends the kernel it started: no orphan
             raise
         log.info("kernel %s runs on %s (pid %s)", self.kernel_id, self.host, self._pid)
         return self.connection_info
@@ -289,14 +335,9 @@ class SSHProvisioner(KernelProvisionerBase):
         (``ControlPersist`` ends it).
         """
         await self._stop_recovery()
-        if self._monitor is not None:
-            self._monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._monitor
-            self._monitor = None
-        if self._watcher is not None:
-            await self._watcher.close()
-            self._watcher = None
+        watcher = await self._drop_watcher()
+        if watcher is not None:
+            await watcher.close()
         if restart:
             return
         # The five cancels are independent control-socket requests: at once, not in turn.
@@ -314,6 +355,16 @@ class SSHProvisioner(KernelProvisionerBase):
         if self._state_path is not None and self._pid is None:
             self._state_path.unlink(missing_ok=True)
 
+    async def _drop_watcher(self) -> Watcher | None:
+        """Stop watching the session (its monitor first); return it, still open."""
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+            self._monitor = None
+        watcher, self._watcher = self._watcher, None
+        return watcher
+
     async def _cancel(self, forward: LocalForward) -> None:
         with contextlib.suppress(JupysshError):
             await self._host.cancel_forward(forward)
@@ -329,7 +380,7 @@ class SSHProvisioner(KernelProvisionerBase):
     async def get_provisioner_info(self) -> dict[str, Any]:
         """What another process needs to take this kernel over (HA applications)."""
         info = await super().get_provisioner_info()
-        info.update(pid=self._pid, folder=self._folder, remote=self._remote)
+        info.update(pid=self._pid, folder=self._folder, remote=self._remote, started=self._started)
         return info
 
     async def load_provisioner_info(self, provisioner_info: dict[str, Any]) -> None:
@@ -345,6 +396,7 @@ class SSHProvisioner(KernelProvisionerBase):
                 pid=int(pid),
                 folder=str(folder),
                 remote=dict(provisioner_info.get("remote") or {}),
+                started=_int_or_none(provisioner_info.get("started")),
                 key=key.decode() if isinstance(key, bytes) else str(key),
                 signature_scheme=str(self.connection_info.get("signature_scheme", "hmac-sha256")),
             )
@@ -363,6 +415,7 @@ class SSHProvisioner(KernelProvisionerBase):
             folder=self._folder,
             remote=self._remote,
             key=self._key,
+            started=self._started,
             signature_scheme=self._signature_scheme,
         )
         return state.write(path or default_state_path(str(self.kernel_id)))
@@ -383,10 +436,11 @@ class SSHProvisioner(KernelProvisionerBase):
 
     # --- internals -----------------------------------------------------------------------
 
-    def _watch_params(self, pid: int, folder: str) -> dict[str, Any]:
+    def _watch_params(self, pid: int, folder: str, started: int | None) -> dict[str, Any]:
         return {
             "mode": "watch",
             "pid": pid,
+            "started": started,
             "folder": folder,
             "linger": self.linger,
             "persistent": self.persistent,
@@ -402,9 +456,11 @@ class SSHProvisioner(KernelProvisionerBase):
         if event.name == "ready":
             self._pid = int(event.facts["pid"])
             self._folder = str(event.facts["folder"])
+            self._started = _int_or_none(event.facts.get("started"))
             self._remote = dict(event.facts["connection"])
         elif self._state is not None and self._pid is None:
             self._pid, self._folder = self._state.pid, self._state.folder
+            self._started = self._state.started
             self._state = None  # consumed: a restart starts a fresh kernel
         self._watcher = watcher
         self._exit_code = None
@@ -430,7 +486,11 @@ class SSHProvisioner(KernelProvisionerBase):
             if current is not None and not again:
                 with contextlib.suppress(JupysshError):
                     await self._host.cancel_forward(current)
-            self._forwards[name] = await self._host.forward_local(target, local_port=local_port)
+            # The caller checked (or started) the master just before: one `ssh -O check`
+            # per launch, not one more per forward.
+            self._forwards[name] = await self._host.forward_local(
+                target, local_port=local_port, ensure_master=False
+            )
 
     async def _watch_session(self, watcher: Watcher) -> None:
         """Start re-establishing the link as soon as the session ends without an exit."""
@@ -478,7 +538,7 @@ class SSHProvisioner(KernelProvisionerBase):
         self.remote_sessions += 1
         watcher, event = await Watcher.start(
             self._host,
-            self._watch_params(self._pid, self._folder),
+            self._watch_params(self._pid, self._folder, self._started),
             python=self.remote_python,
             env_setup=self.env_setup,
             timeout=_WATCH_TIMEOUT,
@@ -502,14 +562,16 @@ class SSHProvisioner(KernelProvisionerBase):
         log.warning("ssh link to %s re-established", self.host)
 
 
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, str)) and str(value).isdigit() else None
+
+
 def _target_text(target: str | tuple[str, int]) -> str:
     if isinstance(target, tuple):
         return f"{target[0]}:{target[1]}"
     return target
 
 
-_OPTION_NAMES = frozenset(
-    name
-    for name, trait in SSHProvisioner.class_traits().items()
-    if trait.metadata.get("config") and name not in {"kernel_id", "kernel_spec"}
-)
+def option_names() -> list[str]:
+    """The provisioner's options (the keys of its kernel.json config), sorted."""
+    return sorted(SSHProvisioner.class_traits(config=True))

@@ -55,13 +55,17 @@ POLL_SECONDS = 0.05  # how fast an exit is reported (a shutdown waits for it)
 TERM_GRACE_SECONDS = 3.0
 
 
-class LaunchFailure(Exception):
+class LaunchError(Exception):
     """A launch that cannot go on; ``kind`` tells the local side which typed error to raise."""
 
     def __init__(self, kind: str, message: str) -> None:
         Exception.__init__(self, message)
         self.kind = kind
         self.message = message
+
+
+#: The name before every error class ended in ``Error``.
+LaunchFailure = LaunchError
 
 
 def own_source() -> bytes:
@@ -128,7 +132,7 @@ def find_kernelspec(name: str) -> Dict[str, Any]:
     specs = all_kernelspecs()
     if name.lower() in specs:
         return specs[name.lower()]
-    raise LaunchFailure(
+    raise LaunchError(
         "kernelspec-missing",
         "no kernelspec named {!r} on this host (found: {})".format(name, ", ".join(sorted(specs))),
     )
@@ -209,7 +213,7 @@ def bare_python_names() -> Tuple[str, ...]:
 def kernel_argv(spec: Dict[str, Any], resource_dir: str, connection_file: str) -> List[str]:
     argv = list(spec.get("argv") or [])
     if not argv:
-        raise LaunchFailure("kernelspec-invalid", "the kernelspec has an empty argv")
+        raise LaunchError("kernelspec-invalid", "the kernelspec has an empty argv")
     # ipykernel installs its spec with a bare ``python``, which resolves only where the
     # environment is on PATH; a non-interactive ssh shell rarely has it there (Debian has no
     # ``python`` at all). The launcher runs in that environment's interpreter already.
@@ -228,7 +232,7 @@ def start(params: Dict[str, Any]) -> Tuple[Any, str, Dict[str, Any]]:
     if cwd:
         cwd = os.path.expanduser(cwd)
         if not os.path.isdir(cwd):
-            raise LaunchFailure("cwd-missing", "working directory {!r} does not exist".format(cwd))
+            raise LaunchError("cwd-missing", "working directory {!r} does not exist".format(cwd))
     folder = private_folder(params.get("folder"))
     try:
         info = connection_info(params, folder)
@@ -250,7 +254,7 @@ def start(params: Dict[str, Any]) -> Tuple[Any, str, Dict[str, Any]]:
                 close_fds=True,
             )
         except OSError as exc:
-            raise LaunchFailure("kernel-exec", "cannot run {}: {}".format(argv[0], exc)) from None
+            raise LaunchError("kernel-exec", "cannot run {}: {}".format(argv[0], exc)) from None
         finally:
             os.close(log)
     except BaseException:
@@ -276,6 +280,30 @@ def is_running(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def start_time(pid: int) -> Optional[int]:
+    """When ``pid`` started (clock ticks since boot, /proc/<pid>/stat field 22); None
+    where /proc does not say."""
+    try:
+        with open("/proc/{}/stat".format(pid)) as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def is_kernel(pid: int, started: Optional[int]) -> bool:
+    """``pid`` still is the kernel this launcher (or an earlier one) started, not a process
+    that reused its pid: alive, the leader of its own session (kernels start in one), and
+    started when the launch recorded (where /proc tells; ``started`` None: not recorded)."""
+    if not is_running(pid):
+        return False
+    try:
+        if os.getsid(pid) != pid:
+            return False
+    except OSError:
+        return False
+    return started is None or start_time(pid) in (None, started)
 
 
 def read_commands(commands: queue.Queue[Optional[str]]) -> None:
@@ -343,6 +371,8 @@ def watch(
     attached = False
     orphaned_at: Optional[float] = None
     while True:
+        # Checked before every command this loop may deliver: a re-attached watcher knows
+        # only the pid, and a reused pid must never be signalled.
         code = kernel.exit_code()
         if code is not None:
             facts = kernel.exit_facts(folder, code)
@@ -424,12 +454,12 @@ def run_program(argv: List[str], timeout: float = 60.0) -> Tuple[int, str, str]:
             timeout=timeout,
         )
     except FileNotFoundError:
-        raise LaunchFailure(
+        raise LaunchError(
             "scheduler-missing",
             "{} is not on this host's PATH: is it the cluster's login node?".format(argv[0]),
         ) from None
     except subprocess.TimeoutExpired:
-        raise LaunchFailure(
+        raise LaunchError(
             "scheduler", "{} did not answer within {:.0f} s".format(argv[0], timeout)
         ) from None
     return done.returncode, done.stdout, done.stderr
@@ -500,7 +530,7 @@ class Slurm:
         code, out, err = run_program(self.submit_argv(options, name))
         job_id = out.strip().split(";")[0]
         if code != 0 or not job_id.isdigit():
-            raise LaunchFailure(
+            raise LaunchError(
                 "scheduler-submit", "sbatch refused the job: " + last_error_line(err or out)
             )
         return job_id
@@ -518,7 +548,7 @@ class Slurm:
         )
 
     def cancel(self, job_id: str) -> None:
-        with contextlib.suppress(LaunchFailure):
+        with contextlib.suppress(LaunchError):
             run_program(["scancel", job_id])
 
     def first_node(self, nodes: str) -> str:
@@ -527,7 +557,7 @@ class Slurm:
         code, out, _ = run_program(["scontrol", "show", "hostnames", nodes])
         names = out.split()
         if code != 0 or not names:
-            raise LaunchFailure("scheduler", "cannot expand the node list {!r}".format(nodes))
+            raise LaunchError("scheduler", "cannot expand the node list {!r}".format(nodes))
         return names[0]
 
     def step_argv(
@@ -556,7 +586,7 @@ SCHEDULERS = {"slurm": Slurm}
 
 def scheduler_for(name: str) -> Slurm:
     if name not in SCHEDULERS:
-        raise LaunchFailure("protocol", "unknown scheduler {!r}".format(name))
+        raise LaunchError("protocol", "unknown scheduler {!r}".format(name))
     return SCHEDULERS[name]()
 
 
@@ -573,12 +603,12 @@ def wait_for_allocation(
         if state.running and state.nodes:
             return state
         if not state.waiting:
-            raise LaunchFailure("scheduler-ended", state.ended_message())
+            raise LaunchError("scheduler-ended", state.ended_message())
         if (state.state, state.reason) != shown:
             shown = (state.state, state.reason)
             emit("queued", waited=round(time.monotonic() - started, 1), **state.facts())
         if queue_timeout and time.monotonic() - started > queue_timeout:
-            raise LaunchFailure(
+            raise LaunchError(
                 "queue-timeout",
                 "job {} still {} after {:.0f} s ({})".format(
                     job_id, state.state.lower(), queue_timeout, state.reason or "no reason given"
@@ -590,8 +620,8 @@ def wait_for_allocation(
         except queue.Empty:
             continue
         if command is None:
-            raise LaunchFailure("cancelled", "the session ended while job {} waited".format(job_id))
-    raise LaunchFailure("queue-timeout", "job {} never started".format(job_id))
+            raise LaunchError("cancelled", "the session ended while job {} waited".format(job_id))
+    raise LaunchError("queue-timeout", "job {} never started".format(job_id))
 
 
 def read_events(stream: Any, until: Tuple[str, ...]) -> Dict[str, Any]:
@@ -614,7 +644,7 @@ def read_events(stream: Any, until: Tuple[str, ...]) -> Dict[str, Any]:
 def pipes(process: subprocess.Popen[bytes]) -> Tuple[IO[bytes], IO[bytes]]:
     """A child's stdin and stdout, made with ``PIPE``."""
     if process.stdin is None or process.stdout is None:
-        raise LaunchFailure("protocol", "a child process has no pipes")
+        raise LaunchError("protocol", "a child process has no pipes")
     return process.stdin, process.stdout
 
 
@@ -686,7 +716,7 @@ def start_keeper(
         raise
     if event["event"] == "error":
         keeper.wait()
-        raise LaunchFailure(str(event.get("kind", "kernel-exec")), str(event.get("message", "")))
+        raise LaunchError(str(event.get("kind", "kernel-exec")), str(event.get("message", "")))
     # The keeper writes no more events; leave its pipe to a reader that never blocks it.
     threading.Thread(target=stdout.read, daemon=True).start()
     return keeper, event["connection"]
@@ -788,16 +818,18 @@ def relay_control(
 class LocalKernel:
     """A kernel process on this host: what ``watch`` watches, signals and ends."""
 
-    def __init__(self, pid: int, child: Any) -> None:
+    def __init__(self, pid: int, child: Any, started: Optional[int] = None) -> None:
         self.pid = pid
         self.child = child
+        self.started = start_time(pid) if started is None and child is not None else started
 
     def exit_code(self) -> Optional[int]:
-        """None while it runs, else its exit status (-1 when it is not our child)."""
+        """None while it runs, else its exit status (-1 when it is not our child, or when
+        its pid now belongs to another process)."""
         if self.child is not None:
             code: Optional[int] = self.child.poll()
             return code
-        return None if is_running(self.pid) else -1
+        return None if is_kernel(self.pid, self.started) else -1
 
     def signal(self, signum: int) -> None:
         signal_kernel(self.pid, signum)
@@ -815,8 +847,8 @@ class LocalKernel:
 class ScheduledKernel(LocalKernel):
     """A kernel on a compute node, seen through its keeper on this (login) host."""
 
-    def __init__(self, pid: int, child: Any, folder: str) -> None:
-        LocalKernel.__init__(self, pid, child)
+    def __init__(self, pid: int, child: Any, folder: str, started: Optional[int] = None) -> None:
+        LocalKernel.__init__(self, pid, child, started)
         self.folder = folder
 
     def signal(self, signum: int) -> None:
@@ -865,7 +897,7 @@ def list_specs() -> None:
         "specs": specs,
     }
     if shutil.which("sinfo"):
-        with contextlib.suppress(LaunchFailure):
+        with contextlib.suppress(LaunchError):
             facts["partitions"] = Slurm().partitions()
     emit("specs", **facts)
 
@@ -876,25 +908,40 @@ def begin(params: Dict[str, Any], commands: queue.Queue[Optional[str]]) -> Tuple
         keeper, folder, info, job = start_scheduled(params, commands)
         kernel: LocalKernel = ScheduledKernel(keeper.pid, keeper, folder)
         claim(folder)
-        emit("ready", pid=keeper.pid, folder=folder, connection=info, host=job["node"], **job)
+        emit(
+            "ready",
+            pid=keeper.pid,
+            started=kernel.started,
+            folder=folder,
+            connection=info,
+            host=job["node"],
+            **job,
+        )
     elif params["mode"] == "start":
         child, folder, info = start(params)
         kernel = LocalKernel(child.pid, child)
         claim(folder)
-        emit("ready", pid=child.pid, folder=folder, connection=info, host=socket.gethostname())
+        emit(
+            "ready",
+            pid=child.pid,
+            started=kernel.started,
+            folder=folder,
+            connection=info,
+            host=socket.gethostname(),
+        )
     elif params["mode"] == "watch":
-        pid, folder = int(params["pid"]), params["folder"]
+        pid, folder, started = int(params["pid"]), params["folder"], params.get("started")
         if params.get("scheduler"):
-            kernel = ScheduledKernel(pid, None, folder)
+            kernel = ScheduledKernel(pid, None, folder, started)
         else:
-            kernel = LocalKernel(pid, None)
+            kernel = LocalKernel(pid, None, started)
         if not os.path.isdir(folder) or kernel.exit_code() is not None:
             emit("exit", code=-1)
             raise SystemExit(0)
         claim(folder)
         emit("alive", pid=pid)
     else:
-        raise LaunchFailure("protocol", "unknown mode {!r}".format(params.get("mode")))
+        raise LaunchError("protocol", "unknown mode {!r}".format(params.get("mode")))
     return kernel, folder
 
 
@@ -913,7 +960,7 @@ def main() -> None:
             return
         threading.Thread(target=read_commands, args=(commands,), daemon=True).start()
         kernel, folder = begin(params, commands)
-    except LaunchFailure as exc:
+    except LaunchError as exc:
         emit("error", kind=exc.kind, message=exc.message)
         sys.exit(3)
     with contextlib.suppress(BrokenPipeError):

@@ -2,10 +2,11 @@
 
 A jupyssh kernelspec is an ordinary ``kernel.json`` in a Jupyter kernels folder (so
 ``jupyter kernelspec list`` and every frontend see it) whose
-``metadata.kernel_provisioner`` selects the ``jupyssh`` provisioner with the options of
-:class:`SpecOptions`, and whose ``argv`` runs ``python -m jupyssh.kernel launch`` for
-applications that ignore provisioners. The CLI (``jupyssh kernel …``) and the demo call
-these functions.
+``metadata.kernel_provisioner`` selects the ``jupyssh`` provisioner with its options
+(:mod:`jupyssh.kernel.options`), and whose ``argv`` runs ``python -m jupyssh.kernel
+launch`` for applications that ignore provisioners. The CLI (``jupyssh kernel …``) and
+the demo call these functions. An edit changes the keys it is given and keeps every
+other one, known to this version or not.
 """
 
 from __future__ import annotations
@@ -15,90 +16,117 @@ import json
 import shutil
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+from traitlets import TraitError
 
 from jupyssh.core.ssh import AsyncSSHHost
 from jupyssh.kernel.errors import KernelSpecError
+from jupyssh.kernel.options import SpecFields, option, options
+from jupyssh.kernel.provisioner import SSHProvisioner
 from jupyssh.kernel.watcher import Watcher
 
 __all__ = [
     "PROVISIONER_NAME",
     "RemoteSpecs",
     "SpecOptions",
-    "delete_spec",
+    "edit_spec",
     "install_spec",
     "is_jupyssh_spec",
     "kernel_json",
     "list_specs",
     "load_options",
     "probe_host",
+    "remove_spec",
 ]
 
 PROVISIONER_NAME = "jupyssh"
-_INTERRUPT_MODES = ("message", "signal")
-_TRANSPORTS = ("tcp", "ipc")
 _PROBE_TIMEOUT = 30.0
+#: The kernelspec's own fields (top-level kernel.json keys) an edit may change.
+_TOP_LEVEL = frozenset(o.key for o in options() if o.top_level) | {"language"}
 
 
-@dataclass(frozen=True)
 class SpecOptions:
-    """Everything a jupyssh kernelspec says; the provisioner options are the ones with
-    ``provisioner`` in their metadata."""
+    """A jupyssh kernelspec: its name, its own fields, and the provisioner config exactly
+    as ``kernel.json`` holds it (``config``: only the keys written, every one kept)."""
 
-    name: str
-    host: str
-    ssh_config: str | None = None
-    remote_python: str = "python3"
-    remote_kernel: str = "python3"
-    env_setup: str = ""
-    cwd: str = ""
-    launch_timeout: float = 30.0
-    shutdown_timeout: float = 10.0
-    interrupt_mode: str = "message"
-    transport: str = "tcp"
-    persistent: bool = False
-    display_name: str = ""
-    language: str = "python"
+    def __init__(
+        self,
+        name: str,
+        *,
+        display_name: str = "",
+        language: str = "python",
+        interrupt_mode: str | None = None,
+        **config: Any,
+    ) -> None:
+        self.name = name
+        self.display_name = display_name
+        self.language = language
+        self.interrupt_mode = interrupt_mode or str(option("interrupt_mode").default)
+        self.config = {key: value for key, value in config.items() if value is not None}
+
+    def __repr__(self) -> str:
+        return f"SpecOptions({self.name!r}, {self.to_dict()!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SpecOptions):
+            return NotImplemented
+        return (self.name, self.fields(), self.config) == (other.name, other.fields(), other.config)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: no hash
+
+    def value(self, key: str) -> Any:
+        """A provisioner option's value: as written, else its default."""
+        return self.config[key] if key in self.config else option(key).default
+
+    @property
+    def host(self) -> str:
+        return str(self.config.get("host", ""))
+
+    @property
+    def ssh_config(self) -> str | None:
+        value = self.config.get("ssh_config")
+        return str(value) if value else None
+
+    def fields(self) -> dict[str, Any]:
+        """The top-level kernel.json fields."""
+        return {
+            "display_name": self.display_name,
+            "language": self.language,
+            "interrupt_mode": self.interrupt_mode,
+        }
+
+    def changed(self, changes: dict[str, Any]) -> SpecOptions:
+        """A copy with ``changes`` applied (top-level fields and provisioner keys alike)."""
+        fields = {**self.fields(), **{k: v for k, v in changes.items() if k in _TOP_LEVEL}}
+        config = {**self.config, **{k: v for k, v in changes.items() if k not in _TOP_LEVEL}}
+        return SpecOptions(self.name, **fields, **config)
 
     def validate(self) -> SpecOptions:
-        """Refuse options that cannot work; return self."""
+        """Refuse a name or values that cannot work (the traits' own checks); return self.
+
+        Keys this version does not know are kept, not checked: the provisioner refuses
+        them when it starts, with their names."""
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
             raise KernelSpecError(
                 f"invalid kernel name {self.name!r}",
                 hint="use letters, digits, '-', '_' and '.' only",
             )
-        if not self.host or self.host.startswith("-"):
-            raise KernelSpecError(f"invalid host alias {self.host!r}")
-        if self.interrupt_mode not in _INTERRUPT_MODES:
-            raise KernelSpecError(f"interrupt mode must be one of {_INTERRUPT_MODES}")
-        if self.transport not in _TRANSPORTS:
-            raise KernelSpecError(f"transport must be one of {_TRANSPORTS}")
-        if self.launch_timeout <= 0 or self.shutdown_timeout <= 0:
-            raise KernelSpecError("timeouts must be positive")
+        try:
+            SpecFields(display_name=self.display_name, interrupt_mode=self.interrupt_mode)
+        except TraitError as exc:
+            raise KernelSpecError(f"invalid kernelspec field: {exc}") from None
+        known = SSHProvisioner.class_traits(config=True)
+        SSHProvisioner(**{k: v for k, v in self.config.items() if k in known})
         return self
 
-    def provisioner_config(self) -> dict[str, Any]:
-        config: dict[str, Any] = {
-            "host": self.host,
-            "remote_python": self.remote_python,
-            "remote_kernel": self.remote_kernel,
-            "env_setup": self.env_setup,
-            "cwd": self.cwd,
-            "launch_timeout": self.launch_timeout,
-            "shutdown_timeout": self.shutdown_timeout,
-            "transport": self.transport,
-            "persistent": self.persistent,
-        }
-        if self.ssh_config:
-            config["ssh_config"] = self.ssh_config
-        return config
-
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Everything the spec says, defaults filled in (``show``, ``list``, ``--json``)."""
+        effective = {o.key: self.value(o.key) for o in options() if not o.top_level}
+        return {"name": self.name, **self.fields(), **effective, **self.config}
 
 
 def kernel_json(options: SpecOptions, python: str | None = None) -> dict[str, Any]:
@@ -110,18 +138,18 @@ def kernel_json(options: SpecOptions, python: str | None = None) -> dict[str, An
             "-m",
             "jupyssh.kernel",
             "launch",
-            "--kernel",
             options.name,
             "--connection-file",
             "{connection_file}",
         ],
-        "display_name": options.display_name or f"{options.remote_kernel} on {options.host}",
+        "display_name": options.display_name
+        or f"{options.value('remote_kernel')} on {options.host}",
         "language": options.language,
         "interrupt_mode": options.interrupt_mode,
         "metadata": {
             "kernel_provisioner": {
                 "provisioner_name": PROVISIONER_NAME,
-                "config": options.provisioner_config(),
+                "config": dict(options.config),
             },
             "jupyssh": {"spec_version": 1},
         },
@@ -147,7 +175,7 @@ def install_spec(options: SpecOptions, *, replace_existing: bool = False) -> Pat
         raise KernelSpecError(
             f"a kernelspec named {options.name!r} exists already",
             where=manager.find_kernel_specs()[options.name],
-            hint="pick another name, `jupyssh kernel edit` it, or delete it first",
+            hint="pick another name, `jupyssh kernel edit` it, or remove it first",
         )
     with tempfile.TemporaryDirectory(prefix="jupyssh-spec-") as folder:
         (Path(folder) / "kernel.json").write_text(
@@ -157,6 +185,7 @@ def install_spec(options: SpecOptions, *, replace_existing: bool = False) -> Pat
 
 
 def _load(name: str) -> tuple[Path, dict[str, Any]]:
+    """A jupyssh kernelspec's folder and its kernel.json as written; other specs refused."""
     try:
         folder = Path(_manager().get_kernel_spec(name).resource_dir)
     except NoSuchKernel:
@@ -165,40 +194,50 @@ def _load(name: str) -> tuple[Path, dict[str, Any]]:
             hint="`jupyssh kernel list` shows the installed ones",
         ) from None
     spec = json.loads((folder / "kernel.json").read_text(encoding="utf-8"))
+    if not is_jupyssh_spec(spec):
+        raise KernelSpecError(
+            f"{name!r} is not a jupyssh kernelspec", where=str(folder), hint="leave it alone"
+        )
     return folder, spec
+
+
+def _options_of(name: str, spec: dict[str, Any]) -> SpecOptions:
+    config = dict(spec["metadata"]["kernel_provisioner"].get("config") or {})
+    # A config key that shares a field's name would collide; fields come from the top level.
+    config = {k: v for k, v in config.items() if k not in _TOP_LEVEL and k != "name"}
+    return SpecOptions(
+        name,
+        display_name=str(spec.get("display_name", "")),
+        language=str(spec.get("language", "python")),
+        interrupt_mode=str(spec.get("interrupt_mode", option("interrupt_mode").default)),
+        **config,
+    )
 
 
 def load_options(name: str) -> tuple[Path, SpecOptions]:
     """Read a jupyssh kernelspec back into its options; refuse other kernelspecs."""
     folder, spec = _load(name)
-    if not is_jupyssh_spec(spec):
-        raise KernelSpecError(
-            f"{name!r} is not a jupyssh kernelspec", where=str(folder), hint="leave it alone"
-        )
-    config = dict(spec["metadata"]["kernel_provisioner"].get("config") or {})
-    known = {f.name for f in fields(SpecOptions)}
-    values = {k: v for k, v in config.items() if k in known}
-    options = SpecOptions(
-        name=name,
-        display_name=str(spec.get("display_name", "")),
-        language=str(spec.get("language", "python")),
-        interrupt_mode=str(spec.get("interrupt_mode", "message")),
-        **values,
-    )
-    return folder, options
+    return folder, _options_of(name, spec)
 
 
 def edit_spec(name: str, changes: dict[str, Any]) -> tuple[Path, SpecOptions]:
-    """Change some options of a jupyssh kernelspec in place."""
-    folder, options = load_options(name)
-    changed = replace(options, **changes).validate()
-    (folder / "kernel.json").write_text(json.dumps(kernel_json(changed), indent=1), "utf-8")
+    """Change the keys ``changes`` names in a jupyssh kernelspec, in place.
+
+    Every other key of kernel.json stays as written: provisioner options this version
+    does not know, an ``env``, other metadata, the argv.
+    """
+    folder, spec = _load(name)
+    changed = _options_of(name, spec).changed(changes).validate()
+    for key in _TOP_LEVEL & set(changes):
+        spec[key] = changes[key]
+    spec["metadata"]["kernel_provisioner"]["config"] = changed.config
+    (folder / "kernel.json").write_text(json.dumps(spec, indent=1), "utf-8")
     return folder, changed
 
 
-def delete_spec(name: str) -> Path:
+def remove_spec(name: str) -> Path:
     """Remove a jupyssh kernelspec (and only a jupyssh one); return the folder removed."""
-    folder, _ = load_options(name)
+    folder, _ = _load(name)
     shutil.rmtree(folder)
     return folder
 
@@ -215,7 +254,7 @@ def list_specs() -> list[dict[str, Any]]:
             "ssh": is_jupyssh_spec(spec),
         }
         if row["ssh"]:
-            row["options"] = load_options(name)[1].to_dict()
+            row["options"] = _options_of(name, spec).to_dict()
         rows.append(row)
     return rows
 
@@ -234,13 +273,15 @@ class RemoteSpecs:
 
 async def probe_host_async(options: SpecOptions) -> RemoteSpecs:
     """Run the launcher in ``specs`` mode on the host (one ssh session, via the master)."""
-    async with AsyncSSHHost(options.host, config_file=options.ssh_config) as host:
+    async with AsyncSSHHost(
+        options.host, config_file=options.ssh_config, ssh_program=options.value("ssh_program")
+    ) as host:
         await host.start_master()
         watcher, event = await Watcher.start(
             host,
             {"mode": "specs"},
-            python=options.remote_python,
-            env_setup=options.env_setup,
+            python=options.value("remote_python"),
+            env_setup=options.value("env_setup"),
             timeout=_PROBE_TIMEOUT,
         )
         await watcher.close()

@@ -18,20 +18,17 @@ import os
 import signal
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any
 
 from jupyssh.core.errors import OperationTimeout
 from jupyssh.core.ssh import AsyncSSHHost
-from jupyssh.kernel.errors import error_for_launch
-from jupyssh.kernel.remote_launcher import BOOTSTRAP
+from jupyssh.kernel.protocol import BOOTSTRAP, Event, error_for_launch
 
-__all__ = ["BOOTSTRAP", "Event", "Watcher", "launcher_source", "remote_command"]
+__all__ = ["Watcher", "launcher_source", "remote_command"]
 
 log = logging.getLogger(__name__)
 
-_PREFIX = "JUPYSSH "
 _STDERR_LINES = 20
 #: How long a closing watcher may take to end before its ssh process is killed.
 _CLOSE_SECONDS = 5.0
@@ -50,26 +47,6 @@ def remote_command(python: str, env_setup: str = "") -> list[str]:
     # the python and the bootstrap still travel as quoted positional words.
     script = f'{env_setup}\nexec "$0" -u -c "$1"'
     return ["bash", "-c", script, python, BOOTSTRAP]
-
-
-@dataclass(frozen=True)
-class Event:
-    """One line the launcher printed: ``ready``, ``alive``, ``exit`` or ``error``."""
-
-    name: str
-    facts: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, line: str) -> Event | None:
-        if not line.startswith(_PREFIX):
-            return None
-        try:
-            data = json.loads(line[len(_PREFIX) :])
-        except ValueError:
-            return None
-        if not isinstance(data, dict) or not isinstance(data.get("event"), str):
-            return None
-        return cls(data.pop("event"), data)
 
 
 class Watcher:

@@ -287,15 +287,20 @@ class AsyncSSHHost:
         *,
         local_port: int = 0,
         local_host: str = "127.0.0.1",
+        ensure_master: bool = True,
     ) -> LocalForward:
         """Forward ``local_host:local_port`` to ``remote`` through the master.
 
         ``remote`` is ``(host, port)`` as seen from the host, or an absolute path of a
         Unix socket there. ``local_port=0`` picks a free port; should another program
-        take it before ssh binds it, a fresh one is tried. Starts a master if none runs.
+        take it before ssh binds it, a fresh one is tried. Starts a master if none runs;
+        ``ensure_master=False`` trusts one the caller has just checked with
+        :meth:`start_master` (a caller forwarding several ports saves an ``ssh -O check``
+        per port; without a master the forward fails with its typed error).
         """
         target = remote_target(remote)
-        await self.start_master()
+        if ensure_master:
+            await self.start_master()
         attempts = _FORWARD_ATTEMPTS if local_port == 0 else 1
         for attempt in range(1, attempts + 1):
             port = local_port or _free_port(local_host)

@@ -37,6 +37,9 @@ class KernelState:
     remote: dict[str, Any]
     key: str
     signature_scheme: str
+    #: The kernel's start time on the host (/proc/<pid>/stat), checked with the pid before
+    #: re-attaching; None in state files written before it was recorded.
+    started: int | None = None
 
     def write(self, path: Path) -> Path:
         """Write this state to ``path`` (0600); return the path."""

@@ -1,4 +1,8 @@
-"""``jupyssh kernel launch``: run one remote kernel from a terminal, or as a kernelspec's argv.
+"""``jupyssh kernel launch``: one remote kernel run standalone, outside a Jupyter application.
+
+(Not to be confused with the provisioner's ``launch_kernel``, jupyter_client's start of
+a kernel, nor with :mod:`jupyssh.kernel.remote_launcher`, the script that starts the
+kernel on the host: this module is the local process that holds one kernel.)
 
 Two users: a person who wants a long-lived (persistent) kernel to leave and re-attach,
 and applications that ignore provisioners and run the kernelspec's ``argv`` with a
@@ -27,13 +31,13 @@ from jupyssh.kernel.menu import TerminalMenu
 from jupyssh.kernel.provisioner import SSHProvisioner
 from jupyssh.kernel.specs import load_options
 
-__all__ = ["LaunchRequest", "launch"]
+__all__ = ["StandaloneRequest", "run_standalone"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class LaunchRequest:
+class StandaloneRequest:
     """What ``jupyssh kernel launch`` was asked to do."""
 
     kernel: str
@@ -49,7 +53,7 @@ def _say(message: str) -> None:
     print(f"jupyssh-kernel: {message}", file=sys.stderr, flush=True)
 
 
-async def launch(request: LaunchRequest) -> Path | None:
+async def run_standalone(request: StandaloneRequest) -> Path | None:
     """Start (or re-attach) the kernel and serve it until a signal ends this process.
 
     Returns the state file when the kernel was left running, None when it was shut down.
@@ -103,7 +107,7 @@ async def launch(request: LaunchRequest) -> Path | None:
             loop.remove_signal_handler(signum)
 
 
-def _manager(request: LaunchRequest) -> AsyncIOLoopKernelManager:
+def _manager(request: StandaloneRequest) -> AsyncIOLoopKernelManager:
     """A kernel manager for the spec, with the request's overrides of its options."""
     load_options(request.kernel)  # a clear error for a name that is not a jupyssh spec
     km = AsyncIOLoopKernelManager(kernel_name=request.kernel)
@@ -123,10 +127,9 @@ def _manager(request: LaunchRequest) -> AsyncIOLoopKernelManager:
 
 
 async def _leave(
-    km: AsyncIOLoopKernelManager, provisioner: SSHProvisioner, request: LaunchRequest
+    km: AsyncIOLoopKernelManager, provisioner: SSHProvisioner, request: StandaloneRequest
 ) -> Path:
     km.stop_restarter()
     path = await provisioner.detach(Path(request.state_file) if request.state_file else None)
     _say(f"left the kernel running; re-attach with --existing {path}")
-    print(path, flush=True)
     return path
