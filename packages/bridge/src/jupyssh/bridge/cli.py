@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from jupyssh.bridge.reader import __impl__ as reader_impl
 from jupyssh.bridge.server import BACKENDS, Backend, BridgeConfig, BridgeServer, sftp_available
 from jupyssh.core.cli import verbosity_option
 from jupyssh.core.errors import ConfigError
@@ -125,7 +124,7 @@ def serve(
             "jupyter": client.base_url,
             "host_key_fingerprint": server.host_key_fingerprint(),
             "known_hosts": server.known_hosts_line(),
-            "reader": reader_impl,
+            "reader": server.reader,
             "sftp": sftp_available(),
             "warm": warm,
             "backend": backend,
@@ -139,7 +138,8 @@ def _announce(facts: dict[str, Any]) -> None:
     click.echo(f"host key {facts['host_key_fingerprint']}", err=True)
     click.echo(f"known_hosts: {facts['known_hosts']}", err=True)
     click.echo(
-        f"reader: {facts['reader']}; sftp subsystem: {facts['sftp']}; "
+        f"kernel reader: {facts['reader']} (each kernel's is logged with -v); "
+        f"sftp subsystem: {facts['sftp']}; "
         f"shells: {facts['backend']} backend",
         err=True,
     )
