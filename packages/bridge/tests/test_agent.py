@@ -16,8 +16,6 @@ import pytest
 from jupyssh.bridge import agent
 from jupyssh.bridge.session import pure_reader_source
 
-from .conftest import compiled_path
-
 Sent = tuple[dict[str, Any], list[bytes]]
 
 
@@ -221,9 +219,9 @@ def test_a_shipped_module_with_a_wrong_digest_is_not_loaded(
 
 
 def test_a_shipped_compiled_module_is_loaded_from_a_private_folder(
-    monkeypatch: pytest.MonkeyPatch,
+    compiled_so: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = compiled_path()
+    path = compiled_so
     monkeypatch.setenv("JUPYSSH_NO_EXTENSIONS", "1")
     blob = Path(path).read_bytes()
     h = Harness()

@@ -17,8 +17,6 @@ from jupyssh.bridge.reader import compiled_module_path
 from jupyssh.bridge.session import agent_source, compiled_reader_for, pure_reader_source
 from jupyssh.core.errors import ConfigError
 
-from .conftest import compiled_path
-
 
 @pytest.mark.parametrize(
     ("value", "expected"),
@@ -51,8 +49,8 @@ def _hello(**changes: Any) -> dict[str, Any]:
     return hello
 
 
-def test_the_compiled_reader_goes_only_to_a_matching_kernel() -> None:
-    path = compiled_path()
+def test_the_compiled_reader_goes_only_to_a_matching_kernel(compiled_so: str) -> None:
+    path = compiled_so
     assert compiled_module_path() == path
     assert str(compiled_reader_for(_hello())) == path
     assert compiled_reader_for(_hello(soabi="cpython-39-x86_64-linux-gnu")) is None

@@ -1,11 +1,11 @@
 """BridgeServer end to end on 127.0.0.1 with paramiko's client, in front of an
-in-process Jupyter (tests/fakes.py): exec, the env policy, exit-signal, sftp missing,
+in-process Jupyter (conftest.FakeJupyter): exec, the env policy, exit-signal, sftp missing,
 kernels deleted. Seconds, no container."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +18,10 @@ from jupyssh.bridge.errors import SFTPUnavailableError
 from jupyssh.bridge.server import SFTP_MISSING, BridgeConfig, BridgeServer
 from jupyssh.core.server import ServerConfig
 
-from .fakes import FakeJupyter, until
-
 TIMEOUT = 20.0
 
 
-def make_server(tmp_path: Path, jupyter: FakeJupyter, **bridge: Any) -> BridgeServer:
+def make_server(tmp_path: Path, jupyter: Any, **bridge: Any) -> BridgeServer:
     config = ServerConfig(
         host_key=tmp_path / "host_key",
         authorized_keys=tmp_path / "no_keys",
@@ -35,12 +33,7 @@ def make_server(tmp_path: Path, jupyter: FakeJupyter, **bridge: Any) -> BridgeSe
 
 
 @pytest.fixture
-def jupyter() -> FakeJupyter:
-    return FakeJupyter()
-
-
-@pytest.fixture
-def bridge(tmp_path: Path, jupyter: FakeJupyter) -> Iterator[BridgeServer]:
+def bridge(tmp_path: Path, jupyter: Any) -> Iterator[BridgeServer]:
     with make_server(tmp_path, jupyter) as server:
         server.start()
         yield server
@@ -143,7 +136,7 @@ def test_a_signal_is_reported_as_exit_signal_and_128_plus_n(client: paramiko.Tra
 
 
 def test_closing_the_connection_deletes_its_kernel(
-    bridge: BridgeServer, client: paramiko.Transport, jupyter: FakeJupyter
+    bridge: BridgeServer, client: paramiko.Transport, jupyter: Any, until: Callable[..., None]
 ) -> None:
     assert run(client, "true").status == 0
     assert len(jupyter.started) == 1
@@ -153,7 +146,7 @@ def test_closing_the_connection_deletes_its_kernel(
 
 
 def test_sftp_without_jupyssh_sftp_tells_the_client(
-    tmp_path: Path, jupyter: FakeJupyter, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, jupyter: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(server_module, "sftp_available", lambda: False)
     with make_server(tmp_path, jupyter, sftp=True) as server:
@@ -175,7 +168,7 @@ def test_sftp_without_jupyssh_sftp_tells_the_client(
 
 
 def test_sftp_required_without_jupyssh_sftp_is_a_config_error(
-    tmp_path: Path, jupyter: FakeJupyter, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, jupyter: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(server_module, "sftp_available", lambda: False)
     with pytest.raises(SFTPUnavailableError, match=r"jupyssh-bridge\[sftp\]"):

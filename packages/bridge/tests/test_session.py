@@ -1,10 +1,11 @@
-"""KernelSession against an in-process Jupyter (tests/fakes.py): the reader the kernel is
+"""KernelSession against an in-process Jupyter (conftest.FakeJupyter): the reader the kernel is
 told to run and reports, what is shipped, routing of the agent's messages, cleanup."""
 
 from __future__ import annotations
 
 import queue
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +22,6 @@ from jupyssh.bridge.reader import (
 from jupyssh.bridge.session import KernelSession
 from jupyssh.core.errors import ConfigError
 
-from .conftest import compiled_path
-from .fakes import FakeJupyter, until
-
 TIMEOUT = 20.0
 
 
@@ -34,7 +32,7 @@ def io() -> Iterator[LoopThread]:
     thread.stop()
 
 
-def start(io: LoopThread, jupyter: FakeJupyter, reader: ReaderChoice = "auto") -> KernelSession:
+def start(io: LoopThread, jupyter: Any, reader: ReaderChoice = "auto") -> KernelSession:
     pool = KernelPool(jupyter, None)  # type: ignore[arg-type]
     session = KernelSession(jupyter, pool, "test", reader=reader)  # type: ignore[arg-type]
     io.submit(session.start()).result(TIMEOUT)
@@ -46,23 +44,23 @@ def close(io: LoopThread, session: KernelSession) -> None:
 
 
 def test_auto_ships_the_compiled_reader_into_a_kernel_without_it(
-    io: LoopThread, monkeypatch: pytest.MonkeyPatch
+    io: LoopThread, jupyter: Any, compiled_so: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = compiled_path()
     monkeypatch.setattr(agent, "_installed_reader", lambda version: None)
-    jupyter = FakeJupyter(hello={"installed": None})
+    jupyter.hello.update(installed=None)
     session = start(io, jupyter)
     data, buffers = jupyter.comms[0].reader_message()
-    assert (data["want"], data["compiled"], len(buffers)) == ("auto", path.rsplit("/")[-1], 2)
+    assert (data["want"], data["compiled"], len(buffers)) == ("auto", Path(compiled_so).name, 2)
     assert (session.reader_impl, session.reader_source) == ("compiled", "shipped")
     close(io, session)
 
 
-def test_pure_sends_no_compiled_module_and_the_kernel_reports_pure(io: LoopThread) -> None:
+def test_pure_sends_no_compiled_module_and_the_kernel_reports_pure(
+    io: LoopThread, jupyter: Any, compiled_so: str
+) -> None:
     """Issue 15 item 5: with the pure reader chosen the .so never leaves the bridge, and
     the kernel (which has jupyssh installed here, compiled reader included) runs pure."""
-    compiled_path()
-    jupyter = FakeJupyter(hello={"installed": None})
+    jupyter.hello.update(installed=None)
     session = start(io, jupyter, "pure")
     data, buffers = jupyter.comms[0].reader_message()
     assert (data["want"], data["compiled"], len(buffers)) == ("pure", None, 1)
@@ -71,15 +69,14 @@ def test_pure_sends_no_compiled_module_and_the_kernel_reports_pure(io: LoopThrea
 
 
 def test_no_extensions_in_the_bridge_means_pure_kernels(
-    io: LoopThread, monkeypatch: pytest.MonkeyPatch
+    io: LoopThread, jupyter: Any, compiled_so: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    compiled_path()
     monkeypatch.setenv("JUPYSSH_NO_EXTENSIONS", "1")
     assert kernel_reader_choice() == "pure"
     assert compiled_module_path() is None
     with pytest.raises(ConfigError, match="JUPYSSH_NO_EXTENSIONS"):
         kernel_reader_choice("compiled")
-    jupyter = FakeJupyter(hello={"installed": None})
+    jupyter.hello.update(installed=None)
     session = start(io, jupyter, kernel_reader_choice())
     assert len(jupyter.comms[0].reader_message()[1]) == 1
     assert session.reader_impl == "pure"
@@ -92,11 +89,10 @@ def test_an_unknown_reader_choice_is_a_config_error() -> None:
 
 
 def test_compiled_required_fails_on_a_kernel_of_another_abi(
-    io: LoopThread, monkeypatch: pytest.MonkeyPatch
+    io: LoopThread, jupyter: Any, compiled_so: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    compiled_path()
     monkeypatch.setattr(agent, "_installed_reader", lambda version: None)
-    jupyter = FakeJupyter(hello={"installed": None, "soabi": "cpython-39-x86_64-linux-gnu"})
+    jupyter.hello.update(installed=None, soabi="cpython-39-x86_64-linux-gnu")
     session = start(io, jupyter, "compiled")
     assert session.ready is not None
     with pytest.raises(ReaderUnavailableError, match="does not match"):
@@ -149,16 +145,16 @@ def run(io: LoopThread, session: KernelSession, number: int, **spawn: Any) -> Si
     return sink
 
 
-def test_the_session_routes_output_and_the_exit_signal(io: LoopThread) -> None:
-    session = start(io, FakeJupyter(), "pure")
+def test_the_session_routes_output_and_the_exit_signal(io: LoopThread, jupyter: Any) -> None:
+    session = start(io, jupyter, "pure")
     events = run(io, session, 1, command="echo out; kill -TERM $$").until_end()
     assert ("out", 1, b"out\n") in events
     assert events[-1] == ("exit", 128 + 15, "TERM")
     close(io, session)
 
 
-def test_a_command_that_cannot_start_ends_with_status_1(io: LoopThread) -> None:
-    session = start(io, FakeJupyter(), "pure")
+def test_a_command_that_cannot_start_ends_with_status_1(io: LoopThread, jupyter: Any) -> None:
+    session = start(io, jupyter, "pure")
     events = run(io, session, 2, command="echo a\0b").until_end()
     assert events == [
         ("error", agent.SPAWN_FAILED, "cannot start: the command contains a NUL byte")
@@ -166,8 +162,9 @@ def test_a_command_that_cannot_start_ends_with_status_1(io: LoopThread) -> None:
     close(io, session)
 
 
-def test_closing_the_session_kills_its_processes_and_deletes_the_kernel(io: LoopThread) -> None:
-    jupyter = FakeJupyter()
+def test_closing_the_session_kills_its_processes_and_deletes_the_kernel(
+    io: LoopThread, jupyter: Any, until: Callable[..., None]
+) -> None:
     session = start(io, jupyter, "pure")
     run(io, session, 3, command="sleep 60")
     processes = jupyter.comms[0].agent.processes

@@ -246,7 +246,7 @@ class BridgeServer(SSHServer):
         self._backend_stopped = False
         self._sftp: Any = None
         self.io.call(self.pool.fill)
-        if bridge.sftp and sftp_available():
+        if bridge.sftp and not self.sftp_missing:
             from jupyssh.sftp import SFTPService  # noqa: PLC0415 - optional package
 
             self._sftp = SFTPService(client, loop=self.io.loop)
