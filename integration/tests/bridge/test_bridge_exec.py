@@ -126,18 +126,19 @@ def paramiko_client(bridge: BridgeEndpoint, keypair: KeyPair) -> Iterator[parami
 def _exec(
     transport: paramiko.Transport, command: str, env: dict[str, str]
 ) -> tuple[bytes, bytes, int, float]:
-    """stdout, stderr, exit status and seconds of ``command`` (bounded: 120 s)."""
+    """stdout, stderr, exit status and seconds of ``command`` (each wait bounded: 60 s,
+    under pytest's timeout, so that a hang fails here with a socket timeout)."""
     started = time.monotonic()
     channel = transport.open_session(timeout=60)
     try:
-        channel.settimeout(120)
+        channel.settimeout(60)
         for name, value in env.items():
             channel.set_environment_variable(name, value)
         channel.exec_command(command)
         channel.shutdown_write()
         stdout = channel.makefile("rb").read()
         stderr = channel.makefile_stderr("rb").read()
-        assert channel.status_event.wait(120), "no exit status"
+        assert channel.status_event.wait(60), "no exit status"
         return stdout, stderr, channel.exit_status, time.monotonic() - started
     finally:
         channel.close()
