@@ -32,7 +32,7 @@ PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 ORDER = ["core", "sshconfig", "kernel", "bridge", "sftp", "tunnel"]
 PACKAGES = [name for name in ORDER if (ROOT / "packages" / name / "pyproject.toml").is_file()]
 # Extras of each package that the tests exercise.
-EXTRAS = {"core": "[jupyter,server]"}
+EXTRAS = {"core": "[jupyter,server]", "bridge": "[sftp]"}
 CONTAINER_ENV = {"TESTCONTAINERS_RYUK_DISABLED": "true"}
 
 

@@ -25,8 +25,16 @@ pytestmark = [
 class ServeProcess:
     """``jupyssh bridge serve`` in a subprocess, token in its environment (never argv)."""
 
-    def __init__(self, jupyter: JupyterServer, workdir: Path, port: int = 0) -> None:
-        env = dict(os.environ, JUPYTER_TOKEN=jupyter.token)
+    def __init__(
+        self,
+        jupyter: JupyterServer,
+        workdir: Path,
+        port: int = 0,
+        *,
+        env: dict[str, str] | None = None,
+        options: tuple[str, ...] = (),
+    ) -> None:
+        env = dict(os.environ, JUPYTER_TOKEN=jupyter.token, **(env or {}))
         self.log = workdir / f"serve-{time.monotonic_ns()}.log"
         log = self.log.open("wb")
         self.proc = subprocess.Popen(
@@ -43,6 +51,7 @@ class ServeProcess:
                 str(workdir / "authorized_keys"),
                 "--host-key",
                 str(workdir / "host_key"),
+                *options,
             ],
             env=env,
             stdin=subprocess.DEVNULL,
@@ -173,3 +182,24 @@ def test_a_kernel_is_deleted_when_its_connection_ends(
     while kernel_ids(jupyter_server) - before and time.monotonic() < deadline:
         time.sleep(0.5)
     assert kernel_ids(jupyter_server) - before == set()
+
+
+def test_no_extensions_means_the_kernel_runs_the_pure_reader(
+    jupyter_server: JupyterServer, workdir: Path, keypair: KeyPair
+) -> None:
+    """Issue 15 item 5: with JUPYSSH_NO_EXTENSIONS=1 the bridge ships no compiled reader
+    (the kernel, whose Python matches the bridge's, would load it: see test_bridge_exec),
+    the kernel maps no reader module, and the reader reported is the kernel's: pure."""
+    serve = ServeProcess(
+        jupyter_server, workdir, env={"JUPYSSH_NO_EXTENSIONS": "1"}, options=("-v",)
+    )
+    try:
+        assert serve.facts["reader"] == "pure"
+        endpoint = _endpoint(serve, workdir, keypair)
+        # $PPID is the kernel: its memory maps list every module it loaded
+        result = endpoint.run("grep -c '/_reader[.]' /proc/$PPID/maps; echo done", timeout=120)
+        assert result.stdout == b"0\ndone\n", result.stderr
+    finally:
+        assert serve.stop() == 0
+    log = serve.log.read_text(errors="replace")
+    assert "it runs the pure reader (pure; pure asked)" in log

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from jupyssh.bridge import agent
-from jupyssh.bridge.reader import compiled_module_path
 from jupyssh.bridge.session import pure_reader_source
 
 Sent = tuple[dict[str, Any], list[bytes]]
@@ -45,6 +44,21 @@ class Harness:
             if data["op"] == op:
                 return data, buffers
         raise AssertionError(f"no {op} message within {timeout} s")
+
+    def output_until(self, channel: int, marker: bytes, timeout: float = 30.0) -> bytes:
+        """``channel``'s stdout up to and including ``marker`` (later output stays for
+        :meth:`collect`, as long as ``marker`` ends a message)."""
+        seen = b""
+        deadline = time.monotonic() + timeout
+        while marker not in seen:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {marker!r} within {timeout} s; got {seen!r}")
+            data, buffers = self.messages.get(timeout=max(0.01, deadline - time.monotonic()))
+            if data.get("ch") == channel and data["op"] == "out" and data["fd"] == 1:
+                seen += buffers[0]
+            elif data.get("ch") == channel and data["op"] in {"exit", "error"}:
+                raise AssertionError(f"the process ended before {marker!r}: {data}")
+        return seen
 
     def collect(self, channel: int, timeout: float = 30.0) -> tuple[bytes, bytes, int]:
         """stdout, stderr and exit status of ``channel``, until its exit message."""
@@ -125,19 +139,22 @@ def test_the_exit_report_says_what_the_readers_cost(harness: Harness) -> None:
 
 
 def test_a_pty_process_gets_term_size_and_resize(harness: Harness) -> None:
+    """The resize lands between the two ``stty size``: the second waits for a line of
+    input, sent once the first size was seen (no timing guess)."""
     pty = {"term": "xterm-256color", "cols": 91, "rows": 23}
-    spawn(harness, 4, "echo $TERM; stty size; sleep 0.5; stty size", pty=pty)
-    time.sleep(0.2)
+    spawn(harness, 4, "stty -echo; echo $TERM; stty size; read go; stty size", pty=pty)
+    first = harness.output_until(4, b"23 91\r\n")
     harness.agent.handle({"op": "resize", "ch": 4, "cols": 120, "rows": 40}, [])
+    harness.agent.handle({"op": "stdin", "ch": 4}, [b"go\n"])
     stdout, stderr, status = harness.collect(4)
     assert status == 0
     assert stderr == b""
-    assert stdout.split(b"\r\n")[:3] == [b"xterm-256color", b"23 91", b"40 120"]
+    assert (first + stdout).split(b"\r\n")[:3] == [b"xterm-256color", b"23 91", b"40 120"]
 
 
 def test_kill_ends_the_process_group(harness: Harness) -> None:
-    spawn(harness, 5, "sleep 100 & wait")
-    time.sleep(0.3)
+    spawn(harness, 5, "sleep 100 & echo started; wait")
+    harness.output_until(5, b"started\n")
     harness.agent.handle({"op": "kill", "ch": 5}, [])
     _, _, status = harness.collect(5, timeout=10)
     assert status == 128 + 1  # SIGHUP
@@ -202,11 +219,9 @@ def test_a_shipped_module_with_a_wrong_digest_is_not_loaded(
 
 
 def test_a_shipped_compiled_module_is_loaded_from_a_private_folder(
-    monkeypatch: pytest.MonkeyPatch,
+    compiled_so: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = compiled_module_path()
-    if path is None:
-        pytest.fail("the compiled reader was not built")
+    path = compiled_so
     monkeypatch.setenv("JUPYSSH_NO_EXTENSIONS", "1")
     blob = Path(path).read_bytes()
     h = Harness()
@@ -245,3 +260,33 @@ def test_a_command_gets_large_output_pipes(harness: Harness) -> None:
         assert fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ) == agent.PIPE_SIZE
     harness.agent.handle({"op": "kill", "ch": 8}, [])
     harness.collect(8, timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("command", "env", "reason"),
+    [
+        ("echo a\0b", {}, "NUL byte"),
+        ("true", {"LC_A=B": "x"}, "invalid environment variable name"),
+        ("true", {"LC_A": "x\0y"}, "NUL byte"),
+    ],
+)
+def test_finding_12_what_execve_cannot_take_is_an_error_reply(
+    harness: Harness, command: str, env: dict[str, str], reason: str
+) -> None:
+    """Popen raises ValueError for these: the agent answers with an error (and the exit
+    status sshd's child gives when it cannot start), so the channel ends at once."""
+    spawn(harness, 9, command, env=env)
+    data, _ = harness.next("error", timeout=5)
+    assert data["ch"] == 9
+    assert reason in data["message"]
+    assert data["status"] == agent.SPAWN_FAILED
+    assert 9 not in harness.agent.processes
+    spawn(harness, 9, "echo still here")  # the channel number is free, the agent works
+    assert harness.collect(9) == (b"still here\n", b"", 0)
+
+
+def test_finding_12_env_problem_names_what_is_wrong() -> None:
+    assert agent.env_problem("LC_ALL", "C.UTF-8") is None
+    assert agent.env_problem("LC_A=B", "x") is not None
+    assert agent.env_problem("", "x") is not None
+    assert agent.env_problem("LC_A", "x\0") is not None

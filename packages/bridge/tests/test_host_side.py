@@ -8,7 +8,6 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import CliRunner
 
 from jupyssh.bridge import agent
@@ -30,10 +29,9 @@ def _hello(**changes: Any) -> dict[str, Any]:
     return hello
 
 
-def test_the_compiled_reader_goes_only_to_a_matching_kernel() -> None:
-    path = compiled_module_path()
-    if path is None:
-        pytest.fail("the compiled reader was not built")
+def test_the_compiled_reader_goes_only_to_a_matching_kernel(compiled_so: str) -> None:
+    path = compiled_so
+    assert compiled_module_path() == path
     assert str(compiled_reader_for(_hello())) == path
     assert compiled_reader_for(_hello(soabi="cpython-39-x86_64-linux-gnu")) is None
     assert compiled_reader_for(_hello(machine="riscv64")) is None

@@ -15,10 +15,12 @@ server's IOPub rate limits (left at their defaults) never drop a message.
 
 Standard library only: the kernel's environment need not have jupyssh installed.
 
-Messages, bridge → agent (``op``): ``reader`` (buffers: the pure reader's source, and
-optionally a compiled module), ``spawn``, ``stdin`` (buffer), ``eof``, ``resize``,
-``ack`` (output credit), ``kill``. Agent → bridge: ``hello``, ``ready``, ``out``
-(buffer; ``fd`` 1 or 2), ``ack`` (stdin credit), ``exit``, ``error``.
+Messages, bridge → agent (``op``): ``reader`` (``want``: ``auto``, ``compiled`` or
+``pure``; buffers: the pure reader's source, and optionally a compiled module), ``spawn``,
+``stdin`` (buffer), ``eof``, ``resize``, ``ack`` (output credit), ``kill``. Agent → bridge:
+``hello``, ``ready`` (``impl``: the reader this kernel runs), ``out`` (buffer; ``fd`` 1 or
+2), ``ack`` (stdin credit), ``exit`` (``status``, and ``signal`` if a signal ended the
+process), ``error`` (``status``: the exit status the client gets).
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ STDIN_ACK_EVERY = 256 * 1024
 MAX_MESSAGES_PER_SECOND = 400
 #: Seconds between checks of a stop flag in every waiting loop of the agent.
 POLL = 0.25
+#: Exit status of a channel whose process could not be started, as sshd's child exits
+#: when it cannot run the shell.
+SPAWN_FAILED = 1
 #: Environment the kernel sets for itself that a login must not inherit.
 KERNEL_ENV = frozenset(
     {
@@ -86,6 +91,37 @@ KERNEL_ENV = frozenset(
 )
 
 Send = Callable[[dict[str, Any], Sequence[bytes]], None]
+
+
+def env_problem(name: str, value: str) -> str | None:
+    """Why ``name=value`` cannot go into a process's environment, or ``None`` if it can
+    (``execve`` takes C strings: no NUL anywhere, no ``=`` in the name)."""
+    if not name or "=" in name or "\0" in name:
+        return f"invalid environment variable name {name!r}"
+    if "\0" in value:
+        return f"the value of {name} contains a NUL byte"
+    return None
+
+
+def spawn_problem(command: str | None, env: dict[str, str]) -> str | None:
+    """Why a process cannot be started with ``command`` and ``env``, or ``None``."""
+    if command is not None and "\0" in command:
+        return "the command contains a NUL byte"
+    for name, value in env.items():
+        problem = env_problem(name, value)
+        if problem is not None:
+            return problem
+    return None
+
+
+def signal_name(signum: int) -> str:
+    """A signal's name as SSH's ``exit-signal`` carries it, without ``SIG`` (``TERM``):
+    names, not numbers, because the bridge's host may number signals differently."""
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        return str(signum)
+    return name[3:] if name.startswith("SIG") else name
 
 
 def exit_status(returncode: int) -> int:
@@ -175,7 +211,11 @@ class Process:
     def _start(self, spec: dict[str, Any]) -> subprocess.Popen[bytes]:
         shell = _login_shell()
         command = spec.get("command")
-        env = _environment(spec.get("env") or {}, self.pty)
+        requested = spec.get("env") or {}
+        problem = spawn_problem(command, requested)
+        if problem is not None:
+            raise ValueError(problem)
+        env = _environment(requested, self.pty)
         home = env.get("HOME") or os.path.expanduser("~")
         cwd = home if os.path.isdir(home) else None
         if command is None:
@@ -350,6 +390,24 @@ class Process:
             return {"reader_cpu": self.reader_cpu, "bytes": self.out_bytes}
 
     # --- requests from the bridge ----------------------------------------------------------
+    # The ``on_*`` methods take a message as it came (see :data:`PROCESS_OPS`).
+
+    def on_stdin(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
+        self.stdin_queue.put(b"".join(bytes(b) for b in buffers))
+
+    def on_eof(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
+        self.stdin_queue.put(None)
+
+    def on_ack(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
+        credit = self.credits.get(int(data.get("fd", 1)))
+        if credit is not None:
+            credit.release(int(data["n"]))
+
+    def on_resize(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
+        self.resize(int(data["rows"]), int(data["cols"]))
+
+    def on_kill(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
+        self.kill()
 
     def resize(self, rows: int, cols: int) -> None:
         if self.master is not None and not self.stopping.is_set():
@@ -368,6 +426,17 @@ class Process:
             timer.start()
 
 
+#: The bridge's messages for one channel's process, by ``op``: a message for a channel
+#: that has no process (it ended, or never started) is dropped.
+PROCESS_OPS: dict[str, Callable[[Process, dict[str, Any], Sequence[bytes]], None]] = {
+    "stdin": Process.on_stdin,
+    "eof": Process.on_eof,
+    "ack": Process.on_ack,
+    "resize": Process.on_resize,
+    "kill": Process.on_kill,
+}
+
+
 class Agent:
     """The agent of one connection: routes the bridge's messages to :class:`Process`es.
 
@@ -384,6 +453,11 @@ class Agent:
         self.reader_class: Any = None
         self.reader_impl = "none"
         self._private_dir: str | None = None
+        #: The bridge's messages to the agent itself, by ``op`` (the rest: PROCESS_OPS).
+        self._routes: dict[str, Callable[[dict[str, Any], Sequence[bytes]], None]] = {
+            "reader": self._load_reader,
+            "spawn": self._spawn,
+        }
 
     def send(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
         with self._send_lock:
@@ -407,43 +481,31 @@ class Agent:
         )
 
     def handle(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
-        op = data.get("op")
-        channel = int(data.get("ch", -1))
-        if op == "reader":
-            self._load_reader(data, buffers)
-        elif op == "spawn":
-            self._spawn(channel, data)
-        elif op == "stdin":
-            process = self.processes.get(channel)
-            if process is not None:
-                process.stdin_queue.put(b"".join(bytes(b) for b in buffers))
-        elif op == "eof":
-            process = self.processes.get(channel)
-            if process is not None:
-                process.stdin_queue.put(None)
-        elif op == "ack":
-            process = self.processes.get(channel)
-            credit = None if process is None else process.credits.get(int(data.get("fd", 1)))
-            if credit is not None:
-                credit.release(int(data["n"]))
-        elif op == "resize":
-            process = self.processes.get(channel)
-            if process is not None:
-                process.resize(int(data["rows"]), int(data["cols"]))
-        elif op == "kill":
-            process = self.processes.get(channel)
-            if process is not None:
-                process.kill()
+        op = str(data.get("op"))
+        route = self._routes.get(op)
+        if route is not None:
+            route(data, buffers)
+            return
+        process_op = PROCESS_OPS.get(op)
+        process = self.processes.get(int(data.get("ch", -1)))
+        if process_op is not None and process is not None:
+            process_op(process, data, buffers)
 
-    def _spawn(self, channel: int, data: dict[str, Any]) -> None:
+    def _spawn(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
+        channel = int(data.get("ch", -1))
         if channel in self.processes or self.reader_class is None:
             reason = "channel in use" if channel in self.processes else "no reader loaded"
             self.send({"op": "error", "ch": channel, "message": reason}, [])
             return
         try:
             process = Process(self, channel, data)
-        except OSError as exc:
-            self.send({"op": "error", "ch": channel, "message": f"cannot start: {exc}"}, [])
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            # ValueError: what execve cannot take (a NUL, a name with "="); without a
+            # reply here the client's channel would wait forever
+            message = f"cannot start: {exc}"
+            self.send(
+                {"op": "error", "ch": channel, "message": message, "status": SPAWN_FAILED}, []
+            )
             return
         self.processes[channel] = process
         process.begin()
@@ -451,18 +513,24 @@ class Agent:
     def finished(self, process: Process, status: int, signum: int | None) -> None:
         """A process ended and its output was sent: report it (waiter thread)."""
         self.processes.pop(process.channel, None)
-        report = {"op": "exit", "ch": process.channel, "status": status, "signal": signum}
+        report: dict[str, Any] = {"op": "exit", "ch": process.channel, "status": status}
+        if signum is not None:
+            report["signal"] = signal_name(signum)
         self.send({**report, **process.stats()}, [])
 
     def _load_reader(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
-        """Pick the reader: the compiled one of an installed ``jupyssh-bridge`` of the
-        bridge's own version, else the module the bridge sent (if its digest matches),
-        else the pure source the bridge sent."""
-        reader = _installed_reader(str(data.get("version")))
-        source = "installed"
-        if reader is None and data.get("compiled") and len(buffers) > 1:
-            reader = self._load_shipped(str(data["compiled"]), bytes(buffers[1]), data)
-            source = "shipped"
+        """Pick the reader: unless the bridge wants the pure one, the compiled one of an
+        installed ``jupyssh-bridge`` of the bridge's own version, else the module the
+        bridge sent (if its digest matches); else the pure source the bridge sent. The
+        bridge decides what to do when it wanted ``compiled`` and got ``pure``."""
+        reader: Any = None
+        source = "pure"
+        if data.get("want", "auto") != "pure":
+            reader = _installed_reader(str(data.get("version")))
+            source = "installed"
+            if reader is None and data.get("compiled") and len(buffers) > 1:
+                reader = self._load_shipped(str(data["compiled"]), bytes(buffers[1]), data)
+                source = "shipped"
         if reader is None:
             module = types.ModuleType("jupyssh_bridge_reader_py")
             code = compile(bytes(buffers[0]).decode("utf-8"), "<jupyssh _reader_py>", "exec")

@@ -20,12 +20,21 @@ import time
 from dataclasses import dataclass, field
 
 from paramiko.channel import Channel
+from paramiko.common import cMSG_CHANNEL_REQUEST
+from paramiko.message import Message
 
 from jupyssh.bridge import agent
 from jupyssh.bridge.loop import LoopThread
-from jupyssh.bridge.session import KernelSession
+from jupyssh.bridge.session import FAILED, KernelSession
 
-__all__ = ["IN_WINDOW", "BridgeChannel", "ChannelRequest", "PtyRequest"]
+__all__ = [
+    "IN_WINDOW",
+    "BridgeChannel",
+    "ChannelRequest",
+    "PtyRequest",
+    "end_channel",
+    "send_exit_signal",
+]
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +53,6 @@ ACK_BATCH = agent.OUT_WINDOW // 4
 POLL = 0.25
 #: Seconds to wait for the agent's exit report after the client closed the channel.
 KILL_GRACE = 5.0
-#: Exit status when the kernel could not run the request at all (as ssh's own 255).
-FAILED = 255
 
 
 @dataclass
@@ -78,6 +85,8 @@ class BridgeChannel:
         self.channel = channel
         self.request = request
         self.number = channel.get_id()
+        #: (kind, value, data): ``out`` (fd, bytes), ``exit`` (status, signal name or
+        #: b""), ``error`` (status, message).
         self._out: queue.Queue[tuple[str, int, bytes]] = queue.Queue()
         self._credit = threading.Condition()
         self._in_flight = 0
@@ -139,11 +148,11 @@ class BridgeChannel:
             self._in_flight = max(0, self._in_flight - size)
             self._credit.notify_all()
 
-    def on_exit(self, status: int, signum: int | None) -> None:
-        self._out.put(("exit", status, b""))
+    def on_exit(self, status: int, signal: str | None) -> None:
+        self._out.put(("exit", status, (signal or "").encode("ascii", "replace")))
 
-    def on_error(self, message: str) -> None:
-        self._out.put(("error", FAILED, message.encode("utf-8", "replace")))
+    def on_error(self, message: str, status: int = FAILED) -> None:
+        self._out.put(("error", status, message.encode("utf-8", "replace")))
 
     # --- input thread ----------------------------------------------------------------------
 
@@ -185,12 +194,10 @@ class BridgeChannel:
                     if unacked[value] >= ACK_BATCH:
                         self._ack(unacked)
                 elif kind == "exit":
-                    self._finish(value)
+                    self._finish(value, data.decode("ascii"))
                     return
                 else:
-                    with contextlib.suppress(OSError):
-                        self.channel.sendall_stderr(b"jupyssh bridge: " + data + b"\r\n")
-                    self._finish(value)
+                    end_channel(self.channel, value, message=data.decode("utf-8", "replace"))
                     return
         finally:
             self._done.set()
@@ -231,11 +238,38 @@ class BridgeChannel:
             if self._spawned:
                 self.io.call(self.session.post, {"op": "kill", "ch": self.number})
 
-    def _finish(self, status: int) -> None:
-        """EOF, exit status, close — the exit status always before the close."""
-        channel = self.channel
-        with contextlib.suppress(OSError, EOFError):
-            channel.shutdown_write()
-            channel.send_exit_status(status)
-        channel.close()
-        log.debug("channel %d: exit status %d", self.number, status)
+    def _finish(self, status: int, signal: str = "") -> None:
+        end_channel(self.channel, status, signal=signal)
+        log.debug("channel %d: exit status %d %s", self.number, status, signal)
+
+
+def end_channel(channel: Channel, status: int, *, signal: str = "", message: str = "") -> None:
+    """``message`` on stderr, EOF, exit status, close — the exit status always before the
+    close. A process ended by a signal gets ``exit-signal`` as from sshd, then
+    ``exit-status`` 128+n too: OpenSSH's ``ssh`` reads only the status (without it, it
+    exits 255), and scripts expect the shell's 128+n."""
+    with contextlib.suppress(OSError, EOFError):
+        if message:
+            channel.sendall_stderr(f"jupyssh bridge: {message}\r\n".encode("utf-8", "replace"))
+        channel.shutdown_write()
+        if signal:
+            send_exit_signal(channel, signal)
+        channel.send_exit_status(status)
+    channel.close()
+
+
+def send_exit_signal(channel: Channel, signal: str) -> None:
+    """Send RFC 4254's ``exit-signal`` (signal name without ``SIG``, no core dump, no
+    message): paramiko has ``send_exit_status`` but nothing for this, so it is built the
+    way ``send_exit_status`` builds its message."""
+    message = Message()
+    message.add_byte(cMSG_CHANNEL_REQUEST)
+    message.add_int(channel.remote_chanid)
+    message.add_string("exit-signal")
+    message.add_boolean(False)  # want reply
+    message.add_string(signal)
+    message.add_boolean(False)  # core dumped: the agent cannot know
+    message.add_string("")  # error message
+    message.add_string("")  # language tag
+    # the way send_exit_status sends (types-paramiko does not declare the method)
+    channel.get_transport()._send_user_message(message)  # type: ignore[attr-defined]

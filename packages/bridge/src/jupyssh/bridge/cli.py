@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from jupyssh.bridge.reader import __impl__ as reader_impl
+from jupyssh.bridge.reader import READER_CHOICES, ReaderChoice
 from jupyssh.bridge.server import BACKENDS, Backend, BridgeConfig, BridgeServer, sftp_available
 from jupyssh.core.cli import verbosity_option
 from jupyssh.core.output import Output, json_option, pass_output
@@ -44,6 +44,14 @@ def bridge() -> None:
     "connection's kernel, or a terminal of the server's terminals API. Commands always "
     "run in the kernel.",
 )
+@click.option(
+    "--reader",
+    type=click.Choice(READER_CHOICES),
+    default="auto",
+    show_default=True,
+    help="The PTY and pipe reader the kernels run: auto (the compiled one where the kernel "
+    "can load it), compiled (required), pure. JUPYSSH_NO_EXTENSIONS=1 means pure.",
+)
 @json_option
 @verbosity_option
 @pass_output
@@ -55,6 +63,7 @@ def serve(
     kernel_name: str | None,
     warm: int,
     backend: Backend,
+    reader: ReaderChoice,
 ) -> None:
     """Serve SSH until interrupted (Ctrl-C, SIGTERM).
 
@@ -67,9 +76,8 @@ def serve(
     the kernel spec are checked before anything listens.
     """
     client, jupyter = connect_jupyter(jupyter_url, kernel_name=kernel_name, kernels=True)
-    server = BridgeServer(
-        client, server_config, BridgeConfig(kernel_name=kernel_name, warm=warm, backend=backend)
-    )
+    config = BridgeConfig(kernel_name=kernel_name, warm=warm, backend=backend, reader=reader)
+    server = BridgeServer(client, server_config, config)
     with server:
         bound_host, bound_port = server.address
         facts: dict[str, Any] = {
@@ -79,7 +87,7 @@ def serve(
             "kernel": kernel_name or jupyter.default_kernel,
             "host_key_fingerprint": server.host_key_fingerprint(),
             "known_hosts": server.known_hosts_line(),
-            "reader": reader_impl,
+            "reader": server.reader,
             "sftp": sftp_available(),
             "warm": warm,
             "backend": backend,
@@ -89,7 +97,8 @@ def serve(
             lambda _console: announce(
                 "jupyssh-bridge",
                 facts,
-                f"reader: {facts['reader']}; sftp subsystem: {facts['sftp']}; "
+                f"kernel reader: {facts['reader']} (each kernel's is logged with -v); "
+                f"sftp subsystem: {facts['sftp']}; "
                 f"shells: {facts['backend']} backend; kernel: {facts['kernel']}",
             ),
         )

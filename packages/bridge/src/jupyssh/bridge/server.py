@@ -21,9 +21,12 @@ import paramiko
 from paramiko.channel import Channel
 from paramiko.common import OPEN_SUCCEEDED
 
-from jupyssh.bridge.channel import BridgeChannel, ChannelRequest, PtyRequest
+from jupyssh.bridge import agent
+from jupyssh.bridge.channel import BridgeChannel, ChannelRequest, PtyRequest, end_channel
+from jupyssh.bridge.errors import SFTPUnavailableError
 from jupyssh.bridge.loop import LoopThread
 from jupyssh.bridge.pool import KernelPool
+from jupyssh.bridge.reader import ReaderChoice, kernel_reader_choice
 from jupyssh.bridge.session import KernelSession
 from jupyssh.bridge.terminal import TerminalChannel
 from jupyssh.core.jupyter import JupyterClient
@@ -50,6 +53,11 @@ Backend = Literal["kernel", "terminals"]
 BACKENDS: tuple[Backend, ...] = ("kernel", "terminals")
 #: Seconds ``on_connection_closed`` waits for a session to stop and delete its kernel.
 CLOSE_TIMEOUT = 30.0
+#: What a client asking for ``sftp`` reads when ``jupyssh-sftp`` is not installed.
+SFTP_MISSING = (
+    "this bridge cannot serve sftp: jupyssh-sftp is not installed "
+    "(pip install 'jupyssh-bridge[sftp]')"
+)
 
 
 def sftp_available() -> bool:
@@ -67,9 +75,16 @@ class BridgeConfig:
 
     :param kernel_name: the kernel spec to start (the server's default if ``None``).
     :param warm: kernels kept started ahead of connections.
-    :param ship_compiled: send the compiled reader into kernels whose platform and
-        Python ABI match the bridge's (else they run the pure reader).
-    :param sftp: serve the ``sftp`` subsystem when ``jupyssh-sftp`` is installed.
+    :param reader: the reader the kernels run: ``auto`` (the compiled one where the
+        kernel can load it: installed there, or sent by the bridge into kernels whose
+        platform and Python ABI match its own; else pure), ``compiled`` (a kernel that
+        cannot load it fails its connection with a clear error), ``pure`` (the compiled
+        module is never sent). ``JUPYSSH_NO_EXTENSIONS=1`` means ``pure``.
+    :param ship_compiled: with ``False``, never send the compiled module (a kernel may
+        still use one installed there); ``reader="pure"`` is the way to force pure.
+    :param sftp: serve the ``sftp`` subsystem; ``True`` (the default) serves it when
+        ``jupyssh-sftp`` is installed, ``"require"`` refuses to start without it
+        (:class:`~jupyssh.bridge.errors.SFTPUnavailableError`).
     :param backend: ``terminals`` serves interactive shells (``pty-req`` then ``shell``)
         with the server's terminals API; commands (``exec``) and shells without a PTY
         still run in the kernel.
@@ -77,8 +92,9 @@ class BridgeConfig:
 
     kernel_name: str | None = None
     warm: int = 0
+    reader: ReaderChoice = "auto"
     ship_compiled: bool = True
-    sftp: bool = True
+    sftp: bool | Literal["require"] = True
     backend: Backend = "kernel"
 
 
@@ -128,6 +144,10 @@ class BridgePolicy(ServerPolicy):
         if request is None or not (key in ACCEPTED_ENV or key.startswith(ACCEPTED_ENV_PREFIXES)):
             return False
         text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        problem = agent.env_problem(key, text)
+        if problem is not None:  # execve would refuse it (a NUL, "=" in the name)
+            log.warning("connection %d: refused env: %s", self.connection.id, problem)
+            return False
         request.env[key] = text
         return True
 
@@ -158,6 +178,11 @@ class BridgePolicy(ServerPolicy):
     def check_channel_subsystem_request(self, channel: Channel, name: str) -> bool:
         if channel.get_id() in self.started:
             return False
+        if name == "sftp" and self.bridge.sftp_missing:
+            # accepted only to tell the client why, on stderr, then end with status 1
+            log.warning("connection %d: sftp asked for: %s", self.connection.id, SFTP_MISSING)
+            self.connection.after_request(lambda: end_channel(channel, 1, message=SFTP_MISSING))
+            return True
         return super().check_channel_subsystem_request(channel, name)
 
     def _request(self, channel: Channel) -> ChannelRequest | None:
@@ -202,9 +227,17 @@ class BridgeServer(SSHServer):
         config: ServerConfig | None = None,
         bridge: BridgeConfig | None = None,
     ) -> None:
+        bridge = bridge or BridgeConfig()
+        #: The reader the kernels run (the config's, after ``JUPYSSH_NO_EXTENSIONS``);
+        #: each kernel's own is its session's ``reader_impl``.
+        self.reader = kernel_reader_choice(bridge.reader)
+        #: Whether a client asking for ``sftp`` is told to install ``jupyssh-sftp``.
+        self.sftp_missing = bool(bridge.sftp) and not sftp_available()
+        if bridge.sftp == "require" and self.sftp_missing:
+            raise SFTPUnavailableError(SFTP_MISSING)
         super().__init__(config)
         self.client = client
-        self.bridge_config = bridge = bridge or BridgeConfig()
+        self.bridge_config = bridge
         self.io = LoopThread()
         self.pool = KernelPool(client, bridge.kernel_name, bridge.warm)
         self._sessions: dict[Connection, KernelSession] = {}
@@ -213,7 +246,7 @@ class BridgeServer(SSHServer):
         self._backend_stopped = False
         self._sftp: Any = None
         self.io.call(self.pool.fill)
-        if bridge.sftp and sftp_available():
+        if bridge.sftp and not self.sftp_missing:
             from jupyssh.sftp import SFTPService  # noqa: PLC0415 - optional package
 
             self._sftp = SFTPService(client, loop=self.io.loop)
@@ -236,6 +269,7 @@ class BridgeServer(SSHServer):
                     self.client,
                     self.pool,
                     f"connection {connection.id}",
+                    reader=self.reader,
                     ship_compiled=self.bridge_config.ship_compiled,
                 )
                 self._sessions[connection] = session

@@ -15,14 +15,15 @@ import importlib.resources
 import logging
 import platform
 import sysconfig
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from jupyssh.bridge import agent
 from jupyssh.bridge._version import __version__
+from jupyssh.bridge.errors import AgentError, ReaderUnavailableError
 from jupyssh.bridge.pool import KernelPool
-from jupyssh.bridge.reader import compiled_module_path
+from jupyssh.bridge.reader import ReaderChoice, compiled_module_path
 from jupyssh.core.errors import JupysshError, KernelConnectionError, OperationTimeout
 from jupyssh.core.jupyter import Comm, JupyterClient, KernelConnection, Message
 
@@ -33,15 +34,11 @@ log = logging.getLogger(__name__)
 #: Seconds a session may take to start its kernel and agent. Generous: a server starting
 #: many kernels at once (20 connections opening together) answers slowly.
 START_TIMEOUT = 180.0
+#: Exit status when the kernel could not run the request at all (as ssh's own 255).
+FAILED = 255
 #: Seconds the kernel's WebSocket may take to open (the server lets it open only once
 #: the new kernel answers).
 OPEN_TIMEOUT = 120.0
-
-
-class AgentError(KernelConnectionError):
-    """The agent could not be installed in the kernel, or broke its protocol."""
-
-    kind = "bridge-agent"
 
 
 def agent_source() -> str:
@@ -74,6 +71,20 @@ def compiled_reader_for(hello: dict[str, Any]) -> Path | None:
     return Path(path)
 
 
+def _why_not_compiled(hello: dict[str, Any]) -> str:
+    """Why a kernel described by ``hello`` runs the pure reader (for the error)."""
+    if compiled_module_path() is None:
+        return "the bridge has no compiled reader (a pure build, or JUPYSSH_NO_EXTENSIONS=1)"
+    if compiled_reader_for(hello) is None:
+        return (
+            f"its Python ({hello.get('soabi')}, {hello.get('machine')}, "
+            f"{' '.join(hello.get('libc') or [])}) does not match the bridge's "
+            f"({sysconfig.get_config_var('SOABI')}, {platform.machine()}, "
+            f"{' '.join(platform.libc_ver())})"
+        )
+    return "it could not load the module the bridge sent"
+
+
 def _version(text: str) -> tuple[int, ...]:
     parts = []
     for part in str(text).split("."):
@@ -91,9 +102,16 @@ class ChannelSink(Protocol):
 
     def on_stdin_ack(self, size: int) -> None: ...
 
-    def on_exit(self, status: int, signum: int | None) -> None: ...
+    def on_exit(self, status: int, signal: str | None) -> None:
+        """The process ended with ``status``; ``signal`` names the signal that ended it
+        (``"TERM"``), if one did."""
 
-    def on_error(self, message: str) -> None: ...
+    def on_error(self, message: str, status: int) -> None:
+        """The request could not be run (or the kernel was lost): end with ``status``."""
+
+
+#: Delivers one agent message to its channel: (channel number, sink, data, buffers).
+_Route = Callable[[int, ChannelSink, dict[str, Any], Sequence[bytes]], None]
 
 
 class KernelSession:
@@ -109,16 +127,21 @@ class KernelSession:
         pool: KernelPool,
         name: str,
         *,
+        reader: ReaderChoice = "auto",
         ship_compiled: bool = True,
     ) -> None:
         self.client = client
         self.pool = pool
         self.name = name
-        self.ship_compiled = ship_compiled
+        #: The reader the kernel is to run (see :func:`~jupyssh.bridge.reader.
+        #: kernel_reader_choice`); ``pure`` never sends the compiled module.
+        self.reader = reader
+        self.ship_compiled = ship_compiled and reader != "pure"
         self.kernel_id: str | None = None
         #: The kernel's process id on its host (from the agent's hello).
         self.kernel_pid: int | None = None
-        #: The reader the agent uses (``"compiled"``/``"pure"``) and where it came from.
+        #: The reader the kernel runs, as its agent reported (``"compiled"``/``"pure"``),
+        #: and where it came from (``installed``, ``shipped``, ``pure``).
         self.reader_impl: str | None = None
         self.reader_source: str | None = None
         #: What the agent's readers cost for the channels that ended: CPU seconds spent
@@ -132,6 +155,13 @@ class KernelSession:
         self._sender: asyncio.Task[None] | None = None
         self._channels: dict[int, ChannelSink] = {}
         self._closed = False
+        #: The agent's messages for a channel, by ``op``.
+        self._routes: dict[str, _Route] = {
+            "out": self._on_output,
+            "ack": self._on_stdin_ack,
+            "exit": self._on_exit,
+            "error": self._on_error,
+        }
 
     # --- lifecycle (loop) --------------------------------------------------------------------
 
@@ -198,21 +228,33 @@ class KernelSession:
             raise AgentError(f"the agent answered {ready.get('op')!r}, not ready")
         self.reader_impl = str(ready.get("impl"))
         self.reader_source = str(ready.get("source"))
+        if self.reader == "compiled" and self.reader_impl != "compiled":
+            raise ReaderUnavailableError(
+                f"the kernel cannot run the compiled reader: {_why_not_compiled(hello)}",
+                where=connection.where,
+                hint="serve with the auto or pure reader",
+            )
         comm.on_msg(self._on_msg)
         comm.on_close(self._on_close)
         self._sender = asyncio.get_running_loop().create_task(self._send_loop(comm))
         log.info(
-            "%s: kernel %s ready (python %s, %s reader from %s)",
+            "%s: kernel %s ready (python %s); it runs the %s reader (%s; %s asked)",
             self.name,
             self.kernel_id,
             hello.get("python"),
             self.reader_impl,
             self.reader_source,
+            self.reader,
         )
 
     def _reader_message(self, hello: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
         buffers = [pure_reader_source()]
-        data: dict[str, Any] = {"op": "reader", "compiled": None, "version": __version__}
+        data: dict[str, Any] = {
+            "op": "reader",
+            "want": self.reader,
+            "compiled": None,
+            "version": __version__,
+        }
         compiled = compiled_reader_for(hello) if self.ship_compiled else None
         if compiled is not None and hello.get("installed") != __version__:
             blob = compiled.read_bytes()
@@ -291,22 +333,36 @@ class KernelSession:
 
     def _on_msg(self, msg: Message) -> None:
         data = msg.content.get("data") or {}
-        sink = self._channels.get(int(data.get("ch", -1)))
-        if sink is None:
-            return
-        op = data.get("op")
-        if op == "out":
-            sink.on_output(int(data.get("fd", 1)), b"".join(bytes(b) for b in msg.buffers))
-        elif op == "ack":
-            sink.on_stdin_ack(int(data.get("n", 0)))
-        elif op == "exit":
-            self._channels.pop(int(data["ch"]), None)
-            self._count(data)
-            signum = data.get("signal")
-            sink.on_exit(int(data.get("status", 255)), None if signum is None else int(signum))
-        elif op == "error":
-            self._channels.pop(int(data["ch"]), None)
-            sink.on_error(str(data.get("message", "the agent failed")))
+        number = int(data.get("ch", -1))
+        sink = self._channels.get(number)
+        route = self._routes.get(str(data.get("op")))
+        if sink is not None and route is not None:
+            route(number, sink, data, msg.buffers)
+
+    def _on_output(
+        self, number: int, sink: ChannelSink, data: dict[str, Any], buffers: Sequence[bytes]
+    ) -> None:
+        sink.on_output(int(data.get("fd", 1)), b"".join(bytes(b) for b in buffers))
+
+    def _on_stdin_ack(
+        self, number: int, sink: ChannelSink, data: dict[str, Any], buffers: Sequence[bytes]
+    ) -> None:
+        sink.on_stdin_ack(int(data.get("n", 0)))
+
+    def _on_exit(
+        self, number: int, sink: ChannelSink, data: dict[str, Any], buffers: Sequence[bytes]
+    ) -> None:
+        self._channels.pop(number, None)
+        self._count(data)
+        signal = data.get("signal")
+        sink.on_exit(int(data.get("status", FAILED)), None if signal is None else str(signal))
+
+    def _on_error(
+        self, number: int, sink: ChannelSink, data: dict[str, Any], buffers: Sequence[bytes]
+    ) -> None:
+        self._channels.pop(number, None)
+        message = str(data.get("message", "the agent failed"))
+        sink.on_error(message, int(data.get("status", FAILED)))
 
     def _count(self, report: dict[str, Any]) -> None:
         cpu, size = float(report.get("reader_cpu", 0.0)), int(report.get("bytes", 0))
@@ -327,4 +383,4 @@ class KernelSession:
     def _lost(self, reason: str) -> None:
         channels, self._channels = self._channels, {}
         for sink in channels.values():
-            sink.on_error(reason)
+            sink.on_error(reason, FAILED)

@@ -33,8 +33,9 @@ from paramiko.channel import Channel
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from jupyssh.bridge.channel import FAILED, IN_CHUNK, ChannelRequest
+from jupyssh.bridge.channel import IN_CHUNK, ChannelRequest
 from jupyssh.bridge.loop import LoopThread
+from jupyssh.bridge.session import FAILED
 from jupyssh.core.errors import JupysshError, JupyterNotFoundError
 from jupyssh.core.jupyter import JupyterClient
 from jupyssh.core.jupyter.websocket import QuickAcks

@@ -1,0 +1,175 @@
+"""KernelSession against an in-process Jupyter (conftest.FakeJupyter): the reader the kernel is
+told to run and reports, what is shipped, routing of the agent's messages, cleanup."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jupyssh.bridge import agent
+from jupyssh.bridge.errors import ReaderUnavailableError
+from jupyssh.bridge.loop import LoopThread
+from jupyssh.bridge.pool import KernelPool
+from jupyssh.bridge.reader import (
+    ReaderChoice,
+    compiled_module_path,
+    kernel_reader_choice,
+)
+from jupyssh.bridge.session import KernelSession
+from jupyssh.core.errors import ConfigError
+
+TIMEOUT = 20.0
+
+
+@pytest.fixture
+def io() -> Iterator[LoopThread]:
+    thread = LoopThread()
+    yield thread
+    thread.stop()
+
+
+def start(io: LoopThread, jupyter: Any, reader: ReaderChoice = "auto") -> KernelSession:
+    pool = KernelPool(jupyter, None)  # type: ignore[arg-type]
+    session = KernelSession(jupyter, pool, "test", reader=reader)  # type: ignore[arg-type]
+    io.submit(session.start()).result(TIMEOUT)
+    return session
+
+
+def close(io: LoopThread, session: KernelSession) -> None:
+    io.submit(session.close()).result(TIMEOUT)
+
+
+def test_auto_ships_the_compiled_reader_into_a_kernel_without_it(
+    io: LoopThread, jupyter: Any, compiled_so: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(agent, "_installed_reader", lambda version: None)
+    jupyter.hello.update(installed=None)
+    session = start(io, jupyter)
+    data, buffers = jupyter.comms[0].reader_message()
+    assert (data["want"], data["compiled"], len(buffers)) == ("auto", Path(compiled_so).name, 2)
+    assert (session.reader_impl, session.reader_source) == ("compiled", "shipped")
+    close(io, session)
+
+
+def test_pure_sends_no_compiled_module_and_the_kernel_reports_pure(
+    io: LoopThread, jupyter: Any, compiled_so: str
+) -> None:
+    """Issue 15 item 5: with the pure reader chosen the .so never leaves the bridge, and
+    the kernel (which has jupyssh installed here, compiled reader included) runs pure."""
+    jupyter.hello.update(installed=None)
+    session = start(io, jupyter, "pure")
+    data, buffers = jupyter.comms[0].reader_message()
+    assert (data["want"], data["compiled"], len(buffers)) == ("pure", None, 1)
+    assert (session.reader_impl, session.reader_source) == ("pure", "pure")
+    close(io, session)
+
+
+def test_no_extensions_in_the_bridge_means_pure_kernels(
+    io: LoopThread, jupyter: Any, compiled_so: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUPYSSH_NO_EXTENSIONS", "1")
+    assert kernel_reader_choice() == "pure"
+    assert compiled_module_path() is None
+    with pytest.raises(ConfigError, match="JUPYSSH_NO_EXTENSIONS"):
+        kernel_reader_choice("compiled")
+    jupyter.hello.update(installed=None)
+    session = start(io, jupyter, kernel_reader_choice())
+    assert len(jupyter.comms[0].reader_message()[1]) == 1
+    assert session.reader_impl == "pure"
+    close(io, session)
+
+
+def test_an_unknown_reader_choice_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown reader"):
+        kernel_reader_choice("fast")  # type: ignore[arg-type]
+
+
+def test_compiled_required_fails_on_a_kernel_of_another_abi(
+    io: LoopThread, jupyter: Any, compiled_so: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(agent, "_installed_reader", lambda version: None)
+    jupyter.hello.update(installed=None, soabi="cpython-39-x86_64-linux-gnu")
+    session = start(io, jupyter, "compiled")
+    assert session.ready is not None
+    with pytest.raises(ReaderUnavailableError, match="does not match"):
+        io.submit(_wait(session)).result(TIMEOUT)
+    close(io, session)
+    assert jupyter.deleted == jupyter.started  # the kernel is not left behind
+
+
+async def _wait(session: KernelSession) -> None:
+    assert session.ready is not None
+    await session.ready
+
+
+class Sink:
+    """A channel as the session sees it: every call lands in a queue."""
+
+    def __init__(self) -> None:
+        self.events: queue.Queue[tuple[str, Any, Any]] = queue.Queue()
+
+    def on_output(self, fd: int, data: bytes) -> None:
+        self.events.put(("out", fd, data))
+
+    def on_stdin_ack(self, size: int) -> None:
+        self.events.put(("ack", size, None))
+
+    def on_exit(self, status: int, signal: str | None) -> None:
+        self.events.put(("exit", status, signal))
+
+    def on_error(self, message: str, status: int) -> None:
+        self.events.put(("error", status, message))
+
+    def until_end(self) -> list[tuple[str, Any, Any]]:
+        seen = []
+        while True:
+            event = self.events.get(timeout=TIMEOUT)
+            seen.append(event)
+            if event[0] in {"exit", "error"}:
+                return seen
+
+
+def run(io: LoopThread, session: KernelSession, number: int, **spawn: Any) -> Sink:
+    sink = Sink()
+
+    def _go() -> None:
+        session.attach(number, sink)
+        session.post({"op": "spawn", "ch": number, "env": {}, "pty": None, **spawn})
+        session.post({"op": "eof", "ch": number})
+
+    io.call(_go)
+    return sink
+
+
+def test_the_session_routes_output_and_the_exit_signal(io: LoopThread, jupyter: Any) -> None:
+    session = start(io, jupyter, "pure")
+    events = run(io, session, 1, command="echo out; kill -TERM $$").until_end()
+    assert ("out", 1, b"out\n") in events
+    assert events[-1] == ("exit", 128 + 15, "TERM")
+    close(io, session)
+
+
+def test_a_command_that_cannot_start_ends_with_status_1(io: LoopThread, jupyter: Any) -> None:
+    session = start(io, jupyter, "pure")
+    events = run(io, session, 2, command="echo a\0b").until_end()
+    assert events == [
+        ("error", agent.SPAWN_FAILED, "cannot start: the command contains a NUL byte")
+    ]
+    close(io, session)
+
+
+def test_closing_the_session_kills_its_processes_and_deletes_the_kernel(
+    io: LoopThread, jupyter: Any, until: Callable[..., None]
+) -> None:
+    session = start(io, jupyter, "pure")
+    run(io, session, 3, command="sleep 60")
+    processes = jupyter.comms[0].agent.processes
+    until(lambda: 3 in processes, what="the process start")
+    close(io, session)
+    assert jupyter.deleted == jupyter.started == [session.kernel_id]
+    assert jupyter.comms[0].closed
+    until(lambda: not processes, timeout=5, what="the process's end")
