@@ -25,7 +25,7 @@ from jupyssh_harness import (
     HarnessError,
     JupyterServer,
     KeyPair,
-    SSHHost,
+    SSHContainer,
     cleanup,
     dead_port,
     generate_keypair,
@@ -97,7 +97,7 @@ def keypair(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
 @pytest.fixture(scope="module")
 def ssh_host(
     openssh_image: str, keypair: KeyPair, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SSHHost]:
+) -> Iterator[SSHContainer]:
     """An sshd reached as ``ssh -F ssh_host.config_file jupyssh-sandbox`` (shared by the
     module: do not change it)."""
     with start_ssh_host(
@@ -107,7 +107,7 @@ def ssh_host(
 
 
 @pytest.fixture
-def fresh_ssh_host(openssh_image: str, keypair: KeyPair, tmp_path: Path) -> Iterator[SSHHost]:
+def fresh_ssh_host(openssh_image: str, keypair: KeyPair, tmp_path: Path) -> Iterator[SSHContainer]:
     """An sshd of the test's own, to change at will."""
     with start_ssh_host(openssh_image, tmp_path / "fresh-ssh-host", keypair=keypair) as host:
         yield host
@@ -135,13 +135,13 @@ def jupyter_server(
 
 
 @pytest.fixture
-def changed_host_key_config(ssh_host: SSHHost, tmp_path: Path) -> Path:
+def changed_host_key_config(ssh_host: SSHContainer, tmp_path: Path) -> Path:
     """An ssh_config for ``ssh_host``'s alias whose known_hosts pins another host key."""
     return ssh_host.config_with_changed_host_key(tmp_path / "changed-host-key")
 
 
 @pytest.fixture
-def dead_port_config(ssh_host: SSHHost, tmp_path: Path) -> Iterator[Path]:
+def dead_port_config(ssh_host: SSHContainer, tmp_path: Path) -> Iterator[Path]:
     """An ssh_config for ``ssh_host``'s alias pointing at a 127.0.0.1 port nobody listens on."""
     with dead_port() as port:
         yield ssh_host.config_with_port(tmp_path / "dead-port", port)

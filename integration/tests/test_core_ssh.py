@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jupyssh_harness import BastionChain, SSHHost, write_ssh_config
+from jupyssh_harness import BastionChain, SSHContainer, write_ssh_config
 
 from jupyssh.core.errors import (
     HostKeyChangedError,
@@ -45,13 +45,13 @@ def client(alias: str, config: Path | str, **kwargs: object) -> AsyncSSHHost:
     return AsyncSSHHost(alias, config_file=str(config), connect_timeout=10, **kwargs)  # type: ignore[arg-type]
 
 
-async def test_alias_resolves_to_the_container(ssh_host: SSHHost) -> None:
+async def test_alias_resolves_to_the_container(ssh_host: SSHContainer) -> None:
     config = await client(ssh_host.alias, ssh_host.config_file).config()
     assert (config.hostname, config.port, config.user) == ("127.0.0.1", ssh_host.port, "sandbox")
     assert config.batch_mode
 
 
-async def test_command_runs_on_the_host(ssh_host: SSHHost) -> None:
+async def test_command_runs_on_the_host(ssh_host: SSHContainer) -> None:
     expected = ssh_host.exec(["hostname"]).stdout.strip()
     async with client(ssh_host.alias, ssh_host.config_file) as host:
         result = await host.run(["hostname"])
@@ -59,14 +59,14 @@ async def test_command_runs_on_the_host(ssh_host: SSHHost) -> None:
     assert result.returncode == 0
 
 
-async def test_words_reach_the_remote_program_unchanged(ssh_host: SSHHost) -> None:
+async def test_words_reach_the_remote_program_unchanged(ssh_host: SSHContainer) -> None:
     words = ["a b", "$HOME", "'q'", '"d"', "x;y", "*", "é"]
     async with client(ssh_host.alias, ssh_host.config_file) as host:
         result = await host.run(["printf", "%s\\n", *words])
     assert result.stdout_text.splitlines() == words
 
 
-async def test_secret_on_stdin_is_not_in_the_remote_argv(ssh_host: SSHHost) -> None:
+async def test_secret_on_stdin_is_not_in_the_remote_argv(ssh_host: SSHContainer) -> None:
     secret = "kernel-key-0f4a9c"
     script = 'read -r key; ps -eo args > /tmp/argv-seen; echo "${#key}"'
     async with client(ssh_host.alias, ssh_host.config_file) as host:
@@ -77,7 +77,7 @@ async def test_secret_on_stdin_is_not_in_the_remote_argv(ssh_host: SSHHost) -> N
     assert secret not in seen
 
 
-async def test_script_on_stdin_with_arguments(ssh_host: SSHHost) -> None:
+async def test_script_on_stdin_with_arguments(ssh_host: SSHContainer) -> None:
     async with client(ssh_host.alias, ssh_host.config_file) as host:
         result = await host.run_script(
             "import sys; print(sys.argv[1:])", interpreter=("python3", "-"), args=["one two"]
@@ -108,7 +108,9 @@ async def test_target_is_not_reachable_without_the_bastion(bastion_chain: Bastio
         await direct.run(["true"], timeout=30)
 
 
-async def test_master_is_started_used_and_stopped(ssh_host: SSHHost, control_dir: Path) -> None:
+async def test_master_is_started_used_and_stopped(
+    ssh_host: SSHContainer, control_dir: Path
+) -> None:
     control = str(control_dir / "cm-%C")
     async with client(ssh_host.alias, ssh_host.config_file, control_path=control) as host:
         assert await host.master_pid() is None
@@ -125,7 +127,9 @@ async def test_master_is_started_used_and_stopped(ssh_host: SSHHost, control_dir
     )
 
 
-async def test_forward_to_a_tcp_port_carries_traffic(ssh_host: SSHHost, control_dir: Path) -> None:
+async def test_forward_to_a_tcp_port_carries_traffic(
+    ssh_host: SSHContainer, control_dir: Path
+) -> None:
     async with client(
         ssh_host.alias, ssh_host.config_file, control_path=str(control_dir / "cm-%C")
     ) as host:
@@ -138,7 +142,7 @@ async def test_forward_to_a_tcp_port_carries_traffic(ssh_host: SSHHost, control_
             socket.create_connection(("127.0.0.1", forward.local_port), timeout=5).close()
 
 
-async def test_forward_to_a_remote_unix_socket(ssh_host: SSHHost, control_dir: Path) -> None:
+async def test_forward_to_a_remote_unix_socket(ssh_host: SSHContainer, control_dir: Path) -> None:
     server = (
         "import os, socket\n"
         "path = '/tmp/jupyssh-echo.sock'\n"
@@ -158,14 +162,14 @@ async def test_forward_to_a_remote_unix_socket(ssh_host: SSHHost, control_dir: P
             assert conn.recv(100) == b"THROUGH THE MASTER"
 
 
-async def test_dead_port_is_refused(ssh_host: SSHHost, dead_port_config: Path) -> None:
+async def test_dead_port_is_refused(ssh_host: SSHContainer, dead_port_config: Path) -> None:
     with pytest.raises(SSHConnectionRefused) as caught:
         await client(ssh_host.alias, dead_port_config).run(["true"])
     assert caught.value.where == ssh_host.alias
     assert "Connection refused" in caught.value.stderr
 
 
-async def test_wrong_key_is_refused(ssh_host: SSHHost, tmp_path: Path) -> None:
+async def test_wrong_key_is_refused(ssh_host: SSHContainer, tmp_path: Path) -> None:
     other = tmp_path / "other_key"
     keygen = await asyncio.create_subprocess_exec(
         "ssh-keygen",
@@ -186,13 +190,13 @@ async def test_wrong_key_is_refused(ssh_host: SSHHost, tmp_path: Path) -> None:
 
 
 async def test_changed_host_key_is_refused(
-    ssh_host: SSHHost, changed_host_key_config: Path
+    ssh_host: SSHContainer, changed_host_key_config: Path
 ) -> None:
     with pytest.raises(HostKeyChangedError):
         await client(ssh_host.alias, changed_host_key_config).run(["true"])
 
 
-async def test_unknown_host_key_is_refused(ssh_host: SSHHost, tmp_path: Path) -> None:
+async def test_unknown_host_key_is_refused(ssh_host: SSHContainer, tmp_path: Path) -> None:
     empty = tmp_path / "known_hosts"
     empty.write_text("")
     config = ssh_host.write_config(tmp_path / "ssh_config", known_hosts=empty)
@@ -200,14 +204,14 @@ async def test_unknown_host_key_is_refused(ssh_host: SSHHost, tmp_path: Path) ->
         await client(ssh_host.alias, config).run(["true"])
 
 
-async def test_unresolvable_name(ssh_host: SSHHost, tmp_path: Path) -> None:
+async def test_unresolvable_name(ssh_host: SSHContainer, tmp_path: Path) -> None:
     entry = dataclasses.replace(ssh_host.entry(), hostname=UNRESOLVABLE)
     config = write_ssh_config(tmp_path / "ssh_config", [entry])
     with pytest.raises(SSHNameResolutionError):
         await client(ssh_host.alias, config).run(["true"])
 
 
-async def test_missing_command_and_failing_command(ssh_host: SSHHost) -> None:
+async def test_missing_command_and_failing_command(ssh_host: SSHContainer) -> None:
     async with client(ssh_host.alias, ssh_host.config_file) as host:
         with pytest.raises(RemoteCommandNotFound, match="no-such-program"):
             await host.run(["no-such-program", "--x"])

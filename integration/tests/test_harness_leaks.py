@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import subprocess
 
-from jupyssh_harness import ArgvWatch, SSHHost
+from jupyssh_harness import ArgvWatch, SSHContainer
 
 
-def test_argv_watch_sees_an_argv_here_and_in_a_container(ssh_host: SSHHost) -> None:
+def test_argv_watch_sees_an_argv_here_and_in_a_container(ssh_host: SSHContainer) -> None:
     with ArgvWatch(containers=[ssh_host.container]) as watch:
         local = subprocess.Popen(["sh", "-c", "sleep 1", "argv-watch-local-marker"])
         ssh_host.exec(["sh", "-c", "sleep 1", "argv-watch-remote-marker"])

@@ -32,7 +32,6 @@ from .hosts import (
     start_jupyter_server,
     start_ssh_host,
 )
-from .hosts import SSHHost as SSHHost  # the old name of SSHContainer
 from .images import HARNESS_LABEL, IMAGE_NAMES, BuiltImage, ensure_image, prepare
 from .keys import KeyPair, generate_host_key, generate_keypair, write_known_hosts
 from .leaks import ArgvWatch, lines_with

@@ -154,10 +154,6 @@ class SSHContainer(_Running):
         return self.write_config(directory / "ssh_config", port=port)
 
 
-#: The old name, kept until the other packages' tests are swept (it shadowed core's SSHHost).
-SSHHost = SSHContainer
-
-
 @dataclass(frozen=True)
 class BastionChain(_Running):
     """A bastion with a published port and a target reachable only through it.

@@ -21,7 +21,7 @@ import pytest
 from jupyssh_harness import (
     BastionChain,
     KeyPair,
-    SSHHost,
+    SSHContainer,
     start_ssh_host,
     write_ssh_config,
 )
@@ -76,7 +76,7 @@ def jupyter_home(short_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return short_dir
 
 
-def kernel_config(host: SSHHost, folder: Path) -> Path:
+def kernel_config(host: SSHContainer, folder: Path) -> Path:
     """An ssh config for ``host``'s alias that suits the kernel role, in ``folder``."""
     options = {**KERNEL_OPTIONS, "ControlPath": str(folder / "cm-%C")}
     entry = dataclasses.replace(host.entry(), options=options)
@@ -121,7 +121,7 @@ def user_processes(exec_: Callable[..., object]) -> list[str]:
 
 
 @pytest.fixture
-def kernel_spec(ssh_host: SSHHost, jupyter_home: Path) -> tuple[str, Path]:
+def kernel_spec(ssh_host: SSHContainer, jupyter_home: Path) -> tuple[str, Path]:
     """A kernelspec ``sandbox-py`` added with the real ``jupyssh kernel add``."""
     config = kernel_config(ssh_host, jupyter_home)
     jupyssh("kernel", "add", "sandbox-py", ssh_host.alias, "-F", str(config))
@@ -129,7 +129,7 @@ def kernel_spec(ssh_host: SSHHost, jupyter_home: Path) -> tuple[str, Path]:
 
 
 @pytest.fixture
-def cuttable_host(openssh_image: str, keypair: KeyPair, tmp_path: Path) -> Iterator[SSHHost]:
+def cuttable_host(openssh_image: str, keypair: KeyPair, tmp_path: Path) -> Iterator[SSHContainer]:
     """An sshd of the test's own whose network can be cut (``network_cut()``)."""
     with start_ssh_host(
         openssh_image, tmp_path / "cuttable", keypair=keypair, cap_add=["NET_ADMIN"]
@@ -138,7 +138,7 @@ def cuttable_host(openssh_image: str, keypair: KeyPair, tmp_path: Path) -> Itera
 
 
 @pytest.fixture
-def cuttable_spec(cuttable_host: SSHHost, jupyter_home: Path) -> tuple[str, Path]:
+def cuttable_spec(cuttable_host: SSHContainer, jupyter_home: Path) -> tuple[str, Path]:
     """A kernelspec ``cuttable-py`` on :func:`cuttable_host`, added with ``jupyssh kernel add``."""
     config = kernel_config(cuttable_host, jupyter_home)
     jupyssh("kernel", "add", "cuttable-py", cuttable_host.alias, "-F", str(config))

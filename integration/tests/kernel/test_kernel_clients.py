@@ -14,7 +14,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from jupyssh_harness import SSHHost, wait_for
+from jupyssh_harness import SSHContainer, wait_for
 from nbclient import NotebookClient
 
 from jupyssh.core.errors import ForwardingError
@@ -25,7 +25,7 @@ from .conftest import jupyssh, user_processes
 
 @pytest.mark.asyncio
 async def test_nbclient_executes_a_notebook_on_the_host(
-    ssh_host: SSHHost, kernel_spec: tuple[str, Path]
+    ssh_host: SSHContainer, kernel_spec: tuple[str, Path]
 ) -> None:
     name, _ = kernel_spec
     baseline = user_processes(ssh_host.exec)
@@ -86,7 +86,7 @@ def _connection_file(path: Path, ports: list[int]) -> dict[str, Any]:
 
 
 def test_argv_fallback_starts_the_kernel_without_the_provisioner(
-    ssh_host: SSHHost, kernel_spec: tuple[str, Path], jupyter_home: Path
+    ssh_host: SSHContainer, kernel_spec: tuple[str, Path], jupyter_home: Path
 ) -> None:
     """What an application that ignores provisioners does: write a connection file of its
     own, run the kernelspec's argv with it, talk to those ports, then SIGTERM the process."""
@@ -136,7 +136,7 @@ class _Collector:
 
 @pytest.mark.asyncio
 async def test_bad_remote_kernel_name_fails_clearly_and_leaves_nothing(
-    ssh_host: SSHHost, kernel_spec: tuple[str, Path]
+    ssh_host: SSHContainer, kernel_spec: tuple[str, Path]
 ) -> None:
     from jupyter_client.manager import AsyncKernelManager
 
@@ -156,7 +156,7 @@ async def test_bad_remote_kernel_name_fails_clearly_and_leaves_nothing(
 
 @pytest.mark.asyncio
 async def test_failure_after_the_remote_start_takes_the_kernel_down(
-    ssh_host: SSHHost, kernel_spec: tuple[str, Path], jupyter_home: Path
+    ssh_host: SSHContainer, kernel_spec: tuple[str, Path], jupyter_home: Path
 ) -> None:
     """The kernel starts on the host, then a local port cannot be forwarded (another program
     holds it): the launch fails with a forwarding error and the remote kernel goes too."""
@@ -186,7 +186,7 @@ async def test_failure_after_the_remote_start_takes_the_kernel_down(
 
 @pytest.mark.asyncio
 async def test_unwritable_runtime_folder_fails_before_anything_runs_remotely(
-    ssh_host: SSHHost,
+    ssh_host: SSHContainer,
     kernel_spec: tuple[str, Path],
     jupyter_home: Path,
 ) -> None:

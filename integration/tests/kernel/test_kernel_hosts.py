@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jupyssh_harness import VENV_OFF_PATH, KeyPair, SSHHost, start_ssh_host
+from jupyssh_harness import VENV_OFF_PATH, KeyPair, SSHContainer, start_ssh_host
 
 from .conftest import jupyssh, kernel_config
 from .test_kernel_lifecycle import execute, manager
@@ -26,7 +26,7 @@ VENV_SPEC = "/opt/venv/share/jupyter/kernels/python3/kernel.json"
 @pytest.fixture(scope="module")
 def venv_off_path_host(
     openssh_image: str, keypair: KeyPair, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SSHHost]:
+) -> Iterator[SSHContainer]:
     with start_ssh_host(
         openssh_image,
         tmp_path_factory.mktemp("venv-off-path"),
@@ -36,7 +36,7 @@ def venv_off_path_host(
         yield host
 
 
-def test_the_host_has_no_python_and_no_venv_on_path(venv_off_path_host: SSHHost) -> None:
+def test_the_host_has_no_python_and_no_venv_on_path(venv_off_path_host: SSHContainer) -> None:
     """The conditions of the bug hold on this host (else the next test proves nothing)."""
     script = 'echo "$PATH"; command -v python || echo no-python'
     done = subprocess.run(
@@ -52,7 +52,7 @@ def test_the_host_has_no_python_and_no_venv_on_path(venv_off_path_host: SSHHost)
 
 @pytest.mark.asyncio
 async def test_the_venvs_own_python3_spec_starts_when_the_venv_is_not_on_path(
-    venv_off_path_host: SSHHost, jupyter_home: Path
+    venv_off_path_host: SSHContainer, jupyter_home: Path
 ) -> None:
     config = kernel_config(venv_off_path_host, jupyter_home)
     jupyssh(

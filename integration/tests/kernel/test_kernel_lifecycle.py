@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyssh_harness import SSHHost, until, wait_for
+from jupyssh_harness import SSHContainer, until, wait_for
 from traitlets.config import Config
 
 from jupyssh.kernel.provisioner import PORT_NAMES, SSHProvisioner
@@ -93,7 +93,7 @@ async def interrupt_sleep(km: Any, kc: Any, mode: str) -> float:
 
 
 async def test_lifecycle_through_jupyter_client(
-    ssh_host: SSHHost, kernel_spec: tuple[str, Path]
+    ssh_host: SSHContainer, kernel_spec: tuple[str, Path]
 ) -> None:
     name, _ = kernel_spec
     baseline = user_processes(ssh_host.exec)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyssh_harness import BastionChain, SSHHost, until, wait_for
+from jupyssh_harness import BastionChain, SSHContainer, until, wait_for
 
 from jupyssh.kernel.provisioner import SSHProvisioner
 
@@ -103,7 +103,7 @@ async def printed(kc: Any, timeout: float = 10) -> str:
 
 @pytest.mark.asyncio
 async def test_kernel_survives_a_killed_master_and_a_network_cut(
-    cuttable_host: SSHHost, cuttable_spec: tuple[str, Path]
+    cuttable_host: SSHContainer, cuttable_spec: tuple[str, Path]
 ) -> None:
     name, _ = cuttable_spec
     km, kc, provisioner = await started(name)
@@ -172,7 +172,7 @@ def _client(connection_file: Path) -> Any:
 
 
 def test_persistent_kernel_is_left_and_reattached(
-    ssh_host: SSHHost, kernel_spec: tuple[str, Path], jupyter_home: Path
+    ssh_host: SSHContainer, kernel_spec: tuple[str, Path], jupyter_home: Path
 ) -> None:
     name, _ = kernel_spec
     baseline = user_processes(ssh_host.exec)
@@ -210,7 +210,7 @@ def test_persistent_kernel_is_left_and_reattached(
 
 @pytest.mark.asyncio
 async def test_ipc_transport_opens_no_tcp_port_on_the_host(
-    ssh_host: SSHHost, jupyter_home: Path
+    ssh_host: SSHContainer, jupyter_home: Path
 ) -> None:
     from .conftest import kernel_config
 
@@ -249,7 +249,7 @@ def _read_until(fd: int, marker: bytes, timeout: float) -> bytes:
 
 
 def test_ctrl_d_menu_on_a_terminal_leaves_the_kernel_running(
-    ssh_host: SSHHost, kernel_spec: tuple[str, Path], jupyter_home: Path
+    ssh_host: SSHContainer, kernel_spec: tuple[str, Path], jupyter_home: Path
 ) -> None:
     name, _ = kernel_spec
     baseline = user_processes(ssh_host.exec)

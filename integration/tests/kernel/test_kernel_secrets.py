@@ -8,11 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from jupyssh_harness import ArgvWatch, SSHHost, lines_with, wait_for
+from jupyssh_harness import ArgvWatch, SSHContainer, lines_with, wait_for
 
 
 def test_kernel_key_is_in_no_argv_and_no_vvv_log(
-    ssh_host: SSHHost, kernel_spec: tuple[str, Path], jupyter_home: Path
+    ssh_host: SSHContainer, kernel_spec: tuple[str, Path], jupyter_home: Path
 ) -> None:
     name, _ = kernel_spec
     key = ""

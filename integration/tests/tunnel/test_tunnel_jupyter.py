@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
-from jupyssh_harness import SSHHost
+from jupyssh_harness import SSHContainer
 
 from .conftest import RUNTIME_DIR, Browser, Jupyssh, JupyterHost
 
@@ -182,7 +182,7 @@ def test_a_taken_local_port_is_a_clear_error_and_leaves_nothing(
 
 
 def test_no_server_on_the_host_says_how_to_launch_one(
-    ssh_host: SSHHost, jupyssh: Jupyssh, jupyssh_home: Path
+    ssh_host: SSHContainer, jupyssh: Jupyssh, jupyssh_home: Path
 ) -> None:
     done = jupyssh("tunnel", "jupyter", "-F", str(ssh_host.config_file), ssh_host.alias)
     assert done.returncode == 9, done.stderr

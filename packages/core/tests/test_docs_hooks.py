@@ -17,14 +17,6 @@ from jupyssh.core.errors import JupysshError, installed_error_classes
 
 ROOT = Path(__file__).resolve().parents[3]
 
-#: Error classes still defined outside their package's ``errors`` module on this branch;
-#: the bridge and tunnel branches move them there (then delete them from this set).
-NOT_YET_IN_ERRORS_MODULE = {
-    "jupyssh.bridge.session.AgentError",
-    "jupyssh.tunnel.reverse.NoLinger",
-    "jupyssh.tunnel.reverse.NoSystemd",
-}
-
 
 @pytest.fixture(scope="module")
 def hooks() -> ModuleType:
@@ -60,7 +52,7 @@ def test_every_error_class_of_every_installed_package_is_in_the_reference(
         for cls in every
         if f"`{cls.__module__}.{cls.__name__}`" not in page
     }
-    assert missing - NOT_YET_IN_ERRORS_MODULE == set()
+    assert missing == set()
 
 
 def test_the_reference_has_each_kind_once_with_its_exit_status(hooks: ModuleType) -> None:
