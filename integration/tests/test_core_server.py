@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from jupyssh_harness.openssh import pinned_argv
 from paramiko.channel import Channel
 from paramiko.common import OPEN_SUCCEEDED
 
@@ -88,32 +89,8 @@ def ssh(
     server: SSHServer, key: Path, known_hosts: Path, command: str, *extra: str
 ) -> subprocess.CompletedProcess[str]:
     host, port = server.address
-    argv = [
-        "ssh",
-        "-F",
-        "/dev/null",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        f"UserKnownHostsFile={known_hosts}",
-        "-o",
-        "GlobalKnownHostsFile=/dev/null",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "IdentityAgent=none",
-        "-o",
-        "ConnectTimeout=10",
-        "-i",
-        str(key),
-        "-p",
-        str(port),
-        *extra,
-        f"user@{host}",
-        command,
-    ]
+    pinned = pinned_argv("ssh", known_hosts, key, port=port, options={"ConnectTimeout": "10"})
+    argv = [*pinned, *extra, f"user@{host}", command]
     return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
 
 

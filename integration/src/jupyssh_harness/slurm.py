@@ -13,12 +13,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 from testcontainers.core.wait_strategies import LogMessageWaitStrategy
-from typing_extensions import Self
 
 from .containers import (
     LOOPBACK,
@@ -34,7 +32,7 @@ from .containers import (
     labels_for,
     published_port,
 )
-from .hosts import SSHContainer
+from .hosts import SSHContainer, _Running
 from .keys import KeyPair, generate_host_key, write_known_hosts
 from .sshconfig import HostEntry, write_ssh_config
 from .waiting import wait_for
@@ -59,28 +57,14 @@ class SlurmJob:
 
 
 @dataclass(frozen=True)
-class SlurmCluster:
-    """The running cluster; ``login`` is the ssh host users reach (``login.alias``)."""
+class SlurmCluster(_Running):
+    """The running cluster; ``login`` is the ssh host users reach (``login.alias``).
+    ``stop()`` (or leaving a ``with`` block) removes the nodes and the network."""
 
     login: SSHContainer
     nodes: dict[str, DockerContainer]
     home: Path
     _resources: ExitStack = field(repr=False, compare=False)
-
-    def stop(self) -> None:
-        """Remove the nodes and the network (idempotent)."""
-        self._resources.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def node_exec(
         self, node: str, argv: Sequence[str], *, user: str = "root", check: bool = True

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from jupyssh_harness import JupyterServer, KeyPair
+from jupyssh_harness.openssh import pinned_options
 
 from jupyssh.bridge.server import BridgeConfig, BridgeServer
 from jupyssh.core.jupyter import JupyterClient
@@ -44,30 +45,12 @@ class BridgeEndpoint:
         """OpenSSH options for this bridge (ssh keeps the first value of each option, so
         every choice is made here): no connection sharing unless ``control_path`` names
         a socket, which ``control_master="yes"`` creates and ``"no"`` uses."""
-        return [
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            f"UserKnownHostsFile={self.known_hosts}",
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "IdentityAgent=none",
-            "-o",
-            f"ControlMaster={control_master}",
-            "-o",
-            f"ControlPath={control_path or 'none'}",
-            "-i",
-            str(identity or self.keypair.private_key),
-            "-p",
-            str(self.port),
-        ]
+        return pinned_options(
+            self.known_hosts,
+            identity or self.keypair.private_key,
+            port=self.port,
+            options={"ControlMaster": control_master, "ControlPath": str(control_path or "none")},
+        )
 
     def argv(self, *remote: str, tty: bool = False, identity: Path | None = None) -> list[str]:
         """``ssh … 127.0.0.1 REMOTE…`` (``-tt`` with ``tty``)."""

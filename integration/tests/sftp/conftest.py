@@ -18,6 +18,7 @@ from pathlib import Path
 import paramiko
 import pytest
 from jupyssh_harness import JupyterServer, KeyPair
+from jupyssh_harness.openssh import pinned_options
 
 from jupyssh.core.jupyter import JupyterClient
 from jupyssh.core.server import ServerConfig
@@ -38,26 +39,9 @@ class SFTPEndpoint:
     root: Path
 
     def options(self) -> list[str]:
-        return [
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            f"UserKnownHostsFile={self.known_hosts}",
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "IdentityAgent=none",
-            "-i",
-            str(self.keypair.private_key),
-            "-F",
-            "/dev/null",
-            "-P",
-            str(self.port),
-        ]
+        return pinned_options(
+            self.known_hosts, self.keypair.private_key, port=self.port, port_flag="-P"
+        )
 
     def sftp_argv(self) -> list[str]:
         return ["sftp", *self.options(), "-b", "-", "tester@127.0.0.1"]
