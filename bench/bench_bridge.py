@@ -30,7 +30,6 @@ import importlib
 import os
 import pty
 import resource
-import secrets
 import select
 import statistics
 import subprocess
@@ -42,13 +41,13 @@ from typing import Any
 
 import psutil
 from _common import Context
-from jupyssh_harness import TEST_LABEL, KeyPair, generate_keypair, prepare, write_known_hosts
+from jupyssh_harness import KeyPair, generate_keypair, prepare, write_known_hosts
 from jupyssh_harness.containers import (
     JUPYTER_PORT,
     LOOPBACK,
     SSH_PORT,
+    jupyter_sshd_container,
     published_port,
-    ssh_container,
 )
 from jupyssh_harness.keys import generate_host_key
 from jupyssh_harness.openssh import pinned_argv
@@ -78,7 +77,10 @@ def run(ctx: Context) -> None:
         root = Path(tmp)
         keypair = generate_keypair(root)
         host_key = generate_host_key(root / "host-keys")
-        with _container(images["jupyter-sshd"].tag, keypair, host_key) as (container, token):
+        container, token = jupyter_sshd_container(
+            images["jupyter-sshd"].tag, keypair=keypair, host_key=host_key
+        )
+        with container:
             url = f"http://{LOOPBACK}:{published_port(container, JUPYTER_PORT)}/"
             _wait(lambda: _answers(url, token))
             entries = [(LOOPBACK, published_port(container, SSH_PORT), host_key.public_blob)]
@@ -572,26 +574,6 @@ def _ssh(keypair: KeyPair, known_hosts: Path, port: int) -> list[str]:
         port=port,
         options={"Ciphers": "aes128-gcm@openssh.com", "ControlPath": "none"},
     )
-
-
-@contextlib.contextmanager
-def _container(
-    image: str, keypair: KeyPair, host_key: KeyPair
-) -> Iterator[tuple[DockerContainer, str]]:
-    token = secrets.token_hex(24)
-    container = (
-        ssh_container(
-            image,
-            authorized_key=keypair.public_line,
-            host_keys_dir=host_key.private_key.parent,
-            role_label=TEST_LABEL,
-        )
-        .with_env("JUPYTER_TOKEN", token)
-        .with_env("JUPYTER_IP", "0.0.0.0")  # noqa: S104 - inside the container
-        .with_exposed_ports(JUPYTER_PORT)
-    )
-    with container:
-        yield container, token
 
 
 @contextlib.contextmanager

@@ -31,13 +31,13 @@ from typing import IO, Any
 
 import psutil
 from _common import Context
-from jupyssh_harness import TEST_LABEL, KeyPair, generate_keypair, prepare, write_known_hosts
+from jupyssh_harness import KeyPair, generate_keypair, prepare, write_known_hosts
 from jupyssh_harness.containers import (
     JUPYTER_PORT,
     LOOPBACK,
     SSH_PORT,
+    jupyter_sshd_container,
     published_port,
-    ssh_container,
 )
 from jupyssh_harness.keys import generate_host_key
 from jupyssh_harness.openssh import pinned_argv
@@ -67,7 +67,10 @@ def run(ctx: Context) -> None:
         authorized = root / "authorized_keys"
         authorized.write_text(keypair.public_line + "\n")
         authorized.chmod(0o600)
-        with _container(images["jupyter-sshd"].tag, keypair, host_key) as (container, token):
+        container, token = jupyter_sshd_container(
+            images["jupyter-sshd"].tag, keypair=keypair, host_key=host_key
+        )
+        with container:
             url = f"http://{LOOPBACK}:{published_port(container, JUPYTER_PORT)}/"
             _wait_for_jupyter(url, token)
             ssh_port = published_port(container, SSH_PORT)
@@ -213,26 +216,6 @@ def _measure_contents(  # noqa: PLR0917 - one variant's facts
 
 
 # --- processes and containers ---------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _container(
-    image: str, keypair: KeyPair, host_key: KeyPair
-) -> Iterator[tuple[DockerContainer, str]]:
-    token = secrets.token_hex(24)
-    container = (
-        ssh_container(
-            image,
-            authorized_key=keypair.public_line,
-            host_keys_dir=host_key.private_key.parent,
-            role_label=TEST_LABEL,
-        )
-        .with_env("JUPYTER_TOKEN", token)
-        .with_env("JUPYTER_IP", "0.0.0.0")  # noqa: S104 - inside the container
-        .with_exposed_ports(JUPYTER_PORT)
-    )
-    with container:
-        yield container, token
 
 
 def _wait_for_jupyter(url: str, token: str) -> None:

@@ -18,7 +18,6 @@ import dataclasses
 import functools
 import os
 import resource
-import secrets
 import shutil
 import subprocess
 import tempfile
@@ -29,7 +28,6 @@ from pathlib import Path
 from _common import Context
 from jupyssh_harness import (
     SSH_USER,
-    TEST_LABEL,
     HostEntry,
     KeyPair,
     generate_keypair,
@@ -42,8 +40,8 @@ from jupyssh_harness.containers import (
     LOOPBACK,
     SSH_PORT,
     exec_in,
+    jupyter_sshd_container,
     published_port,
-    ssh_container,
 )
 from jupyssh_harness.keys import generate_host_key
 from jupyssh_harness.lab import REMOTE_PORT, build_project_wheels, start_reverse_env
@@ -66,18 +64,7 @@ def run(ctx: Context) -> None:
 
 def _throughput(ctx: Context, image: str, keypair: KeyPair, root: Path) -> None:
     host_key = generate_host_key(root / "host-keys")
-    token = secrets.token_hex(24)
-    container = (
-        ssh_container(
-            image,
-            authorized_key=keypair.public_line,
-            host_keys_dir=host_key.private_key.parent,
-            role_label=TEST_LABEL,
-        )
-        .with_env("JUPYTER_TOKEN", token)
-        .with_env("JUPYTER_IP", "0.0.0.0")  # noqa: S104 - inside the container
-        .with_exposed_ports(JUPYTER_PORT)
-    )
+    container, token = jupyter_sshd_container(image, keypair=keypair, host_key=host_key)
     with container:
         _wait(lambda: _has_file(container, "/home/sandbox/.ssh/jupyter_sshd_hostkey.pub"))
         proxy_key = exec_in(container, ["cat", "/home/sandbox/.ssh/jupyter_sshd_hostkey.pub"])

@@ -12,6 +12,7 @@ Rules every container here follows:
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from testcontainers.core.wait_strategies import HttpWaitStrategy, LogMessageWait
 from ._common import HarnessError, log
 from .engine import docker_client
 from .images import HARNESS_LABEL
+from .keys import KeyPair
 
 __all__ = [
     "JUPYTER_PORT",
@@ -217,6 +219,27 @@ def ssh_container(
         options = [word for option in sshd_options for word in ("-o", option)]
         container.with_command([SSHD_PROGRAM, "-D", "-e", *options])
     return container
+
+
+def jupyter_sshd_container(
+    image: str, *, keypair: KeyPair, host_key: KeyPair
+) -> tuple[LoopbackContainer, str]:
+    """A ``containers/jupyter-sshd`` container (not started yet) whose Jupyter server, with a
+    fresh token, listens on the container's network and is published on 127.0.0.1 too (for
+    ws-proxy and the benchmarks); returns it and the token."""
+    token = secrets.token_hex(24)
+    container = (
+        ssh_container(
+            image,
+            authorized_key=keypair.public_line,
+            host_keys_dir=host_key.private_key.parent,
+            role_label=TEST_LABEL,
+        )
+        .with_env("JUPYTER_TOKEN", token)
+        .with_env("JUPYTER_IP", "0.0.0.0")  # noqa: S104 - inside the container; published on 127.0.0.1
+        .with_exposed_ports(JUPYTER_PORT)
+    )
+    return container, token
 
 
 def jupyter_container(

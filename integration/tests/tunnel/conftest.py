@@ -28,6 +28,7 @@ from jupyssh_harness.containers import (
     SSH_USER,
     LoopbackContainer,
     exec_in,
+    jupyter_sshd_container,
     published_port,
     ssh_container,
 )
@@ -187,17 +188,8 @@ def ws_server(
 ) -> Iterator[WebSocketServer]:
     workdir = tmp_path_factory.mktemp("ws-server")
     host_key = generate_host_key(workdir / "host-keys")
-    token = secrets.token_hex(24)
-    container = (
-        ssh_container(
-            jupyter_sshd_image,
-            authorized_key=keypair.public_line,
-            host_keys_dir=host_key.private_key.parent,
-            role_label=TEST_LABEL,
-        )
-        .with_env("JUPYTER_TOKEN", token)
-        .with_env("JUPYTER_IP", "0.0.0.0")  # noqa: S104 - inside the container; published on 127.0.0.1
-        .with_exposed_ports(JUPYTER_PORT)
+    container, token = jupyter_sshd_container(
+        jupyter_sshd_image, keypair=keypair, host_key=host_key
     )
     with ExitStack() as stack:
         stack.callback(container.stop)

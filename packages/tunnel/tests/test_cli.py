@@ -10,21 +10,13 @@ from typing import Any
 
 import pytest
 
-from jupyssh.core.cli import main
+from jupyssh.core.testing import CLIResult, run_cli
 from jupyssh.tunnel import wsproxy
 from jupyssh.tunnel.reverse import list_tunnels, nohup
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exited:
-        main(list(argv))
-    captured = capsys.readouterr()
-    code = exited.value.code
-    return (code if isinstance(code, int) else 1), captured.out, captured.err
-
-
 def test_the_tunnel_group_lists_its_commands(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "tunnel", "--help")
+    code, out, _ = run_cli(capsys, "tunnel", "--help")
     assert code == 0
     for name in ("jupyter", "ws-proxy", "ws-config"):
         assert name in out
@@ -34,7 +26,9 @@ def test_ws_config_prints_a_block_without_the_token(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("JUPYTER_TOKEN", "never-printed")
-    code, out, _ = run(capsys, "tunnel", "ws-config", "hub", "https://hub.example/user/me/sshd/")
+    code, out, _ = run_cli(
+        capsys, "tunnel", "ws-config", "hub", "https://hub.example/user/me/sshd/"
+    )
     assert code == 0
     assert out.startswith("Host hub\n    ProxyCommand ")
     assert " wss://hub.example/user/me/sshd/\n" in out
@@ -43,19 +37,23 @@ def test_ws_config_prints_a_block_without_the_token(
 
 @pytest.mark.parametrize("value", ["abc", "0", "70000"])
 def test_a_bad_local_port_is_a_usage_error(capsys: pytest.CaptureFixture[str], value: str) -> None:
-    code, _, err = run(capsys, "tunnel", "jupyter", "lab", "--local-port", value, "--no-browser")
+    code, _, err = run_cli(
+        capsys, "tunnel", "jupyter", "lab", "--local-port", value, "--no-browser"
+    )
     assert code == 2
     assert "--local-port" in err
 
 
 def test_launch_and_server_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "tunnel", "jupyter", "lab", "--launch", "--server", "http://j:8888/")
+    code, _, err = run_cli(
+        capsys, "tunnel", "jupyter", "lab", "--launch", "--server", "http://j:8888/"
+    )
     assert code == 3
     assert "exclude each other" in err
 
 
 def test_stop_without_a_tunnel_says_so(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "--json", "tunnel", "jupyter", "lab", "--stop")
+    code, out, _ = run_cli(capsys, "--json", "tunnel", "jupyter", "lab", "--stop")
     assert code == 3
     error = json.loads(out)["error"]
     assert error["kind"] == "tunnel-not-found"
@@ -66,22 +64,22 @@ def test_ws_proxy_without_a_token_fails_before_connecting(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("JUPYTER_TOKEN", raising=False)
-    code, _, err = run(capsys, "tunnel", "ws-proxy", "https://192.0.2.1/sshd/")
+    code, _, err = run_cli(capsys, "tunnel", "ws-proxy", "https://192.0.2.1/sshd/")
     assert code == 3
     assert "$JUPYTER_TOKEN is not set" in err
 
 
 def test_reverse_list_and_remove_without_tunnels(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "tunnel", "reverse", "list", "--json")
+    code, out, _ = run_cli(capsys, "tunnel", "reverse", "list", "--json")
     assert code == 0
     assert json.loads(out) == []
-    code, _, err = run(capsys, "tunnel", "reverse", "remove", "lab")
+    code, _, err = run_cli(capsys, "tunnel", "reverse", "remove", "lab")
     assert code == 3
     assert "no reverse tunnel named 'lab'" in err
 
 
 def test_reverse_add_refuses_a_bad_target(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(
+    code, _, err = run_cli(
         capsys, "tunnel", "reverse", "add", "lab", "b", "--remote-port", "2222",
         "--to", "host:notaport",
     )  # fmt: skip
@@ -114,7 +112,7 @@ def test_finding_19d_ws_proxy_warns_once_about_cleartext(
 ) -> None:
     monkeypatch.setenv("JUPYTER_TOKEN", "never-printed")
     _refuse_connections(monkeypatch)
-    code, _, err = run(capsys, "tunnel", "ws-proxy", url)
+    code, _, err = run_cli(capsys, "tunnel", "ws-proxy", url)
     assert code == 4
     assert "cannot connect" in err
     assert err.count("cleartext") == (1 if warned else 0)
@@ -129,13 +127,13 @@ def test_finding_1_jupyter_prints_the_url_without_its_token(
     browser_argv: Path,
 ) -> None:
     fake_jupyter.write_record(tmp_path / "remote-runtime")
-    code, out, err = run(capsys, "tunnel", "jupyter", "lab")
+    code, out, err = run_cli(capsys, "tunnel", "jupyter", "lab")
     assert code == 0
     assert "opened in the browser" in out
     assert re.search(r"^http://127\.0\.0\.1:\d+/$", out, re.MULTILINE)
     assert fake_jupyter.token not in out + err
     assert fake_jupyter.token not in browser_argv.read_text()
-    code, out, _ = run(capsys, "tunnel", "jupyter", "lab", "--stop", "--json")
+    code, out, _ = run_cli(capsys, "tunnel", "jupyter", "lab", "--stop", "--json")
     assert code == 0
     assert json.loads(out)["alias"] == "lab"
     assert fake_ssh.operations()[-1] == "exit"
@@ -145,16 +143,16 @@ def test_jupyter_show_token_prints_the_url_with_its_token(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, fake_ssh: Any, fake_jupyter: Any
 ) -> None:
     fake_jupyter.write_record(tmp_path / "remote-runtime")
-    code, out, _ = run(capsys, "tunnel", "jupyter", "lab", "--no-browser", "--json")
+    code, out, _ = run_cli(capsys, "tunnel", "jupyter", "lab", "--no-browser", "--json")
     assert code == 0
     data = json.loads(out)
     assert data["url_with_token"] == f"{data['url']}?token={fake_jupyter.token}"
     assert data["open_file"] is None
-    run(capsys, "tunnel", "jupyter", "lab", "--stop")
+    run_cli(capsys, "tunnel", "jupyter", "lab", "--stop")
 
 
 def test_ws_config_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(
+    code, out, _ = run_cli(
         capsys, "tunnel", "ws-config", "hub", "https://hub.example/user/me/sshd", "--user", "me",
         "--json",
     )  # fmt: skip
@@ -166,9 +164,9 @@ def test_ws_config_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert data["config"].startswith("Host hub\n")
 
 
-def _add_nohup(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+def _add_nohup(capsys: pytest.CaptureFixture[str], *argv: str) -> CLIResult:
     """``reverse add`` in the nohup scope, without the trial connection: nothing leaves."""
-    return run(
+    return run_cli(
         capsys, "tunnel", "reverse", "add", *argv, "--remote-port", "2222", "--scope", "nohup",
         "--no-check",
     )  # fmt: skip
