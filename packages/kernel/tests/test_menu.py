@@ -8,7 +8,7 @@ import io
 import os
 import pty
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -27,12 +27,19 @@ def terminal() -> Iterator[tuple[int, int]]:
     os.close(follower)
 
 
-async def _typed(menu: TerminalMenu, controller: int, keys: bytes, actions: list[str]) -> None:
+async def _typed(
+    menu: TerminalMenu,
+    controller: int,
+    keys: bytes,
+    actions: list[str],
+    until: Callable[[], bool] | None = None,
+) -> None:
+    """Type ``keys``; return once an action is queued or the menu asks (or ``until``)."""
     before = len(actions)
     os.write(controller, keys)
     for _ in range(100):  # bounded: 2 s
         await asyncio.sleep(0.02)
-        if len(actions) > before or menu.asking:
+        if len(actions) > before or menu.asking or (until is not None and until()):
             return
 
 
@@ -72,11 +79,12 @@ async def test_continue_and_a_wrong_answer_do_nothing(terminal: tuple[int, int])
         await _typed(menu, controller, b"x\n", actions)
         assert "not a choice: 'x'" in out.getvalue()
         assert menu.asking  # asked again
-        await _typed(menu, controller, b"c\n", actions)
-        await asyncio.sleep(0.1)
+        await _typed(
+            menu, controller, b"c\n", actions, until=lambda: "continuing" in out.getvalue()
+        )
         assert not menu.asking
-        await _typed(menu, controller, b"typed outside the menu\n", actions)
-        await asyncio.sleep(0.1)
+        os.write(controller, b"typed outside the menu\n")
+        await asyncio.sleep(0.2)  # what must not happen gets a moment to happen
     finally:
         menu.remove()
     assert actions == []

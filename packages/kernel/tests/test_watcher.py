@@ -53,7 +53,7 @@ async def test_failures_are_typed(fake_ssh: Path, tmp_path: Path) -> None:
     import sys
 
     slow = tmp_path / "slow-python"
-    slow.write_text("#!/bin/sh\nexec sleep 10\n")
+    slow.write_text("#!/bin/sh\nexec cat >/dev/null\n")  # never ready; ends when closed
     slow.chmod(0o755)
     params = {"mode": "start", "kernel": "nope", "key": "k"}
     with pytest.raises(RemoteKernelSpecMissingError, match="sleeper"):

@@ -183,6 +183,9 @@ class SSHServer:
         self._shutdown_timeout = 5.0
         self._closed = False
         self._serving_thread: threading.Thread | None = None
+        # Set when serve_forever has shut down: close() on another thread waits for it (the
+        # serving thread may be the main thread, which never ends while close() runs).
+        self._served = threading.Event()
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -268,7 +271,10 @@ class SSHServer:
         finally:
             for signum, previous in restore.items():
                 signal.signal(signum, signal.SIG_DFL if previous is None else previous)
-            self._shutdown(self._shutdown_timeout)
+            try:
+                self._shutdown(self._shutdown_timeout)
+            finally:
+                self._served.set()
 
     def request_stop(self) -> None:
         """Ask the accept loop to stop; returns at once. Safe in a signal handler."""
@@ -291,7 +297,7 @@ class SSHServer:
             return
         deadline = time.monotonic() + timeout
         if serving is not None:
-            serving.join(timeout)  # serve_forever shuts down as it returns
+            self._served.wait(timeout)  # serve_forever shuts down as it returns
         self._shutdown(max(0.0, deadline - time.monotonic()))
 
     def __enter__(self: _S) -> _S:
