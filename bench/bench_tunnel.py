@@ -141,8 +141,8 @@ def _recovery(
         lab_image, bastion_image, wheels, keypair, root / "reverse", systemd=True
     ) as env:
         done = env.jupyssh(
-            "tunnel", "reverse", "add", "lab", "--via", "bastion",
-            "--remote-port", str(REMOTE_PORT), "--scope", "system", "--user", "sandbox",
+            "tunnel", "reverse", "add", "lab", "bastion",
+            "--remote-port", str(REMOTE_PORT), "--scope", "system", "--run-as", "sandbox",
             "--keepalive", "5",
         )  # fmt: skip
         if done.exit_code != 0:

@@ -56,7 +56,7 @@ async def test_the_venvs_own_python3_spec_starts_when_the_venv_is_not_on_path(
 ) -> None:
     config = kernel_config(venv_off_path_host, jupyter_home)
     jupyssh(
-        "kernel", "add", "venv-off-path", "--host", venv_off_path_host.alias, "-F", str(config),
+        "kernel", "add", "venv-off-path", venv_off_path_host.alias, "-F", str(config),
         "--remote-python", VENV_PYTHON, "--remote-kernel", "python3",
     )  # fmt: skip
     km = manager("venv-off-path")

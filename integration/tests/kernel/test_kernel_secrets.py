@@ -17,7 +17,7 @@ def test_kernel_key_is_in_no_argv_and_no_vvv_log(
     name, _ = kernel_spec
     key = ""
     connection_file = jupyter_home / "watched.json"
-    argv = [sys.executable, "-m", "jupyssh.kernel", "launch", "-vvv", "--kernel", name]
+    argv = [sys.executable, "-m", "jupyssh.kernel", "launch", "-vvv", name]
     with ArgvWatch(containers=[ssh_host.container]) as watch:
         launch = subprocess.Popen(
             [*argv, "--connection-file", str(connection_file)],

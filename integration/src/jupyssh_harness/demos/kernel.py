@@ -37,14 +37,14 @@ def run(demo: Demo) -> None:
         demo.jupyssh("kernel", "remote", "-F", demo.config, demo.alias)
 
         demo.say("Add it: the alias is checked for the kernel role, the host is asked once")
-        demo.jupyssh("kernel", "add", "sandbox-py", "--host", demo.alias, "-F", demo.config)
+        demo.jupyssh("kernel", "add", "sandbox-py", demo.alias, "-F", demo.config)
         demo.jupyssh("kernel", "list")
 
         demo.say("Any jupyter_client user starts it; this cell runs on the host")
         demo.shell([sys.executable, "-c", _CELL], shown=["python", "-c", "<run a cell>"])
 
         demo.say("Remove it again")
-        demo.jupyssh("kernel", "delete", "sandbox-py")
+        demo.jupyssh("kernel", "remove", "sandbox-py")
     finally:
         demo.env.clear()
         demo.env.update(saved)
