@@ -826,3 +826,18 @@ def test_keyboard_interrupt_unwinds_serve_forever_cleanly(
     timer.join()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(server.address, timeout=1)
+
+
+@pytest.mark.parametrize("user", ["alice", "root", "someone-else"])
+def test_finding_19a_the_key_decides_not_the_user_name(
+    make_server: MakeServer, clients: list[paramiko.Transport], keys: Keys, user: str
+) -> None:
+    """Any SSH user name is accepted with an authorized key (documented in docs/security.md:
+    every session runs as the Jupyter server's user), and none without one."""
+    server = make_server()
+    transport = connect(server, clients)
+    transport.auth_publickey(user, keys.pkey("alice"))
+    assert transport.is_authenticated()
+    stranger = connect(server, clients)
+    with pytest.raises(paramiko.AuthenticationException):
+        stranger.auth_publickey(user, keys.pkey("intruder"))
