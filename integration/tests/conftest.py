@@ -25,6 +25,7 @@ from jupyssh_harness import (
     HarnessError,
     JupyterServer,
     KeyPair,
+    SlurmCluster,
     SSHContainer,
     cleanup,
     dead_port,
@@ -32,6 +33,7 @@ from jupyssh_harness import (
     prepare,
     start_bastion_chain,
     start_jupyter_server,
+    start_slurm_cluster,
     start_ssh_host,
 )
 
@@ -145,3 +147,30 @@ def dead_port_config(ssh_host: SSHContainer, tmp_path: Path) -> Iterator[Path]:
     """An ssh_config for ``ssh_host``'s alias pointing at a 127.0.0.1 port nobody listens on."""
     with dead_port() as port:
         yield ssh_host.config_with_port(tmp_path / "dead-port", port)
+
+
+@pytest.fixture(scope="session")
+def slurm_image(harness_images: dict[str, BuiltImage]) -> str:
+    return harness_images["slurm"].tag
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster_running(
+    slurm_image: str, keypair: KeyPair, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SlurmCluster]:
+    """One Slurm cluster (login, c1, c2) for the whole run, started when first asked for."""
+    with start_slurm_cluster(
+        slurm_image, tmp_path_factory.mktemp("slurm"), keypair=keypair
+    ) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def slurm_cluster(slurm_cluster_running: SlurmCluster) -> Iterator[SlurmCluster]:
+    """The run's cluster, idle at the start of the test and again after it (its jobs are
+    cancelled)."""
+    cluster = slurm_cluster_running
+    cluster.wait_idle()
+    yield cluster
+    cluster.cancel_all()
+    cluster.wait_idle()

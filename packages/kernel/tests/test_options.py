@@ -11,6 +11,7 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner
+from traitlets import List
 
 from jupyssh.core.cli import cli
 from jupyssh.kernel.cli import add, edit
@@ -32,12 +33,19 @@ def _options(command: click.Command) -> dict[str, click.Option]:
 
 
 def _default_text(trait: Any) -> str:
+    if isinstance(trait, List):
+        return ""  # a list's default is empty: nothing to show
     value = trait.default_value
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, float):
         return f"{value:g}"
     return "" if value is None else str(value)
+
+
+def _flag(name: str, trait: Any) -> str:
+    """The option's flag: its name, or the one its trait declares (``--sbatch-arg``)."""
+    return str(trait.metadata.get("flag") or f"--{name.replace('_', '-')}")
 
 
 def test_cli_options_are_the_traits() -> None:
@@ -50,7 +58,7 @@ def test_cli_options_are_the_traits() -> None:
         assert declared == expected, command.name
         for name in declared:
             param, trait = params[name], traits[name]
-            assert f"--{name.replace('_', '-')}" in param.opts
+            assert _flag(name, trait) in param.opts
             assert param.default is None  # unset options are not written, not changed
             assert param.help is not None
             assert param.help.startswith(trait.help)
@@ -79,7 +87,7 @@ def test_docs_table_is_generated_from_the_traits() -> None:
     for name, trait in traits.items():
         assert trait.help.replace("|", "\\|") in rows[name]
         if name not in NOT_ON_CLI:
-            assert f"`--{name.replace('_', '-')}`" in rows[name]
+            assert f"`{_flag(name, trait)}`" in rows[name]
         text = _default_text(trait)
         if text and name != "host":
             assert f"`{text}`" in rows[name]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
-from traitlets import Bool, Enum, Float, HasTraits, Int, TraitType, Unicode
+from traitlets import Bool, Enum, Float, HasTraits, Int, List, TraitType, Unicode
 
 from jupyssh.kernel.provisioner import SSHProvisioner
 
@@ -66,7 +66,7 @@ class Option:
 
     @property
     def flag(self) -> str:
-        return "--" + self.key.replace("_", "-")
+        return str(self.trait.metadata.get("flag") or "--" + self.key.replace("_", "-"))
 
     @property
     def help(self) -> str:
@@ -74,6 +74,8 @@ class Option:
 
     @property
     def default(self) -> Any:
+        if isinstance(self.trait, List):
+            return []  # traitlets makes a list's default per instance (default_value is unset)
         return self.trait.default_value
 
     @property
@@ -86,6 +88,8 @@ class Option:
             return "on" if value else "off"
         if isinstance(value, float):
             return f"{value:g}"
+        if isinstance(value, list):
+            return " ".join(value)
         return "" if value is None else str(value)
 
     def help_text(self, *, show_default: bool) -> str:
@@ -110,6 +114,16 @@ class Option:
         if isinstance(self.trait, Bool):
             negative = "--no-" + self.flag[2:]
             return click.option(f"{self.flag}/{negative}", self.key, default=None, help=text)
+        if isinstance(self.trait, List):
+            # Repeated words; none given is None, as for every other option.
+            return click.option(
+                self.flag,
+                self.key,
+                multiple=True,
+                default=None,
+                callback=lambda _ctx, _param, words: list(words) or None,
+                help=text,
+            )
         kind: click.ParamType[Any] | type[Any] = str
         if self.choices is not None:
             kind = click.Choice(self.choices)

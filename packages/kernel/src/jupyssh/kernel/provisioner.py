@@ -27,7 +27,7 @@ from typing import Any
 
 from jupyter_client.connect import KernelConnectionInfo, LocalPortCache
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
-from traitlets import Bool, Enum, Float, TraitError, Unicode, validate
+from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, validate
 
 from jupyssh.core.errors import JupysshError, OperationTimeout, SSHError
 from jupyssh.core.ssh import AsyncSSHHost, LocalForward
@@ -103,6 +103,50 @@ class SSHProvisioner(KernelProvisionerBase):
         "reported dead.",
     ).tag(config=True)
     ssh_program = Unicode("ssh", help="The OpenSSH client program.").tag(config=True)
+    # --- kernels on compute nodes, through the cluster's scheduler ------------------------
+    scheduler = Enum(
+        ["none", "slurm"],
+        default_value="none",
+        help="Run the kernel on a compute node through this scheduler (the host is then "
+        "the cluster's login node), or 'none' to run it on the host itself.",
+    ).tag(config=True)
+    partition = Unicode(
+        "", help="The partition (queue) of the kernel's job; empty: the cluster's default."
+    ).tag(config=True)
+    time = Unicode(
+        "",
+        help="The job's time limit, as the scheduler reads it (Slurm: MINUTES, HH:MM:SS, "
+        "D-HH:MM); empty: the partition's default.",
+    ).tag(config=True)
+    cpus = Int(0, help="CPUs for the kernel (Slurm --cpus-per-task); 0: the default.").tag(
+        config=True
+    )
+    mem = Unicode("", help="Memory for the job (Slurm --mem: 4G, 500M); empty: the default.").tag(
+        config=True
+    )
+    gpus = Unicode("", help="GPUs for the job (Slurm --gpus: a count or TYPE:COUNT).").tag(
+        config=True
+    )
+    account = Unicode("", help="The account the job is charged to.").tag(config=True)
+    qos = Unicode("", help="The job's quality of service.").tag(config=True)
+    constraint = Unicode("", help="Node features the job needs (Slurm --constraint).").tag(
+        config=True
+    )
+    sbatch_args = List(
+        Unicode(),
+        help="More arguments for sbatch, one word each (e.g. --reservation=R); repeat the "
+        "option for each.",
+    ).tag(config=True, flag="--sbatch-arg")
+    jobid = Unicode(
+        "",
+        help="Run the kernel inside this existing allocation (e.g. from `salloc --no-shell`); "
+        "several kernels may share it, and shutting them down leaves it alone.",
+    ).tag(config=True)
+    queue_timeout = Float(
+        0.0,
+        help="Seconds a start may wait while the job is queued before it is cancelled; 0: "
+        "as long as the scheduler takes.",
+    ).tag(config=True)
 
     # The options are declared once, above: kernel.json's keys, the click options of
     # `jupyssh kernel add/edit` and the docs table are derived from these traits
@@ -123,6 +167,31 @@ class SSHProvisioner(KernelProvisionerBase):
             raise TraitError(f"{proposal['trait'].name} must not be empty")
         return value
 
+    @validate("partition", "time", "mem", "gpus", "account", "qos", "constraint", "jobid")
+    def _check_word(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"])
+        if value.startswith("-") or any(c.isspace() or not c.isprintable() for c in value):
+            # One word of the scheduler's argv: no option smuggled in, no control characters.
+            raise TraitError(f"invalid {proposal['trait'].name} {value!r}")
+        if proposal["trait"].name == "jobid" and value and not value.isdigit():
+            raise TraitError(f"jobid must be a job number, not {value!r}")
+        return value
+
+    @validate("sbatch_args")
+    def _check_words(self, proposal: dict[str, Any]) -> list[str]:
+        words = [str(word) for word in proposal["value"]]
+        for word in words:
+            if not word or any(not c.isprintable() for c in word):
+                raise TraitError(f"invalid sbatch argument {word!r}")
+        return words
+
+    @validate("cpus")
+    def _check_count(self, proposal: dict[str, Any]) -> int:
+        value = int(proposal["value"])
+        if value < 0:
+            raise TraitError(f"cpus must not be negative, not {value}")
+        return value
+
     @validate("launch_timeout", "shutdown_timeout")
     def _check_positive(self, proposal: dict[str, Any]) -> float:
         value = float(proposal["value"])
@@ -130,7 +199,7 @@ class SSHProvisioner(KernelProvisionerBase):
             raise TraitError(f"{proposal['trait'].name} must be positive, not {value:g}")
         return value
 
-    @validate("linger", "reconnect_timeout")
+    @validate("linger", "reconnect_timeout", "queue_timeout")
     def _check_not_negative(self, proposal: dict[str, Any]) -> float:
         value = float(proposal["value"])
         if not value >= 0:
@@ -182,6 +251,12 @@ class SSHProvisioner(KernelProvisionerBase):
         self._signature_scheme = "hmac-sha256"
         #: ssh sessions opened on the host (launch, re-attach, fallback signals): benchmarks.
         self.remote_sessions = 0
+        #: A scheduled kernel's job and node, and the job kept for a restart in it.
+        self.job: str | None = None
+        self.node: str | None = None
+        self._kept_job: str | None = None
+        #: The last thing the scheduler said of the job while it waited (``queued`` facts).
+        self.job_status: dict[str, Any] = {}
 
     # --- what jupyter_client asks ----------------------------------------------------------
 
@@ -246,6 +321,7 @@ class SSHProvisioner(KernelProvisionerBase):
                 # a restart asks for the same endpoints: the forwards then stay as they are
                 "ports": [self._remote[n] for n in PORT_NAMES] if self._remote else None,
                 "folder": self._folder,
+                **self._scheduler_params(),
             }
         self.remote_sessions += 1
         watcher, event = await Watcher.start(
@@ -253,7 +329,8 @@ class SSHProvisioner(KernelProvisionerBase):
             params,
             python=self.remote_python,
             env_setup=self.env_setup,
-            timeout=self.launch_timeout,
+            timeout=self._start_timeout(),
+            on_progress=self._on_progress,
         )
         try:
             self._adopt(watcher, event)
@@ -268,7 +345,8 @@ class SSHProvisioner(KernelProvisionerBase):
             await self._drop_watcher()
             await watcher.close()  # the launcher ends the kernel it started: no orphan
             raise
-        log.info("kernel %s runs on %s (pid %s)", self.kernel_id, self.host, self._pid)
+        where = f"{self.node} (job {self.job}, through {self.host})" if self.job else self.host
+        log.info("kernel %s runs on %s (pid %s)", self.kernel_id, where, self._pid)
         return self.connection_info
 
     async def poll(self) -> int | None:
@@ -282,6 +360,7 @@ class SSHProvisioner(KernelProvisionerBase):
             return self._exit_code if self._exit_code is not None else 0
         watcher = self._watcher
         if watcher is not None and watcher.exit_code is not None:
+            self._say_why(watcher)
             return watcher.exit_code
         if self._gave_up:
             return 1
@@ -311,20 +390,38 @@ class SSHProvisioner(KernelProvisionerBase):
         if self._watcher is not None and await self._watcher.send(f"signal {int(signum)}"):
             return
         self.remote_sessions += 1
+        if self.scheduler != "none":
+            # The kernel is on a node: its keeper on the login node relays the signal.
+            command = ["sh", "-c", 'printf "signal %s\\n" "$0" > "$1/control"']
+            command += [str(int(signum)), str(self._folder)]
+        else:
+            command = ["kill", f"-{int(signum)}", "--", f"-{self._pid}"]
         try:
-            await self._host.run(
-                ["kill", f"-{int(signum)}", "--", f"-{self._pid}"], check=False, timeout=10
-            )
+            await self._host.run(command, check=False, timeout=10)
         except JupysshError as exc:
             log.warning("could not signal the kernel on %s: %s", self.host, exc)
 
+    async def shutdown_requested(self, restart: bool = False) -> None:
+        """Called by KernelManager as it asks the kernel to shut down (graceful path)."""
+        await self._keep_job_for(restart)
+
     async def kill(self, restart: bool = False) -> None:
         """SIGKILL the kernel; called by KernelManager for ``now=True`` and as the last resort."""
+        await self._keep_job_for(restart)
         await self.send_signal(9)
 
     async def terminate(self, restart: bool = False) -> None:
         """SIGTERM the kernel; called by KernelManager when a shutdown request timed out."""
+        await self._keep_job_for(restart)
         await self.send_signal(15)
+
+    async def _keep_job_for(self, restart: bool) -> None:
+        """Before a restart's kernel ends: keep its job (ours, not a given ``jobid``), so
+        the new kernel starts in it instead of waiting in the queue again."""
+        if not restart or self.job is None or self.jobid or self._watcher is None:
+            return
+        if await self._watcher.send("keep-job"):
+            self._kept_job = self.job
 
     async def cleanup(self, restart: bool = False) -> None:
         """Release what the kernel used; the one call that reliably says ``restart``.
@@ -444,7 +541,51 @@ class SSHProvisioner(KernelProvisionerBase):
             "folder": folder,
             "linger": self.linger,
             "persistent": self.persistent,
+            **({"scheduler": self.scheduler} if self.scheduler != "none" else {}),
         }
+
+    def _scheduler_params(self) -> dict[str, Any]:
+        """What the launcher needs to run the kernel through the scheduler (nothing without
+        one). A restart asks for the job its kernel kept."""
+        if self.scheduler == "none":
+            return {}
+        names = ("partition", "time", "cpus", "mem", "gpus", "account", "qos", "constraint")
+        params: dict[str, Any] = {name: getattr(self, name) for name in names}
+        params.update(
+            scheduler=self.scheduler,
+            sbatch_args=list(self.sbatch_args),
+            queue_timeout=self.queue_timeout,
+            env_setup=self.env_setup,  # the node's too
+            jobid=self._kept_job or self.jobid,
+            job_owned=self._kept_job is not None,
+        )
+        self._kept_job = None
+        return params
+
+    def _start_timeout(self) -> float | None:
+        """How long a start may take: ``launch_timeout``, plus the queue's wait for a
+        scheduled kernel (unbounded unless ``queue_timeout``: Ctrl+C or a shutdown cancels)."""
+        if self.scheduler == "none":
+            return self.launch_timeout
+        return self.launch_timeout + self.queue_timeout if self.queue_timeout else None
+
+    def _on_progress(self, event: Event) -> None:
+        """A scheduled kernel's job while it waits: one log line per change (JupyterLab's
+        log; ``jupyssh kernel launch`` shows it as a status line)."""
+        self.job_status = dict(event.facts)
+        job = event.facts.get("job", "?")
+        if event.name == "submitted":
+            self.log.info("kernel %s: job %s submitted to %s", self.kernel_id, job, self.host)
+            return
+        reason = event.facts.get("reason") or "no reason given"
+        state = str(event.facts.get("state", "")).lower()
+        self.log.info("kernel %s: job %s %s (%s)", self.kernel_id, job, state, reason)
+
+    def _say_why(self, watcher: Watcher) -> None:
+        """Log once why a scheduled kernel's job ended (TIMEOUT, PREEMPTED, NODE_FAIL …)."""
+        message = watcher.exit_facts.pop("message", None)
+        if message:
+            self.log.warning("kernel %s died: %s", self.kernel_id, message)
 
     def _adopt(self, watcher: Watcher, event: Event) -> None:
         if event.name == "exit":
@@ -454,6 +595,8 @@ class SSHProvisioner(KernelProvisionerBase):
                 hint="start a new one; a state file only re-attaches a running kernel",
             )
         if event.name == "ready":
+            self.job = str(event.facts["job"]) if event.facts.get("job") else None
+            self.node = str(event.facts["node"]) if event.facts.get("node") else None
             self._pid = int(event.facts["pid"])
             self._folder = str(event.facts["folder"])
             self._started = _int_or_none(event.facts.get("started"))

@@ -665,9 +665,15 @@ def start_scheduled(
     """Get an allocation (submitted here, or ``jobid``), start the keeper, wait until the
     kernel on the node is ready. Returns (keeper, folder, connection info, job facts)."""
     scheduler = scheduler_for(params["scheduler"])
-    own_job = not params.get("jobid")
+    # ``jobid``: the user's allocation (left alone), or with ``job_owned`` the job of this
+    # kernel before a restart (used again while it lasts, then cancelled as ours).
+    own_job = not params.get("jobid") or bool(params.get("job_owned"))
     job_id = str(params.get("jobid") or "")
-    if own_job:
+    if job_id and own_job:
+        kept = scheduler.state(job_id)
+        if not (kept.running or kept.waiting):
+            job_id = ""
+    if not job_id:
         job_id = scheduler.submit(params, "jupyssh-" + str(params["kernel"]))
         emit("submitted", job=job_id)
     try:

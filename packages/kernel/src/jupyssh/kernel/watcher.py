@@ -6,6 +6,8 @@ parameters: the kernel's key never appears in argv). The first event answers the
 (``ready`` with the remote ports, ``alive``, ``exit`` or ``error``) in the same round trip;
 afterwards the session stays open and idle: the kernel's exit arrives as an event, so
 polling a healthy kernel costs no ssh process at all, and signals travel as stdin lines.
+A kernel started through a scheduler first reports its job (``submitted``, then ``queued``
+whenever its state or the scheduler's reason changes): progress, handed to ``on_progress``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import logging
 import os
 import signal
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib.resources import files
 from typing import Any
 
@@ -30,6 +32,8 @@ __all__ = ["Watcher", "launcher_source", "remote_command"]
 log = logging.getLogger(__name__)
 
 _STDERR_LINES = 20
+#: Events that report a launch's progress (a queued job) rather than answer it.
+PROGRESS_EVENTS = frozenset({"submitted", "queued"})
 #: How long a closing watcher may take to end before its ssh process is killed.
 _CLOSE_SECONDS = 5.0
 
@@ -52,11 +56,19 @@ def remote_command(python: str, env_setup: str = "") -> list[str]:
 class Watcher:
     """One running launcher session. Created by :meth:`start`; the provisioner owns it."""
 
-    def __init__(self, process: asyncio.subprocess.Process, where: str) -> None:
+    def __init__(
+        self,
+        process: asyncio.subprocess.Process,
+        where: str,
+        on_progress: Callable[[Event], None] | None = None,
+    ) -> None:
         self.process = process
         self.where = where
+        self.on_progress = on_progress
         #: The kernel's exit status once the launcher reported it.
         self.exit_code: int | None = None
+        #: What the launcher said of the exit (a scheduled kernel's job state and why).
+        self.exit_facts: dict[str, Any] = {}
         #: Set when the session ended, reported exit or not.
         self.ended = asyncio.Event()
         self._first: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
@@ -74,12 +86,15 @@ class Watcher:
         *,
         python: str,
         env_setup: str = "",
-        timeout: float,
+        timeout: float | None,
+        on_progress: Callable[[Event], None] | None = None,
     ) -> tuple[Watcher, Event]:
-        """Run the launcher with ``params`` and wait for its first event (``timeout`` s).
+        """Run the launcher with ``params`` and wait for its first answer (``timeout`` s;
+        None: as long as it takes, for a job waiting in a queue the user may cancel).
 
-        Raises the typed launch error for an ``error`` event, a session that ended first
-        (remote python missing, ssh failure), or a timeout; nothing is left running then.
+        Progress events go to ``on_progress`` meanwhile. Raises the typed launch error for
+        an ``error`` event, a session that ended first (remote python missing, ssh
+        failure), or a timeout; nothing is left running then (a job is cancelled).
         """
         argv = await host.command_argv(remote_command(python, env_setup))
         log.debug("launcher session: %s", " ".join(argv))
@@ -91,7 +106,7 @@ class Watcher:
             # Our own session: a frontend's Ctrl+C or process-group signal must not end it.
             start_new_session=True,
         )
-        watcher = cls(process, host.destination)
+        watcher = cls(process, host.destination, on_progress)
         source = launcher_source()
         payload = b"%d\n" % len(source) + source + json.dumps(dict(params)).encode() + b"\n"
         try:
@@ -104,7 +119,7 @@ class Watcher:
         except asyncio.TimeoutError:
             await watcher.close()
             raise OperationTimeout(
-                f"the remote kernel did not start within {timeout:g} s",
+                f"the remote kernel did not start within {timeout or 0:g} s",
                 hint="raise launch_timeout (`jupyssh kernel edit NAME --launch-timeout S`) "
                 "or check the host's load and its Python start-up time",
             ) from None
@@ -173,8 +188,13 @@ class Watcher:
                 if event is None:
                     log.debug("[%s] %s", self.where, text)
                     continue
+                if event.name in PROGRESS_EVENTS:
+                    if self.on_progress is not None:
+                        self.on_progress(event)
+                    continue
                 if event.name == "exit":
                     self.exit_code = int(event.facts.get("code", -1))
+                    self.exit_facts = dict(event.facts)
                 if not self._first.done():
                     self._first.set_result(event)
         finally:
