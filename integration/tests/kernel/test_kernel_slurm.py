@@ -6,10 +6,16 @@ the venv's own ``python3`` kernelspec (argv ``python``) starts through Slurm too
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import re
 from pathlib import Path
 
 import pytest
-from jupyssh_harness import COMPUTE_NODES, SlurmCluster, wait_for
+from jupyssh_harness import COMPUTE_NODES, LOGIN_NODE, ArgvWatch, SlurmCluster, until, wait_for
+
+from jupyssh.kernel.errors import KernelLaunchError
 
 from .conftest import jupyssh, kernel_config
 from .test_kernel_lifecycle import execute, interrupt_sleep, manager
@@ -17,6 +23,8 @@ from .test_kernel_lifecycle import execute, interrupt_sleep, manager
 pytestmark = pytest.mark.asyncio
 
 VENV_PYTHON = "/opt/venv/bin/python"
+#: Where jupyssh, Slurm and the kernel write on a node (searched for the key).
+WRITTEN = "/home /tmp /run /dev/shm /var/spool/slurmd /var/spool/slurmctld /var/log/slurm"
 WHERE = (
     "import os, socket, sys; "
     "print(socket.gethostname(), os.environ['SLURM_JOB_ID'], sys.executable)"
@@ -70,3 +78,184 @@ async def test_a_slurm_kernel_runs_on_a_compute_node_and_leaves_nothing(
     finally:
         await km.shutdown_kernel()
     wait_for(lambda: not leftovers(slurm_cluster), 30, "no job and no process left")
+
+
+def fill_nodes(cluster: SlurmCluster) -> list[str]:
+    """Both compute nodes busy with sleep jobs; returns their job ids."""
+    jobs = []
+    for node in COMPUTE_NODES:
+        argv = ["sbatch", "--parsable", "-c", "2", "-w", node, "-t", "5", "--output=/dev/null"]
+        done = cluster.node_exec(LOGIN_NODE, [*argv, "--wrap", "sleep 300"], user="sandbox")
+        jobs.append(done.stdout.strip())
+    wait_for(
+        lambda: sorted(j.job_id for j in cluster.jobs() if j.state == "RUNNING") == sorted(jobs),
+        30,
+        "both sleep jobs to run",
+    )
+    return jobs
+
+
+async def test_a_queued_start_shows_its_reason_and_cancelling_it_leaves_no_job(
+    slurm_cluster: SlurmCluster, slurm_spec: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    sleepers = fill_nodes(slurm_cluster)
+    km = manager(slurm_spec)
+    start = asyncio.ensure_future(km.start_kernel())
+    await until(lambda: bool(km.provisioner and km.provisioner.job_status.get("reason")), 30,
+                "the queued job's reason")  # fmt: skip
+    status = dict(km.provisioner.job_status)
+    assert status["state"] == "PENDING"
+    assert status["reason"] in ("Resources", "Priority")
+    assert f"job {status['job']} pending ({status['reason']})" in caplog.text
+    start.cancel()  # as Ctrl+C or a shutdown while it waits
+    with contextlib.suppress(asyncio.CancelledError):
+        await start
+    wait_for(
+        lambda: [j.job_id for j in slurm_cluster.jobs()] == sleepers, 30, "the queued job gone"
+    )
+    # A node freed: the next start finishes.
+    slurm_cluster.node_exec(LOGIN_NODE, ["scancel", sleepers[0]])
+    km = manager(slurm_spec)
+    await km.start_kernel()
+    try:
+        kc = km.client()
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=60)
+        _, out = await execute(kc, WHERE)
+        assert out.split()[0] == COMPUTE_NODES[0]
+        kc.stop_channels()
+    finally:
+        await km.shutdown_kernel()
+
+
+async def test_a_job_ended_from_outside_is_a_dead_kernel_the_restarter_replaces(
+    slurm_cluster: SlurmCluster, slurm_spec: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    km = manager(slurm_spec)
+    await km.start_kernel()
+    try:
+        first = km.provisioner.job
+        restarted = asyncio.Event()
+        km.add_restart_callback(restarted.set, "restart")
+        km.start_restarter()
+        slurm_cluster.node_exec(LOGIN_NODE, ["scancel", str(first)])
+        await asyncio.wait_for(restarted.wait(), 60)
+        assert f"job {first} ended: it was cancelled" in caplog.text
+        await until(lambda: km.provisioner.job not in (None, first), 60, "a new job")
+        kc = km.client()
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=60)
+        _, out = await execute(kc, WHERE)
+        assert out.split()[1] == km.provisioner.job
+        kc.stop_channels()
+    finally:
+        km.stop_restarter()
+        await km.shutdown_kernel()
+    wait_for(lambda: not leftovers(slurm_cluster), 30, "no job and no process left")
+
+
+async def test_two_kernels_share_an_allocation_and_leave_it(
+    slurm_cluster: SlurmCluster, jupyter_home: Path
+) -> None:
+    done = slurm_cluster.node_exec(
+        LOGIN_NODE, ["salloc", "--no-shell", "-N1", "-c", "2", "-t", "5"], user="sandbox"
+    )
+    allocation = re.search(r"Granted job allocation (\d+)", done.stderr + done.stdout)
+    assert allocation, done.stderr
+    jobid = allocation.group(1)
+    config = kernel_config(slurm_cluster.login, jupyter_home)
+    jupyssh(
+        "kernel", "add", "alloc-py", slurm_cluster.login.alias, "-F", str(config),
+        "--remote-python", VENV_PYTHON, "--scheduler", "slurm", "--jobid", jobid,
+    )  # fmt: skip
+    managers = [manager("alloc-py"), manager("alloc-py")]
+    try:
+        for km in managers:
+            await km.start_kernel()
+        for km in managers:
+            kc = km.client()
+            kc.start_channels()
+            await kc.wait_for_ready(timeout=60)
+            _, out = await execute(kc, WHERE)
+            assert out.split()[1] == jobid
+            kc.stop_channels()
+    finally:
+        for km in managers:
+            await km.shutdown_kernel()
+    (job,) = slurm_cluster.jobs()
+    assert (job.job_id, job.state) == (jobid, "RUNNING")  # the allocation is left alone
+    wait_for(
+        lambda: not any(slurm_cluster.processes(n) for n in COMPUTE_NODES),
+        30,
+        "no kernel process left on the nodes",
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        (("--partition", "nope"), "Invalid partition name specified"),
+        (("--cpus", "64"), "Requested node configuration is not available"),
+    ],
+)
+async def test_slurms_refusal_is_one_line_and_leaves_nothing(
+    slurm_cluster: SlurmCluster, jupyter_home: Path, options: tuple[str, str], words: str
+) -> None:
+    config = kernel_config(slurm_cluster.login, jupyter_home)
+    jupyssh(
+        "kernel", "add", "refused-py", slurm_cluster.login.alias, "-F", str(config),
+        "--remote-python", VENV_PYTHON, "--scheduler", "slurm", *options,
+    )  # fmt: skip
+    km = manager("refused-py")
+    with pytest.raises(KernelLaunchError) as refused:
+        await km.start_kernel()
+    line = str(refused.value)
+    assert "\n" not in line
+    assert words in line
+    assert line.startswith("sbatch refused the job: sbatch: error:")
+    assert not leftovers(slurm_cluster)
+
+
+async def test_the_key_is_nowhere_on_the_cluster(
+    slurm_cluster: SlurmCluster, slurm_spec: str
+) -> None:
+    containers = [slurm_cluster.login.container, *slurm_cluster.nodes.values()]
+    with ArgvWatch(containers=containers) as watch:
+        km = manager(slurm_spec)
+        await km.start_kernel()
+        try:
+            key = km.session.key.decode()
+            job = str(km.provisioner.job)
+            kc = km.client()
+            kc.start_channels()
+            await kc.wait_for_ready(timeout=60)
+            await execute(kc, "x = 1")
+            kc.stop_channels()
+            shown = slurm_cluster.node_exec(LOGIN_NODE, ["scontrol", "show", "job", "-d", job])
+            script = slurm_cluster.node_exec(
+                LOGIN_NODE, ["scontrol", "write", "batch_script", job, "-"], check=False
+            )
+            environment = slurm_cluster.node_exec(
+                LOGIN_NODE, ["scontrol", "show", "job", "-dd", job], check=False
+            )
+            readable = [
+                slurm_cluster.node_exec(
+                    node,
+                    ["sh", "-c", "grep -rlsF -- \"$0\" $1 "
+                     "| while read f; do [ \"$(stat -c %A \"$f\" | cut -c8)\" = r ] "
+                     "&& echo \"$f\"; done", key, WRITTEN],
+                    check=False,
+                ).stdout.split()
+                for node in slurm_cluster.all_nodes()
+            ]  # fmt: skip
+        finally:
+            await km.shutdown_kernel()
+    assert watch.samples > 5
+    assert watch.holding([key]) == []
+    assert key not in shown.stdout
+    assert script.exit_code == 0
+    assert "sleep infinity" in script.stdout  # the holder: nothing else
+    assert key not in script.stdout
+    assert key not in environment.stdout
+    assert readable == [[] for _ in readable]  # no file others can read holds it

@@ -225,3 +225,22 @@ def test_the_bootstrap_has_one_home() -> None:
     assert protocol.BOOTSTRAP is remote_launcher.BOOTSTRAP
     assert protocol.PREFIX == remote_launcher.PREFIX
     assert json.dumps(remote_launcher.BOOTSTRAP)  # plain text for argv
+
+
+@pytest.mark.usefixtures("jupyter_dirs")
+def test_unset_options_are_left_to_the_cluster(fake_slurm: Path) -> None:
+    """cpus 0 and empty strings mean "the cluster's default": no flag at all (Slurm
+    refuses --cpus-per-task=0)."""
+    (fake_slurm / "state").write_text("RUNNING\n")
+    launcher = Launcher(slurm_params(cpus=0, time="", partition="", mem=""))
+    assert launcher.event().name == "submitted"
+    assert launcher.event().name == "ready"
+    (sbatch,) = calls(fake_slurm, "sbatch")
+    (srun,) = calls(fake_slurm, "srun")
+    for flag in ("--cpus-per-task", "--time", "--partition", "--mem"):
+        assert flag not in sbatch
+    assert "--cpus-per-task" not in srun
+    launcher.send("attached")
+    launcher.send(f"signal {signal.SIGKILL}")
+    assert launcher.event().name == "exit"
+    launcher.close()

@@ -521,7 +521,7 @@ class Slurm:
         argv += ["--output=/dev/null", "--error=/dev/null"]
         for key, flag in self.FLAGS:
             value = options.get(key)
-            if value not in (None, ""):
+            if value not in (None, "", 0):  # unset: the cluster's default
                 argv.append("{}={}".format(flag, value))
         argv += [str(arg) for arg in options.get("sbatch_args") or []]
         return [*argv, "--wrap", HOLDER]
@@ -567,7 +567,7 @@ class Slurm:
         # --overlap: the step shares the allocation with the holder and with other kernels.
         argv += ["--overlap", "--unbuffered", "--quiet", "--job-name=jupyssh-kernel"]
         for key, flag in (("cpus", "--cpus-per-task"), ("gpus", "--gpus")):
-            if options.get(key) not in (None, ""):
+            if options.get(key) not in (None, "", 0):
                 argv.append("{}={}".format(flag, options[key]))
         return [*argv, "--", *command]
 
