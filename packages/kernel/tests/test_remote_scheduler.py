@@ -244,3 +244,20 @@ def test_unset_options_are_left_to_the_cluster(fake_slurm: Path) -> None:
     launcher.send(f"signal {signal.SIGKILL}")
     assert launcher.event().name == "exit"
     launcher.close()
+
+
+@pytest.mark.usefixtures("jupyter_dirs")
+def test_a_job_that_can_never_start_is_cancelled_with_slurms_reason(fake_slurm: Path) -> None:
+    (fake_slurm / "reason").write_text("PartitionConfig\n")
+    launcher = Launcher(slurm_params(cpus=64))
+    assert launcher.event().name == "submitted"
+    event = launcher.event()
+    while event.name == "queued":
+        event = launcher.event()
+    assert event.facts["kind"] == "scheduler-refused"
+    assert event.facts["message"] == (
+        "job 42 can never start: it asks for more than the partition's nodes have "
+        "(Slurm's reason: PartitionConfig)"
+    )
+    launcher.close()
+    assert calls(fake_slurm, "scancel") == ["scancel 42"]

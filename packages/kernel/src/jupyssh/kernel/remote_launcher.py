@@ -438,6 +438,18 @@ ENDED_BECAUSE = {
     "DEADLINE": "its deadline passed",
     "COMPLETED": "it completed",
 }
+#: Pending reasons that mean the job can never start as submitted (a cluster whose
+#: EnforcePartLimits is off accepts such jobs and leaves them waiting forever).
+NEVER_STARTS = {
+    "PartitionConfig": "it asks for more than the partition's nodes have",
+    "PartitionNodeLimit": "it asks for more nodes than the partition allows",
+    "PartitionTimeLimit": "its time limit exceeds the partition's",
+    "BadConstraints": "no node has the features it asks for",
+    "InvalidAccount": "the account is not valid",
+    "InvalidQOS": "the QOS is not valid",
+    "AccountNotAllowed": "the account may not use the partition",
+    "QOSNotAllowed": "the QOS may not use the partition",
+}
 RUNNING_STATES = ("RUNNING", "COMPLETING", "CONFIGURING")
 WAITING_STATES = ("PENDING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED")
 
@@ -604,6 +616,13 @@ def wait_for_allocation(
             return state
         if not state.waiting:
             raise LaunchError("scheduler-ended", state.ended_message())
+        if state.reason in NEVER_STARTS:
+            raise LaunchError(
+                "scheduler-refused",
+                "job {} can never start: {} (Slurm's reason: {})".format(
+                    job_id, NEVER_STARTS[state.reason], state.reason
+                ),
+            )
         if (state.state, state.reason) != shown:
             shown = (state.state, state.reason)
             emit("queued", waited=round(time.monotonic() - started, 1), **state.facts())
