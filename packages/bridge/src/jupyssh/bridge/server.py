@@ -52,6 +52,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: The channel type of ``ssh -L`` to a Unix socket (OpenSSH's PROTOCOL, 2.4).
+STREAMLOCAL = "direct-streamlocal@openssh.com"
 #: Environment variables a client may set (``SendEnv``), as Debian's sshd ``AcceptEnv``.
 ACCEPTED_ENV = frozenset({"LANG", "LANGUAGE", "COLORTERM"})
 ACCEPTED_ENV_PREFIXES = ("LC_",)
@@ -165,6 +167,18 @@ class BridgePolicy(ServerPolicy):
             self.forwards[chanid] = forward
         return OPEN_SUCCEEDED
 
+    def _open_streamlocal(self, chanid: int) -> int:
+        """``ssh -L`` to a Unix socket: its path follows what paramiko read of the open."""
+        message = self.connection.channel_open
+        if not self.bridge.forwarding.allows_streamlocal() or message is None:
+            log.info("connection %d: Unix-socket forward refused by policy", self.connection.id)
+            return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+        try:
+            path = message.get_text()
+        except (UnicodeDecodeError, paramiko.SSHException):
+            return OPEN_FAILED_CONNECT_FAILED
+        return self._open_forward(chanid, {"path": path}, path)
+
     def take_forward(self, chanid: int) -> ForwardChannel | None:
         """The connected forward waiting for channel ``chanid`` (supervisor thread)."""
         with self._lock:
@@ -204,6 +218,8 @@ class BridgePolicy(ServerPolicy):
     # --- session channels ----------------------------------------------------------------------
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
+        if kind == STREAMLOCAL:
+            return self._open_streamlocal(chanid)
         if kind != "session":
             return super().check_channel_request(kind, chanid)
         with self._lock:
