@@ -1,0 +1,333 @@
+"""Port forwarding through the bridge with OpenSSH's ssh against the Jupyter container:
+``ssh -L`` (TCP and a Unix socket), ``-W``, ``-D`` with curl's SOCKS, ``-R`` with its
+cancel and its end with the connection, and the two refusals ssh tells apart."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.server
+import re
+import shlex
+import socket
+import subprocess
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from jupyssh_harness import JupyterServer, KeyPair, wait_for
+
+from jupyssh.bridge.forwarding import ForwardingPolicy
+from jupyssh.bridge.server import BridgeConfig, BridgeServer
+from jupyssh.core.jupyter import JupyterClient
+from jupyssh.core.server import ServerConfig
+
+from .conftest import BridgeEndpoint, pin_host_key, write_authorized_keys
+
+pytestmark = [pytest.mark.integration]
+
+#: Where the container's test services listen (its loopback) and keep their files.
+HTTP_PORT = 18765
+WWW = "/tmp/jupyssh-forward-www"
+UNIX_SOCKET = "/tmp/jupyssh-forward.sock"
+BLOB_SIZE = 100_000_000
+TIMEOUT = 120.0
+
+#: A Unix-socket server for the container: answers each connection with what it read,
+#: reversed, once the client's EOF came (so a half-close is needed to see the reply).
+UNIX_SERVER = f"""
+import os, socket, threading
+path = {UNIX_SOCKET!r}
+if os.path.exists(path):
+    os.unlink(path)
+server = socket.socket(socket.AF_UNIX)
+server.bind(path)
+server.listen(8)
+def one(conn):
+    with conn:
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+        conn.sendall(data[::-1])
+while True:
+    threading.Thread(target=one, args=(server.accept()[0],), daemon=True).start()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def services(jupyter_server: JupyterServer) -> str:
+    """An HTTP server on the container's loopback serving a 100 MB random file (its
+    SHA-256 returned) and a small one, and a Unix-socket server; both left running."""
+    script = (
+        f"mkdir -p {WWW} && head -c {BLOB_SIZE} /dev/urandom > {WWW}/blob && "
+        f"echo small > {WWW}/small && "
+        f"(nohup python3 -m http.server {HTTP_PORT} --bind 127.0.0.1 --directory {WWW} "
+        f">/dev/null 2>&1 &) && "
+        f"(nohup python3 -c {shlex.quote(UNIX_SERVER)} >/dev/null 2>&1 &) && "
+        f"sha256sum {WWW}/blob"
+    )
+    digest = jupyter_server.exec(["bash", "-c", script]).stdout.split()[0]
+    probe = (
+        "import socket, sys\n"
+        f"socket.create_connection(('127.0.0.1', {HTTP_PORT}), timeout=2).close()\n"
+        f"socket.socket(socket.AF_UNIX).connect({UNIX_SOCKET!r})\n"
+    )
+    wait_for(
+        lambda: jupyter_server.exec(["python3", "-c", probe], check=False).exit_code == 0,
+        timeout=30,
+        what="the container's test services",
+    )
+    return digest
+
+
+@contextlib.contextmanager
+def ssh_forwarding(bridge: BridgeEndpoint, *flags: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``ssh -N FLAGS`` to the bridge, running until the block ends."""
+    argv = [
+        "ssh",
+        "-N",
+        "-o",
+        "ExitOnForwardFailure=yes",
+        *flags,
+        *bridge.options(),
+        "jupyter@127.0.0.1",
+    ]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
+    def ready() -> bool:
+        assert proc.poll() is None, "ssh ended before its forward was up"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return False
+        return True
+
+    wait_for(ready, timeout=TIMEOUT, what=f"ssh listening on {port}")
+
+
+def fetch_digest(url: str) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with urllib.request.urlopen(url, timeout=TIMEOUT) as response:  # noqa: S310 - http on loopback
+        while chunk := response.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+# --- acceptance 1: -L, -W, -D, -L to a Unix socket ---------------------------------------------
+
+
+def test_local_forward_carries_100_mb_byte_exact(bridge: BridgeEndpoint, services: str) -> None:
+    port = free_port()
+    with ssh_forwarding(bridge, "-L", f"127.0.0.1:{port}:127.0.0.1:{HTTP_PORT}") as proc:
+        wait_listening(port, proc)
+        size, digest = fetch_digest(f"http://127.0.0.1:{port}/blob")
+    assert size == BLOB_SIZE
+    assert digest == services
+
+
+def test_stdio_forward_with_ssh_w(bridge: BridgeEndpoint, services: str) -> None:
+    result = subprocess.run(
+        ["ssh", "-W", f"127.0.0.1:{HTTP_PORT}", *bridge.options(), "jupyter@127.0.0.1"],
+        input=b"GET /small HTTP/1.0\r\n\r\n",
+        capture_output=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(b"HTTP/1.0 200")
+    assert result.stdout.endswith(b"\r\n\r\nsmall\n")
+
+
+def test_dynamic_forward_with_curl_socks5_hostname(bridge: BridgeEndpoint, services: str) -> None:
+    port = free_port()
+    with ssh_forwarding(bridge, "-D", f"127.0.0.1:{port}") as proc:
+        wait_listening(port, proc)
+        # the name is resolved on the Jupyter host, where the server listens
+        result = subprocess.run(
+            [
+                "curl",
+                "--silent",
+                "--show-error",
+                "--max-time",
+                "60",
+                "--socks5-hostname",
+                f"127.0.0.1:{port}",
+                f"http://localhost:{HTTP_PORT}/small",
+            ],
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"small\n"
+
+
+def test_local_forward_to_a_unix_socket_with_half_close(
+    bridge: BridgeEndpoint, services: str
+) -> None:
+    port = free_port()
+    with ssh_forwarding(bridge, "-L", f"127.0.0.1:{port}:{UNIX_SOCKET}") as proc:
+        wait_listening(port, proc)
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as conn:
+            conn.sendall(b"through a unix socket")
+            conn.shutdown(socket.SHUT_WR)
+            reply = b""
+            while chunk := conn.recv(65536):
+                reply += chunk
+    assert reply == b"tekcos xinu a hguorht"
+
+
+# --- acceptance 4: the two refusals ---------------------------------------------------------
+
+
+def test_nothing_listening_is_connect_failed(bridge: BridgeEndpoint, services: str) -> None:
+    result = subprocess.run(
+        ["ssh", "-W", "127.0.0.1:1", *bridge.options(), "jupyter@127.0.0.1"],
+        capture_output=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert b"connect failed" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def no_forwarding_bridge(
+    jupyter_server: JupyterServer, keypair: KeyPair, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BridgeEndpoint]:
+    """A second bridge, serving with ``--forwarding none``."""
+    workdir = tmp_path_factory.mktemp("bridge-no-forwarding")
+    config = ServerConfig(
+        host_key=workdir / "host_key",
+        authorized_keys=write_authorized_keys(workdir / "authorized_keys", keypair),
+    )
+    client = JupyterClient(jupyter_server.url, token=jupyter_server.token)
+    server = BridgeServer(client, config, BridgeConfig(forwarding=ForwardingPolicy("none")))
+    with server:
+        server.start()
+        pin_host_key(server, workdir / "known_hosts")
+        yield BridgeEndpoint(server.address[1], workdir / "known_hosts", keypair)
+
+
+def test_a_policy_refusal_is_administratively_prohibited(
+    no_forwarding_bridge: BridgeEndpoint, services: str
+) -> None:
+    result = subprocess.run(
+        ["ssh", "-W", f"127.0.0.1:{HTTP_PORT}", *no_forwarding_bridge.options(), "x@127.0.0.1"],
+        capture_output=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert b"administratively prohibited" in result.stderr
+
+
+# --- acceptance 2: -R, its cancel, its end with the connection -------------------------------
+
+
+class Greeting(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"hello from the test's side"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def local_http() -> Iterator[int]:
+    """An HTTP server of the test, on this machine's loopback."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Greeting)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield int(server.server_address[1])
+    server.shutdown()
+    server.server_close()
+    thread.join(10)
+
+
+def fetch_in_container(jupyter_server: JupyterServer, port: int) -> tuple[int, str]:
+    """Fetch ``http://127.0.0.1:PORT/`` on the Jupyter host: (exit code, output)."""
+    code = (
+        "import urllib.request\n"
+        f"print(urllib.request.urlopen('http://127.0.0.1:{port}/', timeout=20).read().decode())"
+    )
+    result = jupyter_server.exec(["python3", "-c", code], check=False)
+    return result.exit_code, result.stdout.strip()
+
+
+def test_remote_forward_cancel_and_end_with_the_connection(
+    bridge: BridgeEndpoint, jupyter_server: JupyterServer, local_http: int, tmp_path: Path
+) -> None:
+    control = tmp_path / "control.sock"
+    master = bridge.options(control_path=control, control_master="yes")
+    proc = subprocess.Popen(
+        ["ssh", "-N", *master, "jupyter@127.0.0.1"],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    client = bridge.options(control_path=control, control_master="no")
+
+    def ask(*request: str) -> bytes:
+        """``ssh -O REQUEST…`` to the master; its output."""
+        result = subprocess.run(
+            ["ssh", *client, "-O", *request, "jupyter@127.0.0.1"],
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    greeting = (0, "hello from the test's side")
+    try:
+        wait_for(control.exists, timeout=TIMEOUT, what="the control socket")
+        remote_port = free_port()  # a guess for the container's side; 0 is tested below
+        forward = f"127.0.0.1:{remote_port}:127.0.0.1:{local_http}"
+        ask("forward", "-R", forward)
+        # code on the Jupyter host reaches the test's server through the connection
+        assert fetch_in_container(jupyter_server, remote_port) == greeting
+
+        ask("cancel", "-R", forward)
+        wait_for(
+            lambda: fetch_in_container(jupyter_server, remote_port)[0] != 0,
+            timeout=30,
+            what="the cancelled listener gone",
+        )
+
+        # any free port (0): ssh prints the one the bridge allocated
+        allocated = int(re.findall(rb"\d+", ask("forward", "-R", f"0:127.0.0.1:{local_http}"))[0])
+        assert fetch_in_container(jupyter_server, allocated) == greeting
+    finally:
+        ask("exit")
+        proc.wait(timeout=60)
+        if proc.stderr is not None:
+            proc.stderr.close()
+    # the connection ended: its listeners went with its kernel's agent
+    wait_for(
+        lambda: fetch_in_container(jupyter_server, allocated)[0] != 0,
+        timeout=60,
+        what="the listener gone with the connection",
+    )
