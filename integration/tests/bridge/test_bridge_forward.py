@@ -4,6 +4,7 @@ cancel and its end with the connection, and the two refusals ssh tells apart."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import http.server
@@ -12,6 +13,7 @@ import shlex
 import socket
 import subprocess
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,7 +46,7 @@ if os.path.exists(path):
     os.unlink(path)
 server = socket.socket(socket.AF_UNIX)
 server.bind(path)
-server.listen(8)
+server.listen(128)
 def one(conn):
     with conn:
         data = b""
@@ -194,6 +196,47 @@ def test_local_forward_to_a_unix_socket_with_half_close(
             while chunk := conn.recv(65536):
                 reply += chunk
     assert reply == b"tekcos xinu a hguorht"
+
+
+# --- acceptance 3: many streams on one connection, one stalled --------------------------------
+
+
+def test_a_hundred_forwards_on_one_connection_and_a_stalled_one(
+    bridge: BridgeEndpoint, services: str
+) -> None:
+    """One ``ssh -L`` carries a download whose reader stops, then 100 connections at once
+    (each to the Unix-socket server, each with its own bytes): they all finish while the
+    download is still stalled (at least 5 s), and the download is then byte-exact."""
+    http_port, unix_port = free_port(), free_port()
+    flags = ["-L", f"127.0.0.1:{http_port}:127.0.0.1:{HTTP_PORT}"]
+    flags += ["-L", f"127.0.0.1:{unix_port}:{UNIX_SOCKET}"]
+    with ssh_forwarding(bridge, *flags) as proc:
+        wait_listening(http_port, proc)
+        response = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/blob", timeout=TIMEOUT)
+        digest = hashlib.sha256(response.read(1 << 20))
+        stalled_at = time.monotonic()
+
+        def one(n: int) -> bytes:
+            with socket.create_connection(("127.0.0.1", unix_port), timeout=TIMEOUT) as conn:
+                conn.sendall(f"connection {n} ".encode() * 100)
+                conn.shutdown(socket.SHUT_WR)
+                reply = b""
+                while chunk := conn.recv(65536):
+                    reply += chunk
+            return reply
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=100) as pool:
+            replies = list(pool.map(one, range(100)))
+        others_took = time.monotonic() - stalled_at
+        for n, reply in enumerate(replies):
+            assert reply == (f"connection {n} ".encode() * 100)[::-1]
+        # the reader stays stopped for 5 s in all: the pause is what is tested
+        time.sleep(max(0.0, 5.0 - others_took))
+        with response:
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+    assert digest.hexdigest() == services
+    assert others_took < 5.0, f"the other forwards took {others_took:.1f} s"
 
 
 # --- acceptance 4: the two refusals ---------------------------------------------------------

@@ -574,8 +574,7 @@ def open_connection(data: dict[str, Any]) -> socket.socket:
     if path is not None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.settimeout(CONNECT_TIMEOUT)
-            sock.connect(str(path))
+            _connect_unix(sock, str(path))
         except BaseException:
             sock.close()
             raise
@@ -585,6 +584,22 @@ def open_connection(data: dict[str, Any]) -> socket.socket:
         )
     sock.settimeout(None)
     return sock
+
+
+def _connect_unix(sock: socket.socket, path: str) -> None:
+    """Connect to a Unix socket whose backlog may be full: Linux answers that with
+    ``EAGAIN`` at once (not by waiting), so try again until :data:`CONNECT_TIMEOUT`."""
+    sock.settimeout(CONNECT_TIMEOUT)
+    deadline = time.monotonic() + CONNECT_TIMEOUT
+    while True:
+        try:
+            sock.connect(path)
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{path}: its backlog stayed full") from None
+            time.sleep(0.01)
+            continue
+        return
 
 
 class Listener:
