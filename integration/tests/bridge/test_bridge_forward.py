@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import websockets.sync.client
 from jupyssh_harness import JupyterServer, KeyPair, wait_for
 
 from jupyssh.bridge.forwarding import ForwardingPolicy
@@ -373,4 +374,118 @@ def test_remote_forward_cancel_and_end_with_the_connection(
         lambda: fetch_in_container(jupyter_server, allocated)[0] != 0,
         timeout=60,
         what="the listener gone with the connection",
+    )
+
+
+# --- acceptance 5: the VS Code Remote-SSH flow --------------------------------------------
+
+#: A stand-in for VS Code's server: HTTP on / and a WebSocket echo on /ws, on a free port
+#: of the Jupyter host's loopback, which it writes to its port file.
+STANDIN = r"""
+import base64, hashlib, http.server, os, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        if self.headers.get("Upgrade", "").lower() != "websocket":
+            body = b"vscode-server stand-in"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        key = self.headers["Sec-WebSocket-Key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        accept = base64.b64encode(hashlib.sha1(key.encode()).digest()).decode()
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.end_headers()
+        head = self.rfile.read(2)
+        size = head[1] & 0x7F
+        mask = self.rfile.read(4)
+        data = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(size)))
+        self.wfile.write(bytes([0x81, len(data)]) + data)
+        self.wfile.flush()
+        self.close_connection = True
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+server.serve_forever()
+"""
+
+#: What VS Code's installer does on an exec channel, reduced: start the server in the
+#: background (its output to a log), wait for its port, print it, end.
+STARTER = f"""
+set -e
+dir=$(mktemp -d)
+cat > "$dir/server.py" <<'PYEOF'
+{STANDIN}
+PYEOF
+nohup python3 "$dir/server.py" "$dir/port" > "$dir/log" 2>&1 &
+echo "pid==$!=="
+for i in $(seq 1 300); do [ -e "$dir/port" ] && break; sleep 0.1; done
+echo "listeningOn==$(cat "$dir/port")=="
+"""
+
+
+def test_vscode_like_flow_server_in_background_reached_by_a_forward(
+    bridge: BridgeEndpoint, jupyter_server: JupyterServer, tmp_path: Path
+) -> None:
+    control = tmp_path / "control.sock"
+    master = bridge.options(control_path=control, control_master="yes")
+    proc = subprocess.Popen(["ssh", "-N", *master, "jupyter@127.0.0.1"], stdin=subprocess.DEVNULL)
+    client = bridge.options(control_path=control, control_master="no")
+    try:
+        wait_for(control.exists, timeout=TIMEOUT, what="the control socket")
+        started = subprocess.run(
+            ["ssh", "-T", *client, "jupyter@127.0.0.1", "bash"],
+            input=STARTER.encode(),
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        # the exec channel ended (ssh returned) and the server runs on
+        assert started.returncode == 0, started.stderr
+        pid = int(re.findall(rb"pid==(\d+)==", started.stdout)[0])
+        remote_port = int(re.findall(rb"listeningOn==(\d+)==", started.stdout)[0])
+
+        local_port = free_port()
+        forward = subprocess.run(
+            [
+                "ssh",
+                *client,
+                "-O",
+                "forward",
+                "-L",
+                f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}",
+                "jupyter@127.0.0.1",
+            ],
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        assert forward.returncode == 0, forward.stderr
+        url = f"http://127.0.0.1:{local_port}/"
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
+            assert response.read() == b"vscode-server stand-in"
+        with websockets.sync.client.connect(f"ws://127.0.0.1:{local_port}/ws") as websocket:
+            websocket.send("ping through the bridge")
+            assert websocket.recv(timeout=TIMEOUT) == "ping through the bridge"
+        assert jupyter_server.exec(["kill", "-0", str(pid)], check=False).exit_code == 0
+    finally:
+        subprocess.run(
+            ["ssh", *client, "-O", "exit", "jupyter@127.0.0.1"],
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        proc.wait(timeout=60)
+    # the connection's end stops the background server
+    wait_for(
+        lambda: jupyter_server.exec(["kill", "-0", str(pid)], check=False).exit_code != 0,
+        timeout=60,
+        what="the background server stopped with the connection",
     )

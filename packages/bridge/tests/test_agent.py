@@ -290,3 +290,29 @@ def test_finding_12_env_problem_names_what_is_wrong() -> None:
     assert agent.env_problem("LC_A=B", "x") is not None
     assert agent.env_problem("", "x") is not None
     assert agent.env_problem("LC_A", "x\0") is not None
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is alive (a zombie waiting for its reaper counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_what_a_command_left_in_the_background_ends_with_the_connection(
+    harness: Harness,
+) -> None:
+    """The VS Code flow: a command starts a server in the background and ends; the
+    server keeps running while the connection lasts, and ends with it."""
+    spawn(harness, 9, "nohup sleep 300 >/dev/null 2>&1 & echo $!")
+    stdout, _, status = harness.collect(9)
+    pid = int(stdout)
+    assert status == 0
+    assert _running(pid)
+    harness.agent.shutdown()
+    deadline = time.monotonic() + 10
+    while _running(pid):
+        assert time.monotonic() < deadline, "the background process outlived the connection"
+        time.sleep(0.02)

@@ -668,6 +668,10 @@ class Agent:
         self.reader_class: Any = None
         self.reader_impl = "none"
         self._private_dir: str | None = None
+        #: The process group of every process started (each leads its own): what a
+        #: command left running in the background (a VS Code server) stays in its
+        #: group, and ends with the connection.
+        self.groups: list[int] = []
         self.forwards: dict[int, Forward] = {}
         self.listeners: dict[int, Listener] = {}
         #: Accepted connections waiting for the bridge's ``adopt`` (or ``drop``).
@@ -820,6 +824,7 @@ class Agent:
             )
             return
         self.processes[channel] = process
+        self.groups.append(process.proc.pid)
         process.begin()
 
     def finished(self, process: Process, status: int, signum: int | None) -> None:
@@ -878,6 +883,10 @@ class Agent:
         for process in list(self.processes.values()):
             process.kill()
             _signal_group(process.proc, signal.SIGKILL)
+        for group in self.groups:
+            for signum in (signal.SIGHUP, signal.SIGTERM):  # nohup ignores the first
+                with contextlib.suppress(OSError):
+                    os.killpg(group, signum)
         with self._forward_lock:
             listeners = list(self.listeners.values())
             self.listeners.clear()

@@ -267,17 +267,20 @@ class BridgeChannel:
 
 
 def end_channel(channel: Channel, status: int, *, signal: str = "", message: str = "") -> None:
-    """``message`` on stderr, EOF, exit status, close — the exit status always before the
-    close. A process ended by a signal gets ``exit-signal`` as from sshd, then
+    """``message`` on stderr, exit status, EOF, close. The status goes before the EOF: a
+    client that has sent its own EOF answers ours with CLOSE at once, paramiko answers
+    that CLOSE on its own thread, and a status sent after our EOF could then follow the
+    CLOSE (OpenSSH's ``ssh`` drops it, "unknown channel", and exits 255; seen with
+    ControlMaster). A process ended by a signal gets ``exit-signal`` as from sshd, then
     ``exit-status`` 128+n too: OpenSSH's ``ssh`` reads only the status (without it, it
     exits 255), and scripts expect the shell's 128+n."""
     with contextlib.suppress(OSError, EOFError):
         if message:
             channel.sendall_stderr(f"jupyssh bridge: {message}\r\n".encode("utf-8", "replace"))
-        channel.shutdown_write()
         if signal:
             send_exit_signal(channel, signal)
         channel.send_exit_status(status)
+        channel.shutdown_write()
     channel.close()
 
 
