@@ -633,7 +633,12 @@ class Listener:
             self.agent.accepted(self, conn, origin)
 
     def close(self) -> None:
+        """Stop listening now: the accept thread's ``select`` holds the socket open until
+        it returns, and the kernel would accept into the backlog meanwhile; Linux's
+        ``shutdown`` of a listening socket ends the listen at once."""
         self.closed.set()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self.sock.close()
 
