@@ -8,6 +8,7 @@ import concurrent.futures
 import contextlib
 import hashlib
 import http.server
+import os
 import re
 import shlex
 import socket
@@ -489,3 +490,54 @@ def test_vscode_like_flow_server_in_background_reached_by_a_forward(
         timeout=60,
         what="the background server stopped with the connection",
     )
+
+
+# --- acceptance 6: git over ssh ------------------------------------------------------------
+
+
+def test_git_clone_push_and_fetch_over_the_bridge(
+    bridge: BridgeEndpoint, jupyter_server: JupyterServer, tmp_path: Path
+) -> None:
+    remote = f"/tmp/jupyssh-git-{tmp_path.name}.git"
+    jupyter_server.exec(["git", "init", "--quiet", "--bare", remote])
+    env = {
+        "GIT_SSH_COMMAND": shlex.join(["ssh", *bridge.options()]),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+        "HOME": str(tmp_path),
+        "PATH": os.environ["PATH"],
+    }
+
+    def git(*args: str, cwd: Path = tmp_path) -> str:
+        result = subprocess.run(
+            ["git", *args], cwd=cwd, env=env, capture_output=True, timeout=TIMEOUT, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.decode()
+
+    url = f"jupyter@127.0.0.1:{remote}"
+    git("clone", "--quiet", url, "first")
+    first = tmp_path / "first"
+    (first / "data.bin").write_bytes(bytes(range(256)) * 4096)
+    git("add", "data.bin", cwd=first)
+    git("commit", "--quiet", "-m", "through the bridge", cwd=first)
+    git("push", "--quiet", "origin", "HEAD", cwd=first)
+    pushed = jupyter_server.exec(["git", "--git-dir", remote, "log", "--format=%s"]).stdout
+    assert pushed.strip() == "through the bridge"
+
+    git("clone", "--quiet", url, "second")
+    second = tmp_path / "second"
+    assert (second / "data.bin").read_bytes() == bytes(range(256)) * 4096
+    (first / "more.txt").write_text("more\n")
+    git("add", "more.txt", cwd=first)
+    git("commit", "--quiet", "-m", "second", cwd=first)
+    git("push", "--quiet", "origin", "HEAD", cwd=first)
+    git("fetch", "--quiet", "origin", cwd=second)
+    assert git("log", "--format=%s", "FETCH_HEAD", cwd=second).split() == [
+        "second",
+        "through",
+        "the",
+        "bridge",
+    ]
