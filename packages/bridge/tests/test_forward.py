@@ -265,3 +265,23 @@ def test_listen_permits_and_bind_addresses() -> None:
     assert ForwardingPolicy(gateway_ports=True).bind_host("localhost") == "127.0.0.1"
     assert not ForwardingPolicy("none").allows_open("h", 1)
     assert not ForwardingPolicy("local").allows_listen("h", 1)
+
+
+def test_a_kernel_that_cannot_start_fails_the_open_not_the_connection(
+    tmp_path: Path, jupyter: Any, connect_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unreachable(name: str | None = None, **options: Any) -> dict[str, Any]:
+        raise OSError("the Jupyter server is unreachable")
+
+    monkeypatch.setattr(jupyter, "start_kernel", unreachable)
+    with make_server(tmp_path, jupyter, ForwardingPolicy()) as server:
+        server.start()
+        with connect_client(server.address) as transport:
+            with pytest.raises(paramiko.ChannelException) as caught:
+                transport.open_channel(
+                    "direct-tcpip", ("127.0.0.1", 1), ("127.0.0.1", 1), timeout=TIMEOUT
+                )
+            assert caught.value.code == OPEN_FAILED_CONNECT_FAILED
+            with pytest.raises(paramiko.SSHException):
+                transport.request_port_forward("", 0)
+            assert transport.is_active()

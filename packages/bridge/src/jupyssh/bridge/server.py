@@ -15,8 +15,9 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 import paramiko
 from paramiko.channel import Channel
@@ -51,6 +52,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 #: The channel type of ``ssh -L`` to a Unix socket (OpenSSH's PROTOCOL, 2.4).
 STREAMLOCAL = "direct-streamlocal@openssh.com"
@@ -150,10 +153,8 @@ class BridgePolicy(ServerPolicy):
         sshd answers "connect failed" for a refused connect."""
         session = self.bridge.session_for(self.connection)
         forward = ForwardChannel(self.bridge.io, session, chanid)
-        try:
-            reply = self.bridge.io.submit(forward.connect(target)).result(OPEN_TIMEOUT)
-        except (concurrent.futures.TimeoutError, asyncio.TimeoutError, JupysshError) as exc:
-            log.info("connection %d: forward to %s failed: %r", self.connection.id, where, exc)
+        reply = self._wait_for_agent(forward.connect(target), f"forward to {where}")
+        if reply is None:
             return OPEN_FAILED_CONNECT_FAILED
         if not reply.get("ok"):
             log.info(
@@ -200,14 +201,23 @@ class BridgePolicy(ServerPolicy):
                 self.remote = RemoteForwards(self.bridge.io, session, self.connection.transport)
             remote = self.remote
         listen = remote.listen(address, policy.bind_host(address), port)
-        try:
-            bound = self.bridge.io.submit(listen).result(OPEN_TIMEOUT)
-        except (concurrent.futures.TimeoutError, asyncio.TimeoutError, JupysshError) as exc:
-            log.info(
-                "connection %d: listen on %s:%d failed: %r", self.connection.id, address, port, exc
-            )
-            return False
+        bound = self._wait_for_agent(listen, f"listen on {address}:{port}")
         return False if bound is None else bound
+
+    def _wait_for_agent(self, work: Coroutine[Any, Any, _T], what: str) -> _T | None:
+        """Run ``work`` on the bridge's loop and wait for it here, on the transport thread
+        (bounded by :data:`OPEN_TIMEOUT`: the kernel may still be starting); ``None`` if
+        it failed: no kernel, a lost kernel, no answer."""
+        try:
+            return self.bridge.io.submit(work).result(OPEN_TIMEOUT)
+        except (
+            concurrent.futures.TimeoutError,
+            asyncio.TimeoutError,
+            JupysshError,
+            OSError,
+        ) as exc:
+            log.info("connection %d: %s failed: %r", self.connection.id, what, exc)
+            return None
 
     def cancel_port_forward_request(self, address: str, port: int) -> None:
         with self._lock:
