@@ -313,13 +313,18 @@ def local_http() -> Iterator[int]:
     thread.join(10)
 
 
-def fetch_in_container(jupyter_server: JupyterServer, port: int) -> tuple[int, str]:
-    """Fetch ``http://127.0.0.1:PORT/`` on the Jupyter host: (exit code, output)."""
-    code = (
+def fetch_code(port: int) -> str:
+    """Python that prints what ``http://127.0.0.1:PORT/`` answers."""
+    return (
         "import urllib.request\n"
         f"print(urllib.request.urlopen('http://127.0.0.1:{port}/', timeout=20).read().decode())"
     )
-    result = jupyter_server.exec(["python3", "-c", code], check=False)
+
+
+def fetch_in_container(jupyter_server: JupyterServer, port: int) -> tuple[int, str]:
+    """Fetch ``http://127.0.0.1:PORT/`` on the Jupyter host, outside any kernel (to see
+    a listener gone once its kernel is): (exit code, output)."""
+    result = jupyter_server.exec(["python3", "-c", fetch_code(port)], check=False)
     return result.exit_code, result.stdout.strip()
 
 
@@ -346,6 +351,22 @@ def test_remote_forward_cancel_and_end_with_the_connection(
         assert result.returncode == 0, result.stderr
         return result.stdout
 
+    def fetch_in_kernel(port: int) -> tuple[int, str]:
+        """Fetch through the connection's own kernel: a command it runs on the host."""
+        result = subprocess.run(
+            [
+                "ssh",
+                "-T",
+                *client,
+                "jupyter@127.0.0.1",
+                shlex.join(["python3", "-c", fetch_code(port)]),
+            ],
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        return result.returncode, result.stdout.decode().strip()
+
     greeting = (0, "hello from the test's side")
     try:
         wait_for(control.exists, timeout=TIMEOUT, what="the control socket")
@@ -353,7 +374,7 @@ def test_remote_forward_cancel_and_end_with_the_connection(
         forward = f"127.0.0.1:{remote_port}:127.0.0.1:{local_http}"
         ask("forward", "-R", forward)
         # code on the Jupyter host reaches the test's server through the connection
-        assert fetch_in_container(jupyter_server, remote_port) == greeting
+        assert fetch_in_kernel(remote_port) == greeting
 
         ask("cancel", "-R", forward)
         wait_for(
@@ -364,7 +385,7 @@ def test_remote_forward_cancel_and_end_with_the_connection(
 
         # any free port (0): ssh prints the one the bridge allocated
         allocated = int(re.findall(rb"\d+", ask("forward", "-R", f"0:127.0.0.1:{local_http}"))[0])
-        assert fetch_in_container(jupyter_server, allocated) == greeting
+        assert fetch_in_kernel(allocated) == greeting
     finally:
         ask("exit")
         proc.wait(timeout=60)
