@@ -6,6 +6,8 @@ shipped into the kernel, and the bridge with the pure reader:
 
 - a 256 MB stream to the client (``head -c … /dev/zero`` on exec), MB/s, and its ratio
   to sshd's;
+- 256 MB through ``ssh -L`` (sshd and the compiled bridge) to a source on the
+  container's loopback, and forwarded connections opened per second through one ``-L``;
 - keystroke echo latency: 200 single bytes through a PTY, each timed until ``cat``'s
   cooked-mode echo comes back;
 - where a 256 MB stream's CPU goes, per process: the ssh client, the bridge (this
@@ -31,6 +33,7 @@ import os
 import pty
 import resource
 import select
+import socket
 import statistics
 import subprocess
 import tempfile
@@ -117,6 +120,7 @@ def _measure(
     bridges: dict[str, BridgeServer],
 ) -> None:
     _throughput(ctx, targets)
+    _forwarding(ctx, {SSHD: targets[SSHD], COMPILED: targets[COMPILED]})
     _echo_latency(ctx, targets)
     _cpu_profile(ctx, container, targets, bridges)
 
@@ -189,19 +193,140 @@ def _throughput(ctx: Context, targets: dict[str, list[str]]) -> None:
         ctx.record(
             "256 MB to the client", variant, rates[variant], unit="MB/s", lower_is_better=False
         )
+    _relative_to_sshd(ctx, "throughput relative to sshd", rates, (COMPILED, PURE))
+    ctx.note(
+        "throughput: `ssh -T host head -c 256MiB /dev/zero` with stdout to /dev/null, "
+        "aes128-gcm; the ratio divides each sample by sshd's median"
+    )
+
+
+def _relative_to_sshd(
+    ctx: Context, metric: str, rates: dict[str, list[float]], variants: tuple[str, ...]
+) -> None:
+    """Each variant's samples divided by sshd's median."""
     ceiling = statistics.median(rates[SSHD])
-    for variant in (COMPILED, PURE):
+    for variant in variants:
         ctx.record(
-            "throughput relative to sshd",
+            metric,
             variant,
             [rate / ceiling for rate in rates[variant]],
             unit="ratio",
             lower_is_better=False,
         )
-    ctx.note(
-        "throughput: `ssh -T host head -c 256MiB /dev/zero` with stdout to /dev/null, "
-        "aes128-gcm; the ratio divides each sample by sshd's median"
+
+
+#: Where the forwarding rows' source listens in the container: each connection gets
+#: SIZE bytes (``?``: one byte, for the connection rate) and is closed.
+FORWARD_PORT = 18766
+FORWARD_SOURCE = f"""
+import socket, threading
+server = socket.create_server(("127.0.0.1", {FORWARD_PORT}), backlog=128)
+block = b"x" * (1 << 20)
+def one(conn):
+    with conn:
+        if conn.recv(1) == b"?":
+            conn.sendall(b"!")
+            return
+        for _ in range({SIZE} >> 20):
+            conn.sendall(block)
+while True:
+    threading.Thread(target=one, args=(server.accept()[0],), daemon=True).start()
+"""
+#: Connections opened one after another through one ``ssh -L`` for the connection rate.
+FORWARD_CONNECTIONS = 200
+
+
+def _forwarding(ctx: Context, targets: dict[str, list[str]]) -> None:
+    """256 MB through ``ssh -L`` and forwarded connections per second, sshd beside the
+    bridge (the same source on the container's loopback, started through sshd)."""
+    subprocess.run(
+        [
+            *targets[SSHD],
+            "-T",
+            "sandbox@127.0.0.1",
+            # a background job's stdin is /dev/null: the script goes to a file first
+            "f=$(mktemp) && cat > $f && (nohup python3 $f >/dev/null 2>&1 &)",
+        ],
+        input=FORWARD_SOURCE.encode(),
+        check=True,
+        timeout=60,
     )
+    samples = max(3, min(ctx.samples, 5))
+    rates: dict[str, list[float]] = {}
+    for variant, ssh in targets.items():
+        with _local_forward(ssh) as port:
+            seconds = ctx.measure(lambda port=port: _pull(port), n=samples)  # type: ignore[misc]
+            rates[variant] = [SIZE / 1e6 / s for s in seconds]
+            ctx.record(
+                "256 MB through ssh -L", variant, rates[variant], unit="MB/s", lower_is_better=False
+            )
+            opened = [_connections_per_second(port) for _ in range(samples)]
+            ctx.record(
+                "forwarded connections opened",
+                variant,
+                opened,
+                unit="conn/s",
+                lower_is_better=False,
+            )
+    _relative_to_sshd(ctx, "ssh -L throughput relative to sshd", rates, (COMPILED,))
+    ctx.note(
+        f"forwarding: `ssh -N -L` to a source on the container's loopback, {SIZE >> 20} MiB "
+        f"read per sample; connections: {FORWARD_CONNECTIONS} in a row, each a one-byte "
+        "request and answer, through one ssh -L"
+    )
+
+
+@contextlib.contextmanager
+def _local_forward(ssh: list[str]) -> Iterator[int]:
+    """``ssh -N -L PORT:127.0.0.1:FORWARD_PORT``, up and answering; yields PORT."""
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        port = int(probe.getsockname()[1])
+    proc = subprocess.Popen(
+        [
+            *ssh,
+            "-N",
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-L",
+            f"{LOOPBACK}:{port}:127.0.0.1:{FORWARD_PORT}",
+            "sandbox@127.0.0.1",
+        ],
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        _wait(lambda: proc.poll() is None and _one_connection(port))
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _one_connection(port: int) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=30) as conn:
+            conn.sendall(b"?")
+            return conn.recv(1) == b"!"
+    except OSError:
+        return False
+
+
+def _pull(port: int) -> None:
+    received = 0
+    with socket.create_connection((LOOPBACK, port), timeout=60) as conn:
+        conn.sendall(b".")
+        while chunk := conn.recv(1 << 20):
+            received += len(chunk)
+    if received != SIZE:
+        raise RuntimeError(f"ssh -L delivered {received} of {SIZE} bytes")
+
+
+def _connections_per_second(port: int) -> float:
+    started = time.perf_counter()
+    for _ in range(FORWARD_CONNECTIONS):
+        if not _one_connection(port):
+            raise RuntimeError("a forwarded connection failed")
+    return FORWARD_CONNECTIONS / (time.perf_counter() - started)
 
 
 def _echo_latency(ctx: Context, targets: dict[str, list[str]]) -> None:

@@ -139,9 +139,11 @@ def bridge_server(
     """A bridge in this process on 127.0.0.1 (shared by the module)."""
     workdir = tmp_path_factory.mktemp("bridge")
     authorized = write_authorized_keys(workdir / "authorized_keys", keypair)
-    config = ServerConfig(  # tests open 20 connections at once from 127.0.0.1
+    config = ServerConfig(  # tests open 20 connections at once from 127.0.0.1, and
+        # 100 forwards at once on one connection
         host_key=workdir / "host_key",
         authorized_keys=authorized,
+        max_channels=256,
         max_connections=64,
         max_startups=MaxStartups(64, 100, 64),
         max_startups_per_source=64,

@@ -13,7 +13,7 @@ import importlib
 import itertools
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +62,28 @@ def compiled_so() -> str:
 def until() -> Callable[..., None]:
     """:func:`wait_until`: a bounded polling wait."""
     return wait_until
+
+
+@contextlib.contextmanager
+def client_transport(address: tuple[str, int], timeout: float = 20.0) -> Iterator[Any]:
+    """A paramiko client connected to ``address`` with the ``none`` method (the test
+    servers run with ``insecure_no_auth`` on loopback)."""
+    import paramiko
+
+    transport = paramiko.Transport(address)
+    try:
+        transport.start_client(timeout=timeout)
+        transport.auth_none("tester")
+        yield transport
+    finally:
+        transport.close()
+        transport.join(5)
+
+
+@pytest.fixture
+def connect_client() -> Callable[..., contextlib.AbstractContextManager[Any]]:
+    """:func:`client_transport`."""
+    return client_transport
 
 
 @pytest.fixture

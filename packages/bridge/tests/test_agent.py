@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import queue
+import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -290,3 +291,89 @@ def test_finding_12_env_problem_names_what_is_wrong() -> None:
     assert agent.env_problem("LC_A=B", "x") is not None
     assert agent.env_problem("", "x") is not None
     assert agent.env_problem("LC_A", "x\0") is not None
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is alive (a zombie waiting for its reaper counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_what_a_command_left_in_the_background_ends_with_the_connection(
+    harness: Harness,
+) -> None:
+    """The VS Code flow: a command starts a server in the background and ends; the
+    server keeps running while the connection lasts, and ends with it."""
+    spawn(harness, 9, "nohup sleep 300 >/dev/null 2>&1 & echo $!")
+    stdout, _, status = harness.collect(9)
+    pid = int(stdout)
+    assert status == 0
+    assert _running(pid)
+    harness.agent.shutdown()
+    deadline = time.monotonic() + 10
+    while _running(pid):
+        assert time.monotonic() < deadline, "the background process outlived the connection"
+        time.sleep(0.02)
+
+
+# --- forwarding ------------------------------------------------------------------------------
+
+
+def _refused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_refused_connect_is_replied_with_its_reason(harness: Harness) -> None:
+    harness.agent.handle(
+        {"op": "connect", "req": 1, "ch": 20, "host": "127.0.0.1", "port": _refused_port()}, []
+    )
+    reply, _ = harness.next("reply")
+    assert reply["req"] == 1
+    assert reply["ok"] is False
+    assert "refused" in reply["message"].lower()
+    assert 20 not in harness.agent.forwards
+
+
+def test_a_listener_hands_over_what_it_accepts(harness: Harness) -> None:
+    """listen → accepted → adopt: the connection's bytes come out on the channel; its
+    EOF is sent as eof, the bridge's eof shuts the socket's write side, then exit."""
+    harness.agent.handle(
+        {"op": "listen", "req": 2, "listener": 1, "host": "127.0.0.1", "port": 0}, []
+    )
+    reply, _ = harness.next("reply")
+    assert reply["ok"] is True
+    with socket.create_connection(("127.0.0.1", reply["port"]), timeout=10) as conn:
+        accepted, _ = harness.next("accepted")
+        assert accepted["listener"] == 1
+        harness.agent.handle({"op": "adopt", "conn": accepted["conn"], "ch": 21}, [])
+        conn.sendall(b"to the client")
+        conn.shutdown(socket.SHUT_WR)
+        out, buffers = harness.next("out")
+        assert (out["ch"], buffers[0]) == (21, b"to the client")
+        assert harness.next("eof")[0]["ch"] == 21
+        harness.agent.handle({"op": "stdin", "ch": 21}, [b"to the peer"])
+        harness.agent.handle({"op": "eof", "ch": 21}, [])
+        conn.settimeout(10)
+        assert conn.recv(100) == b"to the peer"
+        assert conn.recv(100) == b""  # the bridge's EOF
+        assert harness.next("exit")[0]["ch"] == 21
+
+
+def test_unlisten_and_shutdown_close_the_listeners(harness: Harness) -> None:
+    ports = []
+    for number in (1, 2):
+        harness.agent.handle(
+            {"op": "listen", "req": number, "listener": number, "host": "127.0.0.1", "port": 0},
+            [],
+        )
+        ports.append(harness.next("reply")[0]["port"])
+    harness.agent.handle({"op": "unlisten", "listener": 1}, [])
+    harness.agent.shutdown()
+    for port in ports:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=10).close()

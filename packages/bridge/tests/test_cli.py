@@ -14,3 +14,20 @@ def test_finding_10_serve_help_keeps_the_token_out_of_the_url() -> None:
     assert "?token=…" not in text
     assert "a token in the URL" not in text
     assert "--max-startups-per-source" in text  # the rest of core's options came along
+
+
+def test_a_malformed_permit_is_a_usage_error_before_anything_connects() -> None:
+    result = CliRunner().invoke(
+        bridge,
+        ["serve", "--jupyter-url", "http://127.0.0.1:9/", "--permit-open", "8080"],
+        env={"JUPYTER_TOKEN": "t"},
+    )
+    assert result.exit_code == 2
+    assert "--permit-open" in result.output
+    assert "host:port" in result.output
+
+
+def test_serve_help_names_the_forwarding_options() -> None:
+    text = " ".join(CliRunner().invoke(bridge, ["serve", "--help"]).output.split())
+    for option in ("--forwarding", "--permit-open", "--permit-listen", "--gateway-ports"):
+        assert option in text

@@ -40,15 +40,9 @@ def bridge(tmp_path: Path, jupyter: Any) -> Iterator[BridgeServer]:
 
 
 @pytest.fixture
-def client(bridge: BridgeServer) -> Iterator[paramiko.Transport]:
-    transport = paramiko.Transport(bridge.address)
-    try:
-        transport.start_client(timeout=TIMEOUT)
-        transport.auth_none("tester")
+def client(bridge: BridgeServer, connect_client: Any) -> Iterator[paramiko.Transport]:
+    with connect_client(bridge.address) as transport:
         yield transport
-    finally:
-        transport.close()
-        transport.join(5)
 
 
 class Result:

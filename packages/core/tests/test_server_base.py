@@ -370,6 +370,35 @@ def test_base_policy_refuses_sessions_forwards_and_tcpip(
     assert transport.global_request("no-such-request@example.com", wait=True) is None
 
 
+class OpenFieldsPolicy(ServerPolicy):
+    """Records the fields paramiko left unread in a channel open of a kind it does not
+    parse (a client's ``forwarded-tcpip``: the address and port follow), then refuses."""
+
+    seen: ClassVar[list[tuple[str, int]]] = []
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:
+        message = self.connection.channel_open
+        if message is not None:
+            self.seen.append((message.get_text(), message.get_int()))
+        return super().check_channel_request(kind, chanid)
+
+
+class OpenFieldsServer(SSHServer):
+    policy_class = OpenFieldsPolicy
+
+
+def test_a_policy_reads_the_open_fields_paramiko_does_not_parse(
+    make_server: MakeServer, clients: list[paramiko.Transport], keys: Keys
+) -> None:
+    server = make_server(OpenFieldsServer)
+    transport = login(server, clients, keys)
+    with pytest.raises(paramiko.ChannelException):
+        transport.open_channel(
+            "forwarded-tcpip", dest_addr=("peer.example", 7), src_addr=("127.0.0.1", 1), timeout=5
+        )
+    assert OpenFieldsPolicy.seen == [("peer.example", 7)]
+
+
 def test_session_policy_still_refuses_pty_shell_exec_and_unlisted_subsystems(
     make_server: MakeServer, clients: list[paramiko.Transport], keys: Keys
 ) -> None:

@@ -21,6 +21,15 @@ Messages, bridge → agent (``op``): ``reader`` (``want``: ``auto``, ``compiled`
 ``hello``, ``ready`` (``impl``: the reader this kernel runs), ``out`` (buffer; ``fd`` 1 or
 2), ``ack`` (stdin credit), ``exit`` (``status``, and ``signal`` if a signal ended the
 process), ``error`` (``status``: the exit status the client gets).
+
+Forwarding: ``connect`` (``req``, ``ch``, ``host`` and ``port`` or ``path``) opens a
+:class:`Forward` on channel ``ch``, which then takes ``stdin``, ``eof``, ``ack`` and
+``kill`` as a process does and answers ``out``, ``ack``, ``eof`` (its peer's EOF) and
+``exit`` (both directions ended). ``listen`` (``req``, ``listener``, ``host``, ``port``)
+opens a :class:`Listener`; ``unlisten`` closes it; each connection it accepts is
+announced with ``accepted`` (``listener``, ``conn``, ``origin``) and becomes a forward on
+the bridge's ``adopt`` (``conn``, ``ch``), or is closed on ``drop``. ``connect`` and
+``listen`` are answered with ``reply`` (``req``, ``ok``, and ``message`` or ``port``).
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import platform
 import pwd
 import queue
 import signal
+import socket
 import struct
 import subprocess
 import sysconfig
@@ -437,6 +447,216 @@ PROCESS_OPS: dict[str, Callable[[Process, dict[str, Any], Sequence[bytes]], None
 }
 
 
+#: Seconds the agent gives a forward's ``connect`` (then: "connect failed").
+CONNECT_TIMEOUT = 10.0
+#: Pending connections a remote-forward listener queues.
+LISTEN_BACKLOG = 128
+
+
+class Forward:
+    """One forwarded connection: a connected socket on the kernel's host, carried on a
+    channel as a process's stdin and stdout are (same credit, same reader), with
+    half-close as sshd: the client's EOF shuts the socket's write side, the socket's EOF
+    is sent as ``eof``; once both directions ended (or on ``kill``), ``exit``."""
+
+    def __init__(self, agent: Agent, channel: int, sock: socket.socket) -> None:
+        self.agent = agent
+        self.channel = channel
+        self.sock = sock
+        self.credit = Credit(OUT_WINDOW)
+        self.inbox: queue.Queue[bytes | None] = queue.Queue()
+        self.stopping = threading.Event()
+        self._ended = 0
+        self._lock = threading.Lock()
+
+    def begin(self) -> None:
+        for target, role in ((self._pump_out, "read"), (self._pump_in, "write")):
+            threading.Thread(
+                target=target, name=f"jupyssh-agent-fwd-{role}-{self.channel}", daemon=True
+            ).start()
+
+    def _pump_out(self) -> None:
+        reader = self.agent.reader_class(
+            self.sock.fileno(), MAX_CHUNK, COALESCE_WINDOW, EAGER_BELOW
+        )
+        try:
+            while not self.stopping.is_set():
+                if not self.credit.wait_room():
+                    return
+                try:
+                    data = reader.read(POLL)
+                except OSError:
+                    break  # reset by the peer: an EOF for the client
+                if data is None:
+                    continue
+                if not data:
+                    break
+                self.credit.add(len(data))
+                self.agent.limiter.take()
+                self.agent.send({"op": "out", "ch": self.channel, "fd": 1}, [data])
+            if not self.stopping.is_set():
+                self.agent.send({"op": "eof", "ch": self.channel}, [])
+        finally:
+            self._end()
+
+    def _pump_in(self) -> None:
+        unacked = 0
+        try:
+            while True:
+                try:
+                    data = self.inbox.get(timeout=POLL)
+                except queue.Empty:
+                    if self.stopping.is_set():
+                        return
+                    continue
+                if data is None:
+                    with contextlib.suppress(OSError):
+                        self.sock.shutdown(socket.SHUT_WR)  # the client's EOF
+                    return
+                try:
+                    self.sock.sendall(data)
+                except OSError:
+                    return  # the peer is gone: what the client sends now is dropped
+                unacked += len(data)
+                if unacked >= STDIN_ACK_EVERY:
+                    self.agent.send({"op": "ack", "ch": self.channel, "n": unacked}, [])
+                    unacked = 0
+        finally:
+            self._end()
+
+    def _end(self) -> None:
+        """One direction ended; after both, close the socket and report ``exit``."""
+        with self._lock:
+            self._ended += 1
+            if self._ended != 2:
+                return
+        self.stopping.set()
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        self.agent.finished_forward(self)
+
+    # --- requests from the bridge (see FORWARD_OPS) ----------------------------------------
+
+    def on_stdin(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
+        self.inbox.put(b"".join(bytes(b) for b in buffers))
+
+    def on_eof(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
+        self.inbox.put(None)
+
+    def on_ack(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
+        self.credit.release(int(data["n"]))
+
+    def on_kill(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
+        self.kill()
+
+    def kill(self) -> None:
+        """The channel closed: end both directions now (unblocks a stuck ``sendall``)."""
+        self.stopping.set()
+        self.credit.close()
+        self.inbox.put(None)
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+
+#: The bridge's messages for one forwarded connection, by ``op``.
+FORWARD_OPS: dict[str, Callable[[Forward, dict[str, Any], Sequence[bytes]], None]] = {
+    "stdin": Forward.on_stdin,
+    "eof": Forward.on_eof,
+    "ack": Forward.on_ack,
+    "kill": Forward.on_kill,
+}
+
+
+def open_connection(data: dict[str, Any]) -> socket.socket:
+    """Connect to what a ``connect`` message names: ``path`` (a Unix socket) or
+    ``host`` and ``port`` (raises ``OSError``; bounded by :data:`CONNECT_TIMEOUT`)."""
+    path = data.get("path")
+    if path is not None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            _connect_unix(sock, str(path))
+        except BaseException:
+            sock.close()
+            raise
+    else:
+        sock = socket.create_connection(
+            (str(data["host"]), int(data["port"])), timeout=CONNECT_TIMEOUT
+        )
+    sock.settimeout(None)
+    return sock
+
+
+def _connect_unix(sock: socket.socket, path: str) -> None:
+    """Connect to a Unix socket whose backlog may be full: Linux answers that with
+    ``EAGAIN`` at once (not by waiting), so try again until :data:`CONNECT_TIMEOUT`."""
+    sock.settimeout(CONNECT_TIMEOUT)
+    deadline = time.monotonic() + CONNECT_TIMEOUT
+    while True:
+        try:
+            sock.connect(path)
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{path}: its backlog stayed full") from None
+            time.sleep(0.01)
+            continue
+        return
+
+
+class Listener:
+    """A remote forward's listening socket on the kernel's host; each accepted
+    connection is announced (``accepted``) and waits for the bridge's ``adopt``."""
+
+    def __init__(self, agent: Agent, number: int, sock: socket.socket) -> None:
+        self.agent = agent
+        self.number = number
+        self.sock = sock
+        self.closed = threading.Event()
+
+    def begin(self) -> None:
+        threading.Thread(
+            target=self._accept_loop, name=f"jupyssh-agent-listen-{self.number}", daemon=True
+        ).start()
+
+    def _accept_loop(self) -> None:
+        import select  # noqa: PLC0415 - only listeners need it
+
+        while not self.closed.is_set():
+            try:
+                readable, _, _ = select.select([self.sock], [], [], POLL)
+                if not readable:
+                    continue
+                conn, origin = self.sock.accept()
+            except (OSError, ValueError):
+                if self.closed.is_set():
+                    return
+                continue
+            self.agent.accepted(self, conn, origin)
+
+    def close(self) -> None:
+        """Stop listening now: the accept thread's ``select`` holds the socket open until
+        it returns, and the kernel would accept into the backlog meanwhile; Linux's
+        ``shutdown`` of a listening socket ends the listen at once."""
+        self.closed.set()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+def open_listener(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host`` (an address) and ``port`` (0: any free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class Agent:
     """The agent of one connection: routes the bridge's messages to :class:`Process`es.
 
@@ -453,10 +673,26 @@ class Agent:
         self.reader_class: Any = None
         self.reader_impl = "none"
         self._private_dir: str | None = None
-        #: The bridge's messages to the agent itself, by ``op`` (the rest: PROCESS_OPS).
+        #: The process group of every process started (each leads its own): what a
+        #: command left running in the background (a VS Code server) stays in its
+        #: group, and ends with the connection.
+        self.groups: list[int] = []
+        self.forwards: dict[int, Forward] = {}
+        self.listeners: dict[int, Listener] = {}
+        #: Accepted connections waiting for the bridge's ``adopt`` (or ``drop``).
+        self.pending: dict[int, socket.socket] = {}
+        self._accepted = 0
+        self._forward_lock = threading.Lock()
+        #: The bridge's messages to the agent itself, by ``op`` (the rest: PROCESS_OPS
+        #: and FORWARD_OPS).
         self._routes: dict[str, Callable[[dict[str, Any], Sequence[bytes]], None]] = {
             "reader": self._load_reader,
             "spawn": self._spawn,
+            "connect": self._connect,
+            "listen": self._listen,
+            "unlisten": self._unlisten,
+            "adopt": self._adopt,
+            "drop": self._drop,
         }
 
     def send(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
@@ -486,10 +722,95 @@ class Agent:
         if route is not None:
             route(data, buffers)
             return
+        channel = int(data.get("ch", -1))
+        forward = self.forwards.get(channel)
+        if forward is not None:
+            forward_op = FORWARD_OPS.get(op)
+            if forward_op is not None:
+                forward_op(forward, data, buffers)
+            return
         process_op = PROCESS_OPS.get(op)
-        process = self.processes.get(int(data.get("ch", -1)))
+        process = self.processes.get(channel)
         if process_op is not None and process is not None:
             process_op(process, data, buffers)
+
+    # --- forwarding ------------------------------------------------------------------------
+    # Connecting and binding may take time: both run on a thread of their own, and answer
+    # with ``reply`` (``req``: the request's number, ``ok``, ``message`` or ``port``).
+
+    def _reply(self, data: dict[str, Any], **answer: Any) -> None:
+        self.send({"op": "reply", "req": data.get("req"), **answer}, [])
+
+    def _connect(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
+        threading.Thread(target=self._connect_now, args=(data,), daemon=True).start()
+
+    def _connect_now(self, data: dict[str, Any]) -> None:
+        channel = int(data.get("ch", -1))
+        try:
+            sock = open_connection(data)
+        except (OSError, ValueError, KeyError) as exc:
+            self._reply(data, ok=False, message=str(exc) or type(exc).__name__)
+            return
+        self._start_forward(channel, sock)
+        self._reply(data, ok=True)
+
+    def _start_forward(self, channel: int, sock: socket.socket) -> None:
+        forward = Forward(self, channel, sock)
+        with self._forward_lock:
+            self.forwards[channel] = forward
+        forward.begin()
+
+    def finished_forward(self, forward: Forward) -> None:
+        with self._forward_lock:
+            self.forwards.pop(forward.channel, None)
+        self.send({"op": "exit", "ch": forward.channel, "status": 0}, [])
+
+    def _listen(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
+        threading.Thread(target=self._listen_now, args=(data,), daemon=True).start()
+
+    def _listen_now(self, data: dict[str, Any]) -> None:
+        number = int(data.get("listener", -1))
+        try:
+            sock = open_listener(str(data["host"]), int(data["port"]))
+        except (OSError, ValueError, KeyError, OverflowError) as exc:
+            self._reply(data, ok=False, message=str(exc) or type(exc).__name__)
+            return
+        listener = Listener(self, number, sock)
+        with self._forward_lock:
+            self.listeners[number] = listener
+        listener.begin()
+        self._reply(data, ok=True, port=sock.getsockname()[1])
+
+    def _unlisten(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
+        with self._forward_lock:
+            listener = self.listeners.pop(int(data.get("listener", -1)), None)
+        if listener is not None:
+            listener.close()
+
+    def accepted(self, listener: Listener, sock: socket.socket, origin: Any) -> None:
+        """A listener accepted ``sock``: hold it until the bridge opened its channel."""
+        with self._forward_lock:
+            self._accepted += 1
+            number = self._accepted
+            self.pending[number] = sock
+        host, port = (str(origin[0]), int(origin[1])) if isinstance(origin, tuple) else ("", 0)
+        self.send(
+            {"op": "accepted", "listener": listener.number, "conn": number, "origin": [host, port]},
+            [],
+        )
+
+    def _adopt(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
+        with self._forward_lock:
+            sock = self.pending.pop(int(data.get("conn", -1)), None)
+        if sock is not None:
+            self._start_forward(int(data.get("ch", -1)), sock)
+
+    def _drop(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
+        with self._forward_lock:
+            sock = self.pending.pop(int(data.get("conn", -1)), None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
 
     def _spawn(self, data: dict[str, Any], buffers: Sequence[bytes]) -> None:
         channel = int(data.get("ch", -1))
@@ -508,6 +829,7 @@ class Agent:
             )
             return
         self.processes[channel] = process
+        self.groups.append(process.proc.pid)
         process.begin()
 
     def finished(self, process: Process, status: int, signum: int | None) -> None:
@@ -566,6 +888,23 @@ class Agent:
         for process in list(self.processes.values()):
             process.kill()
             _signal_group(process.proc, signal.SIGKILL)
+        for group in self.groups:
+            for signum in (signal.SIGHUP, signal.SIGTERM):  # nohup ignores the first
+                with contextlib.suppress(OSError):
+                    os.killpg(group, signum)
+        with self._forward_lock:
+            listeners = list(self.listeners.values())
+            self.listeners.clear()
+            forwards = list(self.forwards.values())
+            pending = list(self.pending.values())
+            self.pending.clear()
+        for listener in listeners:
+            listener.close()
+        for forward in forwards:
+            forward.kill()
+        for sock in pending:
+            with contextlib.suppress(OSError):
+                sock.close()
         if self._private_dir is not None:
             for name in os.listdir(self._private_dir):
                 with contextlib.suppress(OSError):

@@ -31,6 +31,7 @@ __all__ = [
     "IN_WINDOW",
     "BridgeChannel",
     "ChannelRequest",
+    "InputCredit",
     "PtyRequest",
     "end_channel",
     "send_exit_signal",
@@ -53,6 +54,32 @@ ACK_BATCH = agent.OUT_WINDOW // 4
 POLL = 0.25
 #: Seconds to wait for the agent's exit report after the client closed the channel.
 KILL_GRACE = 5.0
+
+
+class InputCredit:
+    """Input bytes sent to the agent and not yet acknowledged, at most :data:`IN_WINDOW`:
+    :meth:`take` waits for room (until ``done`` is set), :meth:`release` returns it."""
+
+    def __init__(self, done: threading.Event) -> None:
+        self._done = done
+        self._cond = threading.Condition()
+        self._in_flight = 0
+
+    def take(self, size: int) -> None:
+        with self._cond:
+            while self._in_flight >= IN_WINDOW and not self._done.is_set():
+                self._cond.wait(POLL)
+            self._in_flight += size
+
+    def release(self, size: int) -> None:
+        with self._cond:
+            self._in_flight = max(0, self._in_flight - size)
+            self._cond.notify_all()
+
+    def wake(self) -> None:
+        """Let a waiting :meth:`take` see ``done``."""
+        with self._cond:
+            self._cond.notify_all()
 
 
 @dataclass
@@ -88,10 +115,9 @@ class BridgeChannel:
         #: (kind, value, data): ``out`` (fd, bytes), ``exit`` (status, signal name or
         #: b""), ``error`` (status, message).
         self._out: queue.Queue[tuple[str, int, bytes]] = queue.Queue()
-        self._credit = threading.Condition()
-        self._in_flight = 0
         self._spawned = False
         self._done = threading.Event()
+        self._credit = InputCredit(self._done)
         self._killed_at: float | None = None
 
     # --- start (transport thread) ------------------------------------------------------------
@@ -144,15 +170,16 @@ class BridgeChannel:
         self._out.put(("out", fd, data))
 
     def on_stdin_ack(self, size: int) -> None:
-        with self._credit:
-            self._in_flight = max(0, self._in_flight - size)
-            self._credit.notify_all()
+        self._credit.release(size)
 
     def on_exit(self, status: int, signal: str | None) -> None:
         self._out.put(("exit", status, (signal or "").encode("ascii", "replace")))
 
     def on_error(self, message: str, status: int = FAILED) -> None:
         self._out.put(("error", status, message.encode("utf-8", "replace")))
+
+    def on_eof(self) -> None:
+        """A process's end of output is its ``exit``: nothing to do here."""
 
     # --- input thread ----------------------------------------------------------------------
 
@@ -167,10 +194,7 @@ class BridgeChannel:
                 if self.request.pty is None and channel.eof_received:
                     self.io.call(self.session.post, {"op": "eof", "ch": self.number})
                 return
-            with self._credit:
-                while self._in_flight >= IN_WINDOW and not self._done.is_set():
-                    self._credit.wait(POLL)
-                self._in_flight += len(data)
+            self._credit.take(len(data))
             self.io.call(self.session.post, {"op": "stdin", "ch": self.number}, [data])
 
     # --- writer thread ---------------------------------------------------------------------
@@ -201,8 +225,7 @@ class BridgeChannel:
                     return
         finally:
             self._done.set()
-            with self._credit:
-                self._credit.notify_all()
+            self._credit.wake()
 
     def _send(self, fd: int, data: bytes) -> bool:
         try:
@@ -244,17 +267,20 @@ class BridgeChannel:
 
 
 def end_channel(channel: Channel, status: int, *, signal: str = "", message: str = "") -> None:
-    """``message`` on stderr, EOF, exit status, close — the exit status always before the
-    close. A process ended by a signal gets ``exit-signal`` as from sshd, then
+    """``message`` on stderr, exit status, EOF, close. The status goes before the EOF: a
+    client that has sent its own EOF answers ours with CLOSE at once, paramiko answers
+    that CLOSE on its own thread, and a status sent after our EOF could then follow the
+    CLOSE (OpenSSH's ``ssh`` drops it, "unknown channel", and exits 255; seen with
+    ControlMaster). A process ended by a signal gets ``exit-signal`` as from sshd, then
     ``exit-status`` 128+n too: OpenSSH's ``ssh`` reads only the status (without it, it
     exits 255), and scripts expect the shell's 128+n."""
     with contextlib.suppress(OSError, EOFError):
         if message:
             channel.sendall_stderr(f"jupyssh bridge: {message}\r\n".encode("utf-8", "replace"))
-        channel.shutdown_write()
         if signal:
             send_exit_signal(channel, signal)
         channel.send_exit_status(status)
+        channel.shutdown_write()
     channel.close()
 
 

@@ -10,25 +10,34 @@ starts from :meth:`Connection.after_request`, once paramiko has answered the req
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import logging
 import threading
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, TypeVar
 
 import paramiko
 from paramiko.channel import Channel
-from paramiko.common import OPEN_SUCCEEDED
+from paramiko.common import (
+    OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
+    OPEN_FAILED_CONNECT_FAILED,
+    OPEN_SUCCEEDED,
+)
 
 from jupyssh.bridge import agent
 from jupyssh.bridge.channel import BridgeChannel, ChannelRequest, PtyRequest, end_channel
 from jupyssh.bridge.errors import SFTPUnavailableError
+from jupyssh.bridge.forward import OPEN_TIMEOUT, ForwardChannel, RemoteForwards
+from jupyssh.bridge.forwarding import ForwardingPolicy
 from jupyssh.bridge.loop import LoopThread
 from jupyssh.bridge.pool import KernelPool
 from jupyssh.bridge.reader import ReaderChoice, kernel_reader_choice
 from jupyssh.bridge.session import KernelSession
 from jupyssh.bridge.terminal import TerminalChannel
+from jupyssh.core.errors import JupysshError
 from jupyssh.core.jupyter import JupyterClient
 from jupyssh.core.server import Connection, ServerConfig, ServerPolicy, SSHServer
 
@@ -44,6 +53,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
+#: The channel type of ``ssh -L`` to a Unix socket (OpenSSH's PROTOCOL, 2.4).
+STREAMLOCAL = "direct-streamlocal@openssh.com"
 #: Environment variables a client may set (``SendEnv``), as Debian's sshd ``AcceptEnv``.
 ACCEPTED_ENV = frozenset({"LANG", "LANGUAGE", "COLORTERM"})
 ACCEPTED_ENV_PREFIXES = ("LC_",)
@@ -88,6 +101,7 @@ class BridgeConfig:
     :param backend: ``terminals`` serves interactive shells (``pty-req`` then ``shell``)
         with the server's terminals API; commands (``exec``) and shells without a PTY
         still run in the kernel.
+    :param forwarding: what connections may forward (all of it by default, as sshd).
     """
 
     kernel_name: str | None = None
@@ -96,12 +110,16 @@ class BridgeConfig:
     ship_compiled: bool = True
     sftp: bool | Literal["require"] = True
     backend: Backend = "kernel"
+    forwarding: ForwardingPolicy = field(default_factory=ForwardingPolicy)
 
 
 class BridgePolicy(ServerPolicy):
     """Session channels with ``pty-req``, ``env``, ``shell``, ``exec``, ``window-change``
-    (and the ``sftp`` subsystem when available); everything else stays denied: no port
-    forwarding, no agent or X11 forwarding. Hooks run on the transport thread."""
+    (and the ``sftp`` subsystem when available), and port forwarding as the bridge's
+    :class:`~jupyssh.bridge.forwarding.ForwardingPolicy` allows; everything else stays
+    denied: no agent or X11 forwarding. Hooks run on the transport thread; a forward's
+    open and a ``tcpip-forward`` wait there for the agent's answer (bounded), because
+    paramiko answers them when the hook returns."""
 
     bridge: BridgeServer
 
@@ -112,9 +130,106 @@ class BridgePolicy(ServerPolicy):
         self.bridge = bridge
         self.requests: dict[int, ChannelRequest] = {}
         self.started: dict[int, BridgeChannel | TerminalChannel] = {}
+        #: Forwards whose socket is connected, by channel, until their channel opens.
+        self.forwards: dict[int, ForwardChannel] = {}
+        self.remote: RemoteForwards | None = None
         self._lock = threading.Lock()
 
+    # --- port forwarding ---------------------------------------------------------------------
+
+    def check_channel_direct_tcpip_request(
+        self, chanid: int, origin: tuple[str, int], destination: tuple[str, int]
+    ) -> int:
+        host, port = destination
+        if not self.bridge.forwarding.allows_open(host, port):
+            log.info(
+                "connection %d: forward to %s:%d refused by policy", self.connection.id, host, port
+            )
+            return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+        return self._open_forward(chanid, {"host": host, "port": port}, f"{host}:{port}")
+
+    def _open_forward(self, chanid: int, target: dict[str, Any], where: str) -> int:
+        """Have the agent connect to ``target``; the channel opens only if it did, as
+        sshd answers "connect failed" for a refused connect."""
+        session = self.bridge.session_for(self.connection)
+        forward = ForwardChannel(self.bridge.io, session, chanid)
+        reply = self._wait_for_agent(forward.connect(target), f"forward to {where}")
+        if reply is None:
+            return OPEN_FAILED_CONNECT_FAILED
+        if not reply.get("ok"):
+            log.info(
+                "connection %d: connect to %s failed: %s",
+                self.connection.id,
+                where,
+                reply.get("message"),
+            )
+            return OPEN_FAILED_CONNECT_FAILED
+        with self._lock:
+            self.forwards[chanid] = forward
+        return OPEN_SUCCEEDED
+
+    def _open_streamlocal(self, chanid: int) -> int:
+        """``ssh -L`` to a Unix socket: its path follows what paramiko read of the open."""
+        message = self.connection.channel_open
+        if not self.bridge.forwarding.allows_streamlocal() or message is None:
+            log.info("connection %d: Unix-socket forward refused by policy", self.connection.id)
+            return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+        try:
+            path = message.get_text()
+        except (UnicodeDecodeError, paramiko.SSHException):
+            return OPEN_FAILED_CONNECT_FAILED
+        return self._open_forward(chanid, {"path": path}, path)
+
+    def take_forward(self, chanid: int) -> ForwardChannel | None:
+        """The connected forward waiting for channel ``chanid`` (supervisor thread)."""
+        with self._lock:
+            return self.forwards.pop(chanid, None)
+
+    def check_port_forward_request(self, address: str, port: int) -> int | bool:
+        policy = self.bridge.forwarding
+        if not policy.allows_listen(address, port):
+            log.info(
+                "connection %d: listen on %s:%d refused by policy",
+                self.connection.id,
+                address,
+                port,
+            )
+            return False
+        with self._lock:
+            if self.remote is None:
+                session = self.bridge.session_for(self.connection)
+                self.remote = RemoteForwards(self.bridge.io, session, self.connection.transport)
+            remote = self.remote
+        listen = remote.listen(address, policy.bind_host(address), port)
+        bound = self._wait_for_agent(listen, f"listen on {address}:{port}")
+        return False if bound is None else bound
+
+    def _wait_for_agent(self, work: Coroutine[Any, Any, _T], what: str) -> _T | None:
+        """Run ``work`` on the bridge's loop and wait for it here, on the transport thread
+        (bounded by :data:`OPEN_TIMEOUT`: the kernel may still be starting); ``None`` if
+        it failed: no kernel, a lost kernel, no answer."""
+        try:
+            return self.bridge.io.submit(work).result(OPEN_TIMEOUT)
+        except (
+            concurrent.futures.TimeoutError,
+            asyncio.TimeoutError,
+            JupysshError,
+            OSError,
+        ) as exc:
+            log.info("connection %d: %s failed: %r", self.connection.id, what, exc)
+            return None
+
+    def cancel_port_forward_request(self, address: str, port: int) -> None:
+        with self._lock:
+            remote = self.remote
+        if remote is not None:
+            remote.cancel(address, port)
+
+    # --- session channels ----------------------------------------------------------------------
+
     def check_channel_request(self, kind: str, chanid: int) -> int:
+        if kind == STREAMLOCAL:
+            return self._open_streamlocal(chanid)
         if kind != "session":
             return super().check_channel_request(kind, chanid)
         with self._lock:
@@ -242,6 +357,7 @@ class BridgeServer(SSHServer):
         self.pool = KernelPool(client, bridge.kernel_name, bridge.warm)
         self._sessions: dict[Connection, KernelSession] = {}
         self._terminals: dict[Connection, list[TerminalChannel]] = {}
+        self._policies: dict[Connection, BridgePolicy] = {}
         self._sessions_lock = threading.Lock()
         self._backend_stopped = False
         self._sftp: Any = None
@@ -300,8 +416,23 @@ class BridgeServer(SSHServer):
     # --- SSHServer hooks ---------------------------------------------------------------------
 
     def make_policy(self, connection: Connection) -> paramiko.ServerInterface:
-        policy = BridgeSFTPPolicy if self._sftp is not None else BridgePolicy
-        return policy(connection, self, allow_none=self.config.insecure_no_auth)
+        kind = BridgeSFTPPolicy if self._sftp is not None else BridgePolicy
+        policy = kind(connection, self, allow_none=self.config.insecure_no_auth)
+        with self._sessions_lock:
+            self._policies[connection] = policy
+        return policy
+
+    @property
+    def forwarding(self) -> ForwardingPolicy:
+        return self.bridge_config.forwarding
+
+    def on_channel(self, connection: Connection, channel: Channel) -> None:
+        """A forward's channel opened: start carrying its bytes."""
+        with self._sessions_lock:
+            policy = self._policies.get(connection)
+        forward = None if policy is None else policy.take_forward(channel.get_id())
+        if forward is not None:
+            forward.start(channel)
 
     def on_transport(self, transport: paramiko.Transport, connection: Connection) -> None:
         if self._sftp is not None:
@@ -315,6 +446,7 @@ class BridgeServer(SSHServer):
         with self._sessions_lock:
             session = self._sessions.pop(connection, None)
             terminals = self._terminals.pop(connection, [])
+            self._policies.pop(connection, None)
         self._stop_terminals(terminals)
         if session is None:
             return

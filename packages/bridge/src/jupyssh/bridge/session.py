@@ -109,6 +109,9 @@ class ChannelSink(Protocol):
     def on_error(self, message: str, status: int) -> None:
         """The request could not be run (or the kernel was lost): end with ``status``."""
 
+    def on_eof(self) -> None:
+        """The forwarded connection's peer sent EOF (forwards only)."""
+
 
 #: Delivers one agent message to its channel: (channel number, sink, data, buffers).
 _Route = Callable[[int, ChannelSink, dict[str, Any], Sequence[bytes]], None]
@@ -155,12 +158,18 @@ class KernelSession:
         self._sender: asyncio.Task[None] | None = None
         self._channels: dict[int, ChannelSink] = {}
         self._closed = False
+        #: Requests to the agent waiting for its ``reply``, by number.
+        self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._requests = 0
+        #: Called with each ``accepted`` message (a remote forward's new connection).
+        self.on_accepted: Callable[[dict[str, Any]], None] | None = None
         #: The agent's messages for a channel, by ``op``.
         self._routes: dict[str, _Route] = {
             "out": self._on_output,
             "ack": self._on_stdin_ack,
             "exit": self._on_exit,
             "error": self._on_error,
+            "eof": self._on_eof,
         }
 
     # --- lifecycle (loop) --------------------------------------------------------------------
@@ -293,6 +302,10 @@ class KernelSession:
         """Deliver the agent's messages for channel ``number`` to ``sink`` (loop)."""
         self._channels[number] = sink
 
+    def detach(self, number: int) -> None:
+        """Stop delivering channel ``number``'s messages (loop)."""
+        self._channels.pop(number, None)
+
     def post(self, data: dict[str, Any], buffers: Sequence[bytes] = ()) -> None:
         """Queue a message to the agent (loop only; threads go through ``LoopThread.call``)."""
         if self._outbox is not None and not self._closed:
@@ -331,8 +344,35 @@ class KernelSession:
 
     # --- from the agent (loop) -----------------------------------------------------------------
 
+    async def request(self, data: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send ``data`` to the agent and return its ``reply`` (raises
+        ``asyncio.TimeoutError`` after ``timeout`` s, :class:`AgentError` if the session
+        could not start or was lost)."""
+        if self.ready is None:
+            raise AgentError("the connection's kernel session was never started")
+        await self.ready
+        self._requests += 1
+        number = self._requests
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._replies[number] = future
+        try:
+            self.post({**data, "req": number})
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._replies.pop(number, None)
+
     def _on_msg(self, msg: Message) -> None:
         data = msg.content.get("data") or {}
+        op = data.get("op")
+        if op == "reply":
+            future = self._replies.get(int(data.get("req", -1)))
+            if future is not None and not future.done():
+                future.set_result(data)
+            return
+        if op == "accepted":
+            if self.on_accepted is not None:
+                self.on_accepted(data)
+            return
         number = int(data.get("ch", -1))
         sink = self._channels.get(number)
         route = self._routes.get(str(data.get("op")))
@@ -364,6 +404,11 @@ class KernelSession:
         message = str(data.get("message", "the agent failed"))
         sink.on_error(message, int(data.get("status", FAILED)))
 
+    def _on_eof(
+        self, number: int, sink: ChannelSink, data: dict[str, Any], buffers: Sequence[bytes]
+    ) -> None:
+        sink.on_eof()
+
     def _count(self, report: dict[str, Any]) -> None:
         cpu, size = float(report.get("reader_cpu", 0.0)), int(report.get("bytes", 0))
         self.reader_cpu += cpu
@@ -381,6 +426,9 @@ class KernelSession:
         self._lost("the kernel closed the bridge's comm")
 
     def _lost(self, reason: str) -> None:
+        for future in self._replies.values():
+            if not future.done():
+                future.set_exception(AgentError(reason))
         channels, self._channels = self._channels, {}
         for sink in channels.values():
             sink.on_error(reason, FAILED)

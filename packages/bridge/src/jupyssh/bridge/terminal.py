@@ -232,9 +232,9 @@ class TerminalChannel:
         with contextlib.suppress(OSError, EOFError):
             if stderr:
                 channel.sendall_stderr(stderr)
-            channel.shutdown_write()
-            if status is not None:
+            if status is not None:  # before the EOF: see channel.end_channel
                 channel.send_exit_status(status)
+            channel.shutdown_write()
         channel.close()
 
     async def stop(self) -> None:

@@ -85,6 +85,8 @@ class ServerPacketizer(Packetizer):
         self._channel_lock = threading.Lock()
         self._after: list[Callable[[], object]] = []
         self._after_lock = threading.Lock()
+        #: The last ``CHANNEL_OPEN`` read (see :attr:`Connection.channel_open`).
+        self.channel_open: Message | None = None
 
     @property
     def open_channels(self) -> int:
@@ -99,7 +101,10 @@ class ServerPacketizer(Packetizer):
         while True:
             self._run_after()
             ptype, message = super().read_message()
-            if ptype != MSG_CHANNEL_OPEN or not self._channels_full():
+            if ptype != MSG_CHANNEL_OPEN:
+                return ptype, message
+            if not self._channels_full():
+                self.channel_open = message
                 return ptype, message
             self._refuse_channel(message)
 
@@ -257,6 +262,15 @@ class Connection:
         """
         self._auth_method = method
         self._key_fingerprint = key_fingerprint
+
+    @property
+    def channel_open(self) -> Message | None:
+        """The ``CHANNEL_OPEN`` message being answered now, read up to where paramiko
+        stopped (kind, sender channel, window, packet size): in ``check_channel_request``
+        (transport thread) a policy reads the fields of kinds paramiko does not parse,
+        such as ``direct-streamlocal@openssh.com``'s socket path. ``None`` before any."""
+        packetizer = self.transport.packetizer
+        return packetizer.channel_open if isinstance(packetizer, ServerPacketizer) else None
 
     def after_request(self, callback: Callable[[], object]) -> None:
         """Run ``callback`` on the transport thread once the request being handled now has
