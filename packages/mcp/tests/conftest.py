@@ -22,8 +22,8 @@ from jupyssh.mcp.settings import Settings
 
 @dataclass
 class FakeHost:
-    """Answers ``run`` with ``stdout``/``stderr``/``status``; ``hang`` makes it wait
-    until cancelled (a long command)."""
+    """Answers ``run`` with ``stdout``/``stderr``/``status``; ``hang`` makes a command
+    wait until cancelled (a long command), its remote kill excepted."""
 
     alias: str
     stdout: bytes = b""
@@ -35,6 +35,13 @@ class FakeHost:
     closed: bool = False
     cancelled: bool = False
 
+    def user_commands(self) -> list[str]:
+        """The command lines run (the last word of the stoppable wrapper's argv)."""
+        return [argv[-1] for argv in self.commands if "kill" not in argv[2]]
+
+    def kills(self) -> int:
+        return sum("kill" in argv[2] for argv in self.commands)
+
     async def config(self) -> HostConfig:
         return HostConfig(
             destination=self.alias,
@@ -45,7 +52,7 @@ class FakeHost:
         self, command: Sequence[str], *, timeout: float | None = 60.0, check: bool = True
     ) -> Completed:
         self.commands.append(list(command))
-        if self.hang:
+        if self.hang and "kill" not in command[2]:
             try:
                 await asyncio.Event().wait()
             except asyncio.CancelledError:

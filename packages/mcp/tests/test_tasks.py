@@ -8,11 +8,11 @@ import time
 from typing import Any
 
 import pytest
-from mcp.types import TextContent
 
 from jupyssh.core.errors import OperationTimeoutError
 from jupyssh.mcp.settings import Settings
 from jupyssh.mcp.tasks import TaskManager
+from jupyssh.mcp.testing import tool_error
 
 from .conftest import Hosts
 
@@ -55,6 +55,20 @@ async def test_command_start_returns_a_task_at_once_and_cancel_stops_the_command
         ).structured_content
         assert status["state"] == "cancelled"
     assert hosts.made["lab"].cancelled
+    assert hosts.made["lab"].kills() == 1
+
+
+async def test_a_command_past_its_timeout_is_killed_on_the_host(
+    connect: Any, settings: Settings, hosts: Hosts
+) -> None:
+    hosts.template = {"hang": True}
+    async with connect(settings) as client:
+        result = await client.call_tool(
+            "command_run", {"alias": "lab", "command": "sleep 30", "timeout": 0.2}
+        )
+    assert "did not finish within 0.2 s and was killed" in tool_error(result)
+    assert hosts.made["lab"].kills() == 1
+    assert hosts.made["lab"].cancelled
 
 
 async def test_a_finished_command_task_has_command_runs_result(
@@ -78,10 +92,7 @@ async def test_a_finished_command_task_has_command_runs_result(
 async def test_an_unknown_task_is_a_clear_tool_error(connect: Any, settings: Settings) -> None:
     async with connect(settings) as client:
         result = await client.call_tool("task_status", {"task_id": "task-99"})
-    assert result.is_error
-    [content] = result.content
-    assert isinstance(content, TextContent)
-    assert "no such task [task-99]" in content.text
+    assert "no such task [task-99]" in tool_error(result)
 
 
 async def test_a_failed_task_says_why() -> None:

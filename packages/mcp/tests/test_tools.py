@@ -7,26 +7,14 @@ import json
 from typing import Any
 
 import pytest
-from mcp.types import CallToolResult, TextContent
 
 from jupyssh.mcp.settings import Settings
+from jupyssh.mcp.testing import tool_data as data
+from jupyssh.mcp.testing import tool_error as error_text
 
 from .conftest import Hosts
 
 pytestmark = pytest.mark.asyncio
-
-
-def data(result: CallToolResult) -> dict[str, Any]:
-    assert not result.is_error, result.content
-    assert result.structured_content is not None
-    return result.structured_content
-
-
-def error_text(result: CallToolResult) -> str:
-    assert result.is_error
-    [content] = result.content
-    assert isinstance(content, TextContent)
-    return content.text
 
 
 async def test_hosts_list_shows_the_config_aliases_and_which_are_allowed(
@@ -48,7 +36,7 @@ async def test_command_run_returns_status_and_both_streams_apart(
         result = data(await client.call_tool("command_run", {"alias": "lab", "command": "x"}))
     assert (result["exit_status"], result["stdout"], result["stderr"]) == (3, "hello\n", "warn\n")
     assert not result["stdout_truncated"]
-    assert hosts.made["lab"].commands == [["sh", "-c", "x"]]
+    assert hosts.made["lab"].user_commands() == ["x"]
     assert hosts.made["lab"].masters_started == 1
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from jupyssh.core.errors import ConfigError, JupysshError
 from jupyssh.mcp.hosts import config_aliases
 from jupyssh.mcp.output import capped
+from jupyssh.mcp.remote import run_stoppable
 from jupyssh.mcp.tasks import Reporter
 from jupyssh.mcp.toolset import Services, ToolSet
 
@@ -84,7 +85,7 @@ class _CoreTools:
         host = self.services.hosts.get(alias)
         started = time.monotonic()
         await host.start_master()
-        done = await host.run(["sh", "-c", command], timeout=timeout, check=False)
+        done = await run_stoppable(host, command, timeout)
         limit = self.services.settings.max_output_bytes
         return {
             "alias": alias,
