@@ -5,24 +5,16 @@ issue for these tools), the refusals (3) and the secret scan of results and logs
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from jupyssh_harness import SSHContainer, until
-from mcp import Client, StdioServerParameters
-from mcp.client.stdio import stdio_client
 
 from jupyssh.mcp.testing import tool_data as ok
 from jupyssh.mcp.testing import tool_error as refused
+
+from .conftest import mcp_client, wait_running, write_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -33,58 +25,6 @@ SECRET_FILE = "/tmp/mcp-secrets.txt"
 MARKER = "/tmp/mcp-read-only-marker"
 
 
-@dataclass
-class Server:
-    """What one ``jupyssh mcp serve`` was given and left behind."""
-
-    home: Path
-    settings: Path
-    audit_log: Path
-    stderr: Path
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    """A short JUPYSSH_HOME: control sockets live under it (108-byte socket paths)."""
-    path = Path(tempfile.mkdtemp(prefix="jmcp-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def _settings(home: Path, ssh_host: SSHContainer, **extra: Any) -> Server:
-    server = Server(
-        home=home,
-        settings=home / "mcp.json",
-        audit_log=home / "audit.log",
-        stderr=home / "server.err",
-    )
-    data = {
-        "allow": [ssh_host.alias],
-        "ssh_config": str(ssh_host.config_file),
-        "audit_log": str(server.audit_log),
-        **extra,
-    }
-    server.settings.write_text(json.dumps(data))
-    return server
-
-
-@asynccontextmanager
-async def mcp_client(server: Server, *args: str) -> AsyncIterator[Client]:
-    """The SDK's client on ``jupyssh -vv mcp serve --settings …`` (a subprocess, stdio)."""
-    params = StdioServerParameters(
-        command=str(Path(sys.executable).parent / "jupyssh"),
-        args=["-vv", "mcp", "serve", "--settings", str(server.settings), *args],
-        env={
-            "PATH": os.environ["PATH"],
-            "HOME": str(server.home),
-            "JUPYSSH_HOME": str(server.home),
-        },
-    )
-    with server.stderr.open("a") as errlog:
-        async with Client(stdio_client(params, errlog=errlog)) as client:
-            yield client
-
-
 def remote_sleeps(ssh_host: SSHContainer, seconds: str) -> int:
     """How many ``sleep SECONDS`` processes run on the host (read from /proc)."""
     script = "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f 2>/dev/null; echo; done"
@@ -93,7 +33,7 @@ def remote_sleeps(ssh_host: SSHContainer, seconds: str) -> int:
 
 
 async def test_hosts_and_commands_over_stdio(ssh_host: SSHContainer, home: Path) -> None:
-    server = _settings(home, ssh_host, max_output_bytes=1000)
+    server = write_settings(home, ssh_host, max_output_bytes=1000)
     expected_hostname = ssh_host.exec(["hostname"]).stdout.strip()
     async with mcp_client(server) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
@@ -143,12 +83,7 @@ async def test_hosts_and_commands_over_stdio(ssh_host: SSHContainer, home: Path)
 async def test_a_command_task_returns_at_once_reports_progress_and_cancels(
     ssh_host: SSHContainer, home: Path
 ) -> None:
-    server = _settings(home, ssh_host)
-    progress: list[float] = []
-
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append(value)
-
+    server = write_settings(home, ssh_host)
     async with mcp_client(server) as client:
         started = time.monotonic()
         task = ok(
@@ -160,15 +95,7 @@ async def test_a_command_task_returns_at_once_reports_progress_and_cancels(
         assert time.monotonic() - started < 5
         assert task["state"] == "running"
         await until(lambda: remote_sleeps(ssh_host, "30") == 1, 10, "the command runs")
-        waited = ok(
-            await client.call_tool(
-                "task_wait",
-                {"task_id": task["task_id"], "timeout": 3},
-                progress_callback=on_progress,
-            )
-        )
-        assert waited["state"] == "running"
-        assert progress, "no progress notification arrived while waiting"
+        progress = await wait_running(client, task["task_id"])
         assert progress == sorted(progress)
 
         cancelled = ok(await client.call_tool("task_cancel", {"task_id": task["task_id"]}))
@@ -192,7 +119,7 @@ async def test_refusals_are_tool_errors_and_nothing_runs(
     ssh_host: SSHContainer, home: Path
 ) -> None:
     ssh_host.exec(["rm", "-f", MARKER])
-    server = _settings(home, ssh_host)
+    server = write_settings(home, ssh_host)
     async with mcp_client(server, "--read-only") as client:
         text = refused(
             await client.call_tool(
@@ -231,7 +158,7 @@ async def test_no_secret_in_any_result_or_log_line(ssh_host: SSHContainer, home:
         f'{{"shell_port": 5, "key": "{KERNEL_KEY}"}}\n'
     )
     ssh_host.exec(["sh", "-c", f"printf '%s' '{secrets_text}' > {SECRET_FILE}"])
-    server = _settings(home, ssh_host)
+    server = write_settings(home, ssh_host)
     results: list[str] = []
     async with mcp_client(server) as client:
         for tool, args in [

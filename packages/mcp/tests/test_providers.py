@@ -19,6 +19,14 @@ from jupyssh.mcp.toolset import ENTRY_POINT_GROUP, load_providers
 pytestmark = pytest.mark.asyncio
 
 CORE_TOOLS = {"hosts_list", "host_check", "command_run", "command_start"}
+KERNEL_TOOLS = {
+    "kernel_specs",
+    "kernel_list",
+    "kernel_start",
+    "kernel_execute",
+    "kernel_interrupt",
+    "kernel_shutdown",
+}
 TASK_TOOLS = {"task_list", "task_status", "task_wait", "task_cancel"}
 
 
@@ -48,6 +56,33 @@ async def test_tools_say_whether_they_only_read() -> None:
 
 def _point(name: str, value: str) -> EntryPoint:
     return EntryPoint(name=name, value=value, group=ENTRY_POINT_GROUP)
+
+
+async def test_without_jupyssh_kernel_installed_only_cores_tools_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Acceptance 5: jupyssh-mcp with jupyssh-core alone (the other packages hidden)."""
+    from importlib.metadata import PackageNotFoundError
+
+    from jupyssh.mcp import toolset
+
+    def only_core(name: str) -> Any:
+        raise PackageNotFoundError(name)
+
+    monkeypatch.setattr(toolset, "distribution", only_core)
+    providers = load_providers()
+    assert list(providers) == ["core"]
+    server, _ = build_server(Settings(), providers=providers)
+    async with Client(server) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+    assert names == CORE_TOOLS | TASK_TOOLS
+
+
+async def test_with_jupyssh_kernel_installed_its_tools_load_too() -> None:
+    server, _ = build_server(Settings())
+    async with Client(server) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+    assert names == CORE_TOOLS | TASK_TOOLS | KERNEL_TOOLS
 
 
 async def test_a_provider_of_a_package_not_installed_is_skipped(

@@ -59,6 +59,8 @@ async def serving(settings: Settings, **kwargs: Any) -> AsyncIterator[tuple[MCPS
         yield server, services
     finally:
         await services.tasks.close()
+        for close in services.closers:
+            await close()
         await services.hosts.close()
         logging.getLogger(AUDIT_LOGGER).removeHandler(handler)
         handler.close()

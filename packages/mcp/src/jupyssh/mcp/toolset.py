@@ -12,8 +12,8 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, PackageNotFoundError, distribution, entry_points
 from typing import Any, Protocol, TypeVar
 
 from jupyssh.core.errors import ConfigError, JupysshError
@@ -37,11 +37,13 @@ _F = TypeVar("_F", bound=Callable[..., Awaitable[Any]])
 
 @dataclass(frozen=True)
 class Services:
-    """What tools share: the policy, the hosts behind the allowlist, the tasks."""
+    """What tools share: the policy, the hosts behind the allowlist, the tasks, and what
+    to close when the server stops (a provider adds its own: kernels to shut down)."""
 
     settings: Settings
     hosts: HostPool
     tasks: TaskManager
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 class ToolSet:
@@ -110,6 +112,9 @@ def load_providers(points: Iterable[EntryPoint] | None = None) -> dict[str, Prov
     take the other tools down."""
     found: dict[str, Provider] = {}
     for point in sorted(points or entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name):
+        if not _package_installed(point):
+            log.debug("MCP tools %s skipped: jupyssh-%s is not installed", point.name, point.name)
+            continue
         try:
             found[point.name] = point.load()
         except ModuleNotFoundError as exc:
@@ -120,3 +125,16 @@ def load_providers(points: Iterable[EntryPoint] | None = None) -> dict[str, Prov
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop the others
             log.warning("MCP tools %s skipped: %s: %s", point.name, type(exc).__name__, exc)
     return found
+
+
+def _package_installed(point: EntryPoint) -> bool:
+    """jupyssh-mcp's own providers of another package's tools (``kernel``) load only
+    when that package (``jupyssh-kernel``) is installed; other packages' entry points are
+    theirs, so always."""
+    if point.name == "core" or point.dist is None or point.dist.name != "jupyssh-mcp":
+        return True
+    try:
+        distribution(f"jupyssh-{point.name}")
+    except PackageNotFoundError:
+        return False
+    return True
