@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +58,14 @@ def serve(settings_file: Path | None, read_only: bool, config_file: str | None) 
     settings = _settings(settings_file, config_file, read_only)
 
     async def run() -> None:
-        async with serving(settings) as (server, _services):
-            await server.run_stdio_async()
+        # SIGTERM (a client stopping its server) ends the serving like a closed stdin
+        # does: running tasks cancelled, kernels shut down, the masters it started stopped.
+        main = asyncio.current_task()
+        assert main is not None  # noqa: S101 - asyncio.run runs this as a task
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            async with serving(settings) as (server, _services):
+                await server.run_stdio_async()
 
     asyncio.run(run())
 
