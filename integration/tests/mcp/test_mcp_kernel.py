@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from jupyssh_harness import SSHContainer, write_ssh_config
 from mcp import Client
+from mcp.types import ImageContent
 
 from jupyssh.mcp.testing import tool_data as ok
 from jupyssh.mcp.testing import tool_error as refused
@@ -25,6 +26,15 @@ from .conftest import Server, mcp_client, wait_running, write_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
+#: A 1x1 PNG, shown by the remote kernel as display_data.
+PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQ"
+    "AAAABJRU5ErkJggg=="
+)
+PLOT = (
+    "import base64\nfrom IPython.display import Image, display\n"
+    f"display(Image(data=base64.b64decode('{PNG}'), format='png'))"
+)
 KERNEL_OPTIONS = {"ControlMaster": "auto", "ControlPersist": "10m", "ServerAliveInterval": "5"}
 
 
@@ -113,6 +123,14 @@ async def test_a_long_execute_is_a_task_and_its_cancel_interrupts_the_kernel(
         assert after["outputs"] == [{"type": "stream", "name": "stdout", "text": "alive\n"}]
         # the sleep was interrupted, not finished: the kernel answered well before 30 s
         assert time.monotonic() - started < 28
+
+        plot = ok(await client.call_tool("kernel_execute", {"kernel_id": kernel_id, "code": PLOT}))
+        shown = await client.call_tool("task_wait", {"task_id": plot["task_id"], "timeout": 30})
+        images = [block for block in shown.content if isinstance(block, ImageContent)]
+        assert [(image.mime_type, image.data) for image in images] == [("image/png", PNG)]
+        assert ok(shown)["result"]["outputs"] == [
+            {"type": "image", "mime_type": "image/png", "data": PNG}
+        ]
 
         error = await execute(client, kernel_id, "1/0")
         assert error["status"] == "error"

@@ -92,3 +92,30 @@ async def test_a_spec_on_an_alias_not_allowed_is_refused_and_nothing_starts(
 )
 def test_outputs_become_json(kind: str, content: dict[str, Any], expected: Any) -> None:
     assert _output(kind, content) == expected
+
+
+@pytest.mark.asyncio
+async def test_images_in_a_result_are_also_mcp_image_content() -> None:
+    from mcp.server.mcpserver import MCPServer
+    from mcp.types import ImageContent
+
+    from jupyssh.mcp.hosts import HostPool
+    from jupyssh.mcp.tasks import TaskManager
+    from jupyssh.mcp.toolset import Services, ToolSet
+
+    settings = Settings()
+    server: MCPServer = MCPServer("test")
+    tools = ToolSet(server, Services(settings, HostPool(settings), TaskManager()))
+
+    async def plot() -> dict[str, Any]:
+        """A result with a plot."""
+        return {
+            "result": {"outputs": [{"type": "image", "mime_type": "image/png", "data": "iVBOR"}]}
+        }
+
+    tools.add(plot, read_only=True)
+    async with Client(server) as client:
+        result = await client.call_tool("plot", {})
+    assert tool_data(result)["result"]["outputs"][0]["data"] == "iVBOR"
+    images = [block for block in result.content if isinstance(block, ImageContent)]
+    assert [(image.mime_type, image.data) for image in images] == [("image/png", "iVBOR")]

@@ -10,8 +10,9 @@ errors turned into one clear tool error, and every string of the result redacted
 from __future__ import annotations
 
 import functools
+import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, PackageNotFoundError, distribution, entry_points
 from typing import Any, Protocol, TypeVar
@@ -24,7 +25,7 @@ from jupyssh.mcp.settings import Settings
 from jupyssh.mcp.tasks import TaskManager
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 
 __all__ = ["ENTRY_POINT_GROUP", "Provider", "Services", "ToolSet", "load_providers"]
 
@@ -94,9 +95,32 @@ def _guard(fn: _F, tool: str, *, read_only: bool, settings: Settings) -> _F:
             log_call(tool, arguments, f"error {exc.kind}: {message}")
             raise ToolError(message) from None
         log_call(tool, arguments, "ok")
-        return redact_value(result)
+        return as_content(redact_value(result))
 
     return call  # type: ignore[return-value]
+
+
+def as_content(result: Any) -> Any:
+    """A result that holds images (a kernel's plots) also as MCP image content, so that
+    an agent's client shows them as images; anything else as it is (the SDK makes its
+    JSON text and structured content)."""
+    images = list(_images(result))
+    if not images or not isinstance(result, dict):
+        return result
+    text = TextContent(type="text", text=json.dumps(result))
+    return CallToolResult(content=[text, *images], structured_content=result)
+
+
+def _images(value: Any) -> Iterator[ImageContent]:
+    if isinstance(value, dict):
+        if value.get("type") == "image" and {"mime_type", "data"} <= value.keys():
+            yield ImageContent(type="image", data=value["data"], mime_type=value["mime_type"])
+        else:
+            for item in value.values():
+                yield from _images(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _images(item)
 
 
 class Provider(Protocol):
