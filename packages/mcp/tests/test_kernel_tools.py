@@ -119,3 +119,26 @@ async def test_images_in_a_result_are_also_mcp_image_content() -> None:
     assert tool_data(result)["result"]["outputs"][0]["data"] == "iVBOR"
     images = [block for block in result.content if isinstance(block, ImageContent)]
     assert [(image.mime_type, image.data) for image in images] == [("image/png", "iVBOR")]
+
+
+@pytest.mark.asyncio
+async def test_an_execute_on_a_kernel_that_died_fails_instead_of_waiting_forever() -> None:
+    import queue
+
+    from jupyssh.core.errors import KernelConnectionError
+    from jupyssh.mcp.providers.kernel import _execute, _Kernel
+
+    class DeadClient:
+        def execute(self, code: str) -> str:
+            return "msg-1"
+
+        async def get_iopub_msg(self, timeout: float) -> dict[str, Any]:
+            raise queue.Empty
+
+    class DeadManager:
+        async def is_alive(self) -> bool:
+            return False
+
+    kernel = _Kernel("kernel-1", "spec", "lab", DeadManager(), DeadClient())  # type: ignore[arg-type]
+    with pytest.raises(KernelConnectionError, match="the kernel died"):
+        await _execute(kernel, "print(1)", lambda *_: None)

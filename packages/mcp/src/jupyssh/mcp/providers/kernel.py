@@ -21,7 +21,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 
-from jupyssh.core.errors import ConfigError
+from jupyssh.core.errors import ConfigError, KernelConnectionError, OperationTimeoutError
 from jupyssh.kernel.specs import list_specs
 from jupyssh.mcp.tasks import Reporter
 from jupyssh.mcp.toolset import Services, ToolSet
@@ -33,6 +33,8 @@ _IMAGES = ("image/png", "image/jpeg", "image/svg+xml")
 _START_TIMEOUT = 120.0
 #: How long one wait for a kernel message lasts before the task reports progress again.
 _TICK = 1.0
+#: How long the execute reply may lag the kernel's idle status.
+_REPLY_TIMEOUT = 30.0
 
 
 @dataclass
@@ -95,14 +97,24 @@ class _KernelTools:
         alias = self._alias_of(spec)
         self.services.settings.check_alias(alias)
         manager = AsyncKernelManager(kernel_name=spec, connection_file=_connection_file())
-        await asyncio.wait_for(manager.start_kernel(), timeout)
-        client = manager.client()
-        client.start_channels()
+        client: AsyncKernelClient | None = None
         try:
+            await asyncio.wait_for(manager.start_kernel(), timeout)
+            client = manager.client()  # after the start: it copies the connection info
+            client.start_channels()
             await client.wait_for_ready(timeout=timeout)
-        except BaseException:
-            client.stop_channels()
-            await manager.shutdown_kernel(now=True)
+        except BaseException as exc:
+            # Halfway (started, not answering): nothing may be left running.
+            if client is not None:
+                client.stop_channels()
+            if manager.has_kernel:
+                await manager.shutdown_kernel(now=True)
+            if isinstance(exc, (asyncio.TimeoutError, RuntimeError)):
+                raise OperationTimeoutError(
+                    f"the kernel did not answer within {timeout:g} s ({exc or 'timeout'})",
+                    where=spec,
+                    hint="check the spec with `jupyssh kernel launch`, or raise the timeout",
+                ) from exc
             raise
         kernel = _Kernel(f"kernel-{next(self._ids)}", spec, alias, manager, client)
         self.kernels[kernel.id] = kernel
@@ -116,7 +128,7 @@ class _KernelTools:
 
         async def work(report: Reporter) -> dict[str, Any]:
             async with kernel.lock:
-                return await _execute(kernel.client, code, report)
+                return await _execute(kernel, code, report)
 
         task = self.services.tasks.start(
             "kernel_execute", work, on_cancel=kernel.manager.interrupt_kernel
@@ -164,14 +176,21 @@ def _connection_file() -> str:
     return str(folder / f"kernel-{uuid.uuid4()}.json")
 
 
-async def _execute(client: AsyncKernelClient, code: str, report: Reporter) -> dict[str, Any]:
+async def _execute(kernel: _Kernel, code: str, report: Reporter) -> dict[str, Any]:
+    client = kernel.client
     msg_id = client.execute(code)
     outputs: list[dict[str, Any]] = []
     started = time.monotonic()
-    while True:
+    while True:  # until the kernel is idle again, or dead
         try:
             msg = await client.get_iopub_msg(timeout=_TICK)
         except Exception:  # noqa: BLE001 - queue.Empty: nothing yet, say we still run
+            if not await kernel.manager.is_alive():
+                raise KernelConnectionError(
+                    "the kernel died while it ran the code",
+                    where=kernel.id,
+                    hint="start another with kernel_start",
+                ) from None
             elapsed = time.monotonic() - started
             report(elapsed, None, f"running for {elapsed:.0f} s, {len(outputs)} outputs")
             continue
@@ -183,8 +202,12 @@ async def _execute(client: AsyncKernelClient, code: str, report: Reporter) -> di
         output = _output(kind, content)
         if output is not None:
             outputs.append(output)
-    while True:
-        reply = await client.get_shell_msg(timeout=30)
+    deadline = time.monotonic() + _REPLY_TIMEOUT
+    while True:  # skip stale replies (kernel_info requests answered late); bounded
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise OperationTimeoutError("the kernel sent no execute reply", where=kernel.id)
+        reply = await client.get_shell_msg(timeout=left)
         if reply["parent_header"].get("msg_id") == msg_id:
             break
     return {"status": reply["content"]["status"], "outputs": outputs}
