@@ -137,6 +137,12 @@ async def test_a_long_execute_is_a_task_and_its_cancel_interrupts_the_kernel(
         assert error["outputs"][0]["ename"] == "ZeroDivisionError"
 
         results += [json.dumps(after), json.dumps(error), json.dumps(cancelled)]
+        await execute(client, kernel_id, "before_restart = 1")
+        restarted = ok(await client.call_tool("kernel_restart", {"kernel_id": kernel_id}))
+        assert restarted["restarted"] is True
+        gone = await execute(client, kernel_id, "before_restart")
+        assert gone["status"] == "error"
+        assert gone["outputs"][0]["ename"] == "NameError"
         shut = ok(await client.call_tool("kernel_shutdown", {"kernel_id": kernel_id}))
         assert shut["shut_down"] is True
         assert "no such kernel" in refused(

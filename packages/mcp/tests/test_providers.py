@@ -25,6 +25,7 @@ KERNEL_TOOLS = {
     "kernel_start",
     "kernel_execute",
     "kernel_interrupt",
+    "kernel_restart",
     "kernel_shutdown",
 }
 TASK_TOOLS = {"task_list", "task_status", "task_wait", "task_cancel"}

@@ -61,6 +61,7 @@ def register(tools: ToolSet) -> None:
     tools.add(kernels.kernel_start, read_only=False)
     tools.add(kernels.kernel_execute, read_only=False)
     tools.add(kernels.kernel_interrupt, read_only=False)
+    tools.add(kernels.kernel_restart, read_only=False)
     tools.add(kernels.kernel_shutdown, read_only=False)
 
 
@@ -140,6 +141,22 @@ class _KernelTools:
         kernel = self._get(kernel_id)
         await kernel.manager.interrupt_kernel()
         return {**kernel.to_dict(), "interrupted": True}
+
+    async def kernel_restart(
+        self, kernel_id: str, timeout: float = _START_TIMEOUT
+    ) -> dict[str, Any]:
+        """Restart a kernel (its variables are lost) and wait until it answers again."""
+        kernel = self._get(kernel_id)
+        async with kernel.lock:
+            await kernel.manager.restart_kernel()
+            try:
+                await kernel.client.wait_for_ready(timeout=timeout)
+            except RuntimeError as exc:
+                raise OperationTimeoutError(
+                    f"the kernel did not answer within {timeout:g} s after its restart",
+                    where=kernel_id,
+                ) from exc
+        return {**kernel.to_dict(), "restarted": True}
 
     async def kernel_shutdown(self, kernel_id: str) -> dict[str, Any]:
         """Shut a kernel down and forget it."""
