@@ -1,0 +1,65 @@
+"""Acceptance 1 of issue 12: ``ssh alice@…`` runs as alice in alice's server, bob likewise,
+authenticated by the keys each keeps in their own server; and the first refusals."""
+
+from __future__ import annotations
+
+from jupyssh_harness import JupyterHub, KeyPair
+
+from .conftest import HubEndpoint, authorize
+
+WHO = "whoami; echo $JUPYTERHUB_USER; pwd"
+
+
+def test_alice_and_bob_each_run_in_their_own_server(
+    hub: JupyterHub, endpoint: HubEndpoint, user_keys: dict[str, KeyPair]
+) -> None:
+    for user in ("alice", "bob"):
+        hub.start_server(user)
+        authorize(hub, user, user_keys[user])
+
+    for user in ("alice", "bob"):
+        result = endpoint.run(user, user_keys[user].private_key, WHO)
+
+        assert result.returncode == 0, result.stderr.decode()
+        assert result.stdout.decode().split() == [user, user, f"/home/{user}"]
+
+
+def test_exit_status_and_stderr_come_back_apart(
+    hub: JupyterHub, endpoint: HubEndpoint, user_keys: dict[str, KeyPair]
+) -> None:
+    hub.start_server("alice")
+    authorize(hub, "alice", user_keys["alice"])
+
+    result = endpoint.run("alice", user_keys["alice"].private_key, "echo out; echo err >&2; exit 7")
+
+    assert result.returncode == 7
+    assert result.stdout == b"out\n"
+    assert result.stderr == b"err\n"
+
+
+def test_alices_key_is_refused_for_bob(
+    hub: JupyterHub, endpoint: HubEndpoint, user_keys: dict[str, KeyPair]
+) -> None:
+    for user in ("alice", "bob"):
+        hub.start_server(user)
+        authorize(hub, user, user_keys[user])
+
+    result = endpoint.run("bob", user_keys["alice"].private_key, "whoami")
+
+    assert result.returncode == 255
+    assert b"Permission denied" in result.stderr
+    assert result.stdout == b""
+
+
+def test_a_user_without_keys_or_unknown_to_the_hub_is_refused(
+    hub: JupyterHub, endpoint: HubEndpoint, user_keys: dict[str, KeyPair]
+) -> None:
+    hub.start_server("carol")  # carol keeps no authorized_keys
+
+    no_keys = endpoint.run("carol", user_keys["carol"].private_key, "whoami")
+    unknown = endpoint.run("mallory", user_keys["alice"].private_key, "whoami")
+    path = endpoint.run("../alice", user_keys["alice"].private_key, "whoami")
+
+    for result in (no_keys, unknown, path):
+        assert result.returncode == 255
+        assert b"Permission denied" in result.stderr

@@ -1,0 +1,217 @@
+"""The hub's SSH server: jupyssh-bridge's server, serving every user of a JupyterHub.
+
+A login as ``alice`` is checked against the keys in alice's own server
+(:mod:`jupyssh.hub.keys`), read through the hub's proxy with the service's token at each
+login; her commands, shells and sftp then run in her server (a kernel, or a terminal, of
+it), exactly as the bridge runs them in its one server. Each user gets one client, one
+kernel pool and one sftp service, made at their first login and kept until the service
+stops; each connection still gets its own kernel, deleted when it ends.
+
+Deny by default: a user the hub does not know, whose server is not running, or whose
+server holds no matching key, gets nothing; passwords and keyboard-interactive are never
+offered; no forwarding.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import hmac
+import logging
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import paramiko
+from paramiko.common import AUTH_FAILED, AUTH_SUCCESSFUL
+
+from jupyssh.bridge.pool import KernelPool
+from jupyssh.bridge.server import CLOSE_TIMEOUT, BridgeConfig, BridgePolicy, BridgeServer
+from jupyssh.core.errors import JupysshError
+from jupyssh.core.jupyter import JupyterClient
+from jupyssh.core.server import AuthorizedKey, Connection, ServerConfig, fingerprint
+from jupyssh.hub.hubapi import HubAPI, HubService, valid_user_name
+from jupyssh.hub.keys import user_keys
+from jupyssh.sftp import SFTPService
+from jupyssh.sftp.interface import JupyterSFTPInterface
+from jupyssh.sftp.subsystem import JupyterSFTPServer
+
+__all__ = ["AUTH_TIMEOUT", "HubPolicy", "HubServer", "UserBackend"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds a login waits for the hub and the user's server to say which keys may log in.
+AUTH_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class UserBackend:
+    """What one user's sessions run on: their server's client, kernel pool and sftp."""
+
+    user: str
+    url: str
+    client: JupyterClient
+    pool: KernelPool
+    sftp: SFTPService | None
+
+
+class HubPolicy(BridgePolicy):
+    """The bridge's channels and sftp, authenticated by the keys in the user's own server.
+
+    The keys are fetched once per user name and connection, on the transport thread: only
+    this connection waits (it has no channel yet), bounded by :data:`AUTH_TIMEOUT`.
+    """
+
+    allowed_subsystems: ClassVar[frozenset[str]] = frozenset({"sftp"})
+    hub: HubServer
+
+    def __init__(self, connection: Connection, hub: HubServer) -> None:
+        super().__init__(connection, hub)
+        self.hub = hub
+        self._keys: dict[str, tuple[AuthorizedKey, ...]] = {}
+
+    def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
+        if key.public_blob is not None:  # certificates: not handled, refused
+            return AUTH_FAILED
+        keys = self._keys.get(username)
+        if keys is None:
+            keys = self._keys[username] = self.hub.keys_of(username)
+        blob = key.asbytes()
+        # every entry compared, in constant time each, as core's AuthorizedKeys.match
+        matches = [entry for entry in keys if hmac.compare_digest(entry.blob, blob)]
+        if not matches:
+            log.debug(
+                "connection %d: key %s not authorized for %s",
+                self.connection.id,
+                fingerprint(key),
+                username,
+            )
+            return AUTH_FAILED
+        self.connection.note_auth("publickey", fingerprint(key))
+        return AUTH_SUCCESSFUL
+
+
+class HubServer(BridgeServer):
+    """One SSH endpoint for every user of the hub ``service`` describes.
+
+    ``config`` is core's server configuration (its authorized_keys is not used: keys come
+    from each user's server); ``bridge`` the bridge's (kernel name, backend, reader, sftp).
+    """
+
+    def __init__(
+        self,
+        service: HubService,
+        config: ServerConfig | None = None,
+        bridge: BridgeConfig | None = None,
+    ) -> None:
+        bridge = bridge or BridgeConfig()
+        self.service = service
+        self.serves_sftp = bool(bridge.sftp)
+        # Core's server loads an authorized_keys file before it listens; this server's keys
+        # are in users' servers, so it gets an empty file of its own, removed at close.
+        self._no_keys_dir = Path(tempfile.mkdtemp(prefix="jupyssh-hub-"))
+        no_keys = self._no_keys_dir / "authorized_keys"
+        no_keys.write_text("# jupyssh-hub: keys come from each user's server\n")
+        no_keys.chmod(0o600)
+        config = replace(config or ServerConfig(), authorized_keys=no_keys)
+        # The bridge's own client and pool serve no session here (backend_for picks the
+        # user's); the client points at the proxy and is closed with the rest.
+        hub_client = JupyterClient(service.proxy_url, token=service.token)
+        super().__init__(hub_client, config, replace(bridge, sftp=False, warm=0))
+        self.hub_api = HubAPI(service)
+        self._users: dict[str, UserBackend] = {}
+        #: Backends of servers that moved (restarted elsewhere), closed at the end.
+        self._retired: list[UserBackend] = []
+        self._users_lock = threading.Lock()
+
+    # --- users -------------------------------------------------------------------------------
+
+    def keys_of(self, user: str) -> tuple[AuthorizedKey, ...]:
+        """The keys that may log in as ``user`` now: none unless the hub knows the user
+        and their server runs (transport thread; waits, bounded)."""
+        if not valid_user_name(user):
+            log.info("refused login as %r: not a hub user name", user)
+            return ()
+        try:
+            return self.io.submit(self._keys_of(user)).result(AUTH_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            log.warning(
+                "login as %s: the hub or the server did not answer in %gs", user, AUTH_TIMEOUT
+            )
+        except JupysshError as exc:
+            log.warning("login as %s: %s", user, exc)
+        return ()
+
+    async def _keys_of(self, user: str) -> tuple[AuthorizedKey, ...]:
+        server = await self.hub_api.user_server(user)
+        if server is None or not server.ready:
+            log.info("login as %s: no server running", user)
+            return ()
+        backend = self._backend(user, server.url)
+        return await user_keys(backend.client, user)
+
+    def _backend(self, user: str, url: str) -> UserBackend:
+        with self._users_lock:
+            backend = self._users.get(user)
+            if backend is None or backend.url != url:
+                client = JupyterClient(url, token=self.service.token)
+                sftp = SFTPService(client, loop=self.io.loop) if self.serves_sftp else None
+                pool = KernelPool(client, self.bridge_config.kernel_name, 0)
+                backend = UserBackend(user, url, client, pool, sftp)
+                # a server that moved: the old one's sessions keep their client until the end
+                if user in self._users:
+                    self._retired.append(self._users[user])
+                self._users[user] = backend
+            return backend
+
+    def user_of(self, connection: Connection) -> UserBackend:
+        """The backend of the user a connection authenticated as."""
+        user = connection.transport.get_username()
+        with self._users_lock:
+            backend = self._users.get(user or "")
+        if backend is None:  # authenticated means keys were read, so a backend exists
+            raise RuntimeError(f"connection {connection.id}: no backend for {user!r}")
+        return backend
+
+    # --- BridgeServer and SSHServer hooks ------------------------------------------------------
+
+    def backend_for(self, connection: Connection) -> tuple[JupyterClient, KernelPool]:
+        backend = self.user_of(connection)
+        return backend.client, backend.pool
+
+    def make_policy(self, connection: Connection) -> paramiko.ServerInterface:
+        return HubPolicy(connection, self)
+
+    def on_transport(self, transport: paramiko.Transport, connection: Connection) -> None:
+        if self.serves_sftp:
+            transport.set_subsystem_handler("sftp", JupyterSFTPServer, self._sftp_interface)
+
+    def _sftp_interface(self, server: paramiko.ServerInterface, *args: Any) -> Any:
+        """paramiko's ``SFTPServerInterface`` factory: the session's user's service."""
+        if not isinstance(server, HubPolicy):
+            raise TypeError("sftp outside a hub connection")
+        sftp = self.user_of(server.connection).sftp
+        if sftp is None:
+            raise RuntimeError("sftp is off")
+        return JupyterSFTPInterface(server, sftp, *args)
+
+    def close_backends(self) -> None:
+        with self._users_lock:
+            backends = [*self._users.values(), *self._retired]
+            self._users.clear()
+            self._retired.clear()
+        for backend in backends:
+            with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+                self.io.submit(backend.pool.close()).result(CLOSE_TIMEOUT)
+            if backend.sftp is not None:
+                with contextlib.suppress(Exception):
+                    backend.sftp.close()
+            with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+                self.io.submit(backend.client.aclose()).result(5.0)
+        with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+            self.io.submit(self.hub_api.aclose()).result(5.0)
+        super().close_backends()
+        shutil.rmtree(self._no_keys_dir, ignore_errors=True)

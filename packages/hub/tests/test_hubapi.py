@@ -1,0 +1,120 @@
+"""The hub's REST API as the service sees it: settings from the environment a hub gives its
+services, and a user's server from ``GET /hub/api/users/<name>``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from jupyssh.hub import HubAPI, HubAuthError, HubConfigError, HubService, valid_user_name
+
+API = "http://127.0.0.1:8000/hub/api"
+TOKEN = "s" * 48
+
+
+def _user(name: str, servers: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "user", "name": name, "servers": servers}
+
+
+def _server(url: str, *, ready: bool = True, pending: str | None = None) -> dict[str, Any]:
+    return {"name": "", "url": url, "ready": ready, "pending": pending}
+
+
+def _api(routes: dict[str, tuple[int, Any]], seen: list[str], proxy: str | None = None) -> HubAPI:
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        assert request.headers["Authorization"] == f"token {TOKEN}"
+        status, body = routes.get(request.url.path, (404, {"message": "Not found"}))
+        return httpx.Response(status, content=json.dumps(body).encode())
+
+    service = HubService.from_env({"JUPYTERHUB_API_TOKEN": TOKEN}, api_url=API, proxy_url=proxy)
+    return HubAPI(service, transport=httpx.MockTransport(answer))
+
+
+def _user_server(api: HubAPI, name: str) -> Any:
+    async def ask() -> Any:
+        try:
+            return await api.user_server(name)
+        finally:
+            await api.aclose()
+
+    return asyncio.run(ask())
+
+
+def test_the_service_settings_come_from_the_hubs_environment() -> None:
+    service = HubService.from_env({"JUPYTERHUB_API_TOKEN": TOKEN, "JUPYTERHUB_API_URL": API})
+
+    assert service.api_url == API
+    assert service.proxy_url == "http://127.0.0.1:8000/"
+    assert TOKEN not in repr(service)
+
+
+def test_no_token_is_a_config_error_that_says_where_it_comes_from() -> None:
+    with pytest.raises(HubConfigError, match=r"JUPYTERHUB_API_TOKEN") as caught:
+        HubService.from_env({"JUPYTERHUB_API_URL": API})
+    assert caught.value.exit_code == 3
+
+
+def test_no_api_url_is_a_config_error() -> None:
+    with pytest.raises(HubConfigError, match=r"--hub-api-url"):
+        HubService.from_env({"JUPYTERHUB_API_TOKEN": TOKEN})
+
+
+def test_an_api_url_that_is_not_the_proxys_needs_the_proxy_url() -> None:
+    environ = {"JUPYTERHUB_API_TOKEN": TOKEN, "JUPYTERHUB_API_URL": "http://hub:8081/api"}
+    with pytest.raises(HubConfigError, match=r"--proxy-url"):
+        HubService.from_env(environ)
+    assert HubService.from_env(environ, proxy_url="http://proxy").proxy_url == "http://proxy/"
+
+
+def test_a_ready_server_is_found_through_the_proxy() -> None:
+    seen: list[str] = []
+    api = _api({"/hub/api/users/alice": (200, _user("alice", {"": _server("/user/alice/")}))}, seen)
+
+    server = _user_server(api, "alice")
+
+    assert server.url == "http://127.0.0.1:8000/user/alice/"
+    assert server.ready
+    assert seen == ["/hub/api/users/alice"]
+
+
+def test_the_hubs_base_url_is_kept_once() -> None:
+    """The hub gives the server's path with its base_url: it replaces the proxy URL's path."""
+    body = _user("alice", {"": _server("/jhub/user/alice/")})
+    api = _api({"/hub/api/users/alice": (200, body)}, [], proxy="http://127.0.0.1:8000/jhub/")
+
+    assert _user_server(api, "alice").url == "http://127.0.0.1:8000/jhub/user/alice/"
+
+
+def test_no_user_or_no_server_is_none() -> None:
+    seen: list[str] = []
+    api = _api({"/hub/api/users/carol": (200, _user("carol", {}))}, seen)
+    assert _user_server(api, "carol") is None
+    api = _api({}, seen)
+    assert _user_server(api, "mallory") is None
+
+
+def test_a_refused_service_is_an_auth_error_naming_the_scopes() -> None:
+    api = _api({"/hub/api/users/alice": (403, {"message": "Forbidden"})}, [])
+
+    with pytest.raises(HubAuthError, match="refused the service") as caught:
+        _user_server(api, "alice")
+    assert "read:servers" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize("name", ["", "../alice", "alice/..", "a b", "alice/x", "-x", "a" * 65])
+def test_names_that_are_no_hub_user_are_never_looked_up(name: str) -> None:
+    seen: list[str] = []
+
+    assert not valid_user_name(name)
+    assert _user_server(_api({}, seen), name) is None
+    assert seen == []
+
+
+@pytest.mark.parametrize("name", ["alice", "bob.smith", "a1", "user@example.org", "x-y_z"])
+def test_hub_user_names_are_valid(name: str) -> None:
+    assert valid_user_name(name)

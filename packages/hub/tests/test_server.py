@@ -1,0 +1,52 @@
+"""The hub's SSH server before any hub answers: names refused without asking, nothing left
+behind by a server that starts and stops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+
+import pytest
+from paramiko.common import AUTH_FAILED
+
+from jupyssh.core.server import Connection, ServerConfig
+from jupyssh.hub import HubServer, HubService
+from jupyssh.hub.server import HubPolicy
+
+
+def _server(tmp_path: Path) -> HubServer:
+    # a hub API nobody serves: port 9 of the loopback (discard), never reached by these tests
+    service = HubService(
+        api_url="http://127.0.0.1:9/hub/api", token="s" * 48, proxy_url="http://127.0.0.1:9/"
+    )
+    return HubServer(service, ServerConfig(host_key=tmp_path / "host_key"))
+
+
+@pytest.mark.parametrize("name", ["../alice", "alice/x", "", "a b"])
+def test_a_name_that_is_no_hub_user_gets_no_key_without_asking_the_hub(
+    tmp_path: Path, name: str
+) -> None:
+    with _server(tmp_path) as server:
+        assert server.keys_of(name) == ()
+
+
+def test_public_keys_only_no_password_no_none(tmp_path: Path) -> None:
+    with _server(tmp_path) as server:
+        policy = HubPolicy(cast("Connection", object()), server)
+
+        assert policy.get_allowed_auths("alice") == "publickey"
+        assert policy.check_auth_password("alice", "s" * 48) == AUTH_FAILED
+        assert policy.check_auth_none("alice") == AUTH_FAILED
+        assert policy.check_channel_direct_tcpip_request(0, ("a", 1), ("b", 2)) != 0
+
+
+def test_a_server_that_started_and_stopped_leaves_no_file(tmp_path: Path) -> None:
+    server = _server(tmp_path)
+    placeholder = server.config.authorized_keys
+    assert placeholder is not None
+    assert placeholder.read_text().startswith("#")
+
+    with server:
+        server.start()
+
+    assert not placeholder.exists()
