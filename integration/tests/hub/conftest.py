@@ -4,6 +4,7 @@ jupyssh-hub serving it in this process with OpenSSH's ``ssh`` pinned to it."""
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from jupyssh_harness import (
     generate_keypair,
     start_jupyterhub,
 )
-from jupyssh_harness.openssh import pinned_options
+from jupyssh_harness.openssh import Program, pinned_argv
 
 from jupyssh.bridge.server import BridgeConfig
 from jupyssh.core.server import ServerConfig
@@ -46,18 +47,54 @@ class HubEndpoint:
     port: int
     known_hosts: Path
 
+    def argv(self, program: Program, identity: Path) -> list[str]:
+        """``PROGRAM`` pinned to this endpoint with ``identity`` only (no destination)."""
+        return pinned_argv(program, self.known_hosts, identity, port=self.port)
+
+    def ssh_argv(self, user: str, identity: Path, *remote: str) -> list[str]:
+        """``ssh -T … USER@127.0.0.1 REMOTE…``."""
+        return [*self.argv("ssh", identity), "-T", f"{user}@127.0.0.1", *remote]
+
     def run(
         self, user: str, identity: Path, *remote: str, timeout: float = COMMAND_TIMEOUT
     ) -> subprocess.CompletedProcess[bytes]:
         """``ssh -T USER@127.0.0.1 REMOTE…`` with ``identity`` only."""
-        argv = [
-            "ssh",
-            "-T",
-            *pinned_options(self.known_hosts, identity, port=self.port),
-            f"{user}@127.0.0.1",
-            *remote,
-        ]
+        argv = self.ssh_argv(user, identity, *remote)
         return subprocess.run(argv, input=b"", capture_output=True, timeout=timeout, check=False)
+
+    def transfer(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        """Run an sftp, scp or rsync argv (bounded), its output as text."""
+        return subprocess.run(
+            argv, input="", capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
+        )
+
+
+def write_file(hub: JupyterHub, user: str, name: str, text: str) -> None:
+    """Write ``text`` to ``~/NAME`` of ``user``, as that user."""
+    hub.exec(["sh", "-c", 'printf "%s" "$2" > "$1"', "sh", f"/home/{user}/{name}", text], user=user)
+
+
+def stream_sha256(endpoint: HubEndpoint, user: str, identity: Path, size: int) -> tuple[str, int]:
+    """``head -c SIZE /dev/urandom`` in ``user``'s server, hashed on both sides (the server's
+    side on stderr); asserts both digests agree and returns it and the bytes received."""
+    command = f"head -c {size} /dev/urandom | tee >(sha256sum >&2)"
+    with subprocess.Popen(
+        endpoint.ssh_argv(user, identity, command),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None
+        digest = hashlib.sha256()
+        received = 0
+        while chunk := proc.stdout.read(1 << 20):
+            digest.update(chunk)
+            received += len(chunk)
+        _, stderr = proc.communicate(timeout=COMMAND_TIMEOUT)
+        assert proc.returncode == 0, stderr.decode()
+    reported = stderr.split()[0].decode() if stderr.split() else ""
+    assert reported == digest.hexdigest()
+    return reported, received
 
 
 def authorize(hub: JupyterHub, user: str, keypair: KeyPair) -> None:

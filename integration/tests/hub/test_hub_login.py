@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from jupyssh_harness import JupyterHub, KeyPair
 
-from .conftest import HubEndpoint, authorize
+from .conftest import HubEndpoint, authorize, stream_sha256
 
 WHO = "whoami; echo $JUPYTERHUB_USER; pwd"
 
@@ -63,3 +63,14 @@ def test_a_user_without_keys_or_unknown_to_the_hub_is_refused(
     for result in (no_keys, unknown, path):
         assert result.returncode == 255
         assert b"Permission denied" in result.stderr
+
+
+def test_a_50_mb_stream_arrives_byte_exact(
+    hub: JupyterHub, endpoint: HubEndpoint, user_keys: dict[str, KeyPair]
+) -> None:
+    hub.start_server("bob")
+    authorize(hub, "bob", user_keys["bob"])
+
+    _, received = stream_sha256(endpoint, "bob", user_keys["bob"].private_key, 50 * 2**20)
+
+    assert received == 50 * 2**20

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import paramiko
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from paramiko.common import AUTH_FAILED, AUTH_SUCCESSFUL
 
 from jupyssh.bridge.pool import KernelPool
@@ -56,6 +58,16 @@ class UserBackend:
     client: JupyterClient
     pool: KernelPool
     sftp: SFTPService | None
+
+
+def _unused_key_file() -> str:
+    public = Ed25519PrivateKey.generate().public_key()
+    line = public.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode("ascii")
+    return (
+        "# jupyssh-hub: keys come from each user's server; this file is never read to log\n"
+        "# anyone in, and the private half of this key was never kept\n"
+        f"{line} jupyssh-hub-unused\n"
+    )
 
 
 class HubPolicy(BridgePolicy):
@@ -110,11 +122,13 @@ class HubServer(BridgeServer):
         bridge = bridge or BridgeConfig()
         self.service = service
         self.serves_sftp = bool(bridge.sftp)
-        # Core's server loads an authorized_keys file before it listens; this server's keys
-        # are in users' servers, so it gets an empty file of its own, removed at close.
+        # Core's server loads an authorized_keys file before it listens (and warns when it
+        # holds no key); this server's keys are in users' servers and HubPolicy never reads
+        # that file. So it gets one of its own, removed at close, holding a throwaway key
+        # whose private half is never kept.
         self._no_keys_dir = Path(tempfile.mkdtemp(prefix="jupyssh-hub-"))
         no_keys = self._no_keys_dir / "authorized_keys"
-        no_keys.write_text("# jupyssh-hub: keys come from each user's server\n")
+        no_keys.write_text(_unused_key_file(), encoding="ascii")
         no_keys.chmod(0o600)
         config = replace(config or ServerConfig(), authorized_keys=no_keys)
         # The bridge's own client and pool serve no session here (backend_for picks the
