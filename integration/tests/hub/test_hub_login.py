@@ -65,6 +65,23 @@ def test_a_user_without_keys_or_unknown_to_the_hub_is_refused(
         assert b"Permission denied" in result.stderr
 
 
+def test_a_user_without_keys_gets_one_line_saying_where_to_put_them(
+    hub: JupyterHub, endpoint: HubEndpoint, user_keys: dict[str, KeyPair]
+) -> None:
+    hub.start_server("carol")  # carol keeps no authorized_keys
+
+    result = endpoint.run("carol", user_keys["carol"].private_key, "whoami")
+    unknown = endpoint.run("mallory", user_keys["carol"].private_key, "whoami")
+
+    reason = [line for line in result.stderr.decode().splitlines() if "jupyssh-hub" in line]
+    assert reason == [
+        "jupyssh-hub: no key of yours may log in as carol: put your public key in "
+        "~/.ssh/authorized_keys in your server on the hub, then log in again"
+    ]
+    # the same line for a name the hub does not know: it tells nobody who exists
+    assert "no key of yours may log in as mallory" in unknown.stderr.decode()
+
+
 def test_a_50_mb_stream_arrives_byte_exact(
     hub: JupyterHub, endpoint: HubEndpoint, user_keys: dict[str, KeyPair]
 ) -> None:

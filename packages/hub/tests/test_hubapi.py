@@ -10,7 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from jupyssh.hub import HubAPI, HubAuthError, HubConfigError, HubService, valid_user_name
+from jupyssh.hub import (
+    HubAPI,
+    HubAPIError,
+    HubAuthError,
+    HubConfigError,
+    HubService,
+    valid_user_name,
+)
 
 API = "http://127.0.0.1:8000/hub/api"
 TOKEN = "s" * 48
@@ -118,3 +125,47 @@ def test_names_that_are_no_hub_user_are_never_looked_up(name: str) -> None:
 @pytest.mark.parametrize("name", ["alice", "bob.smith", "a1", "user@example.org", "x-y_z"])
 def test_hub_user_names_are_valid(name: str) -> None:
     assert valid_user_name(name)
+
+
+def _call(api: HubAPI, coro_fn: Any) -> Any:
+    async def run() -> Any:
+        try:
+            return await coro_fn(api)
+        finally:
+            await api.aclose()
+
+    return asyncio.run(run())
+
+
+def test_starting_a_server_takes_the_hubs_202_with_no_json_body() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == "/hub/api/users/bob/server":
+            return httpx.Response(202, content=b"")
+        return httpx.Response(404, json={"message": "Not found"})
+
+    service = HubService(api_url=API, token=TOKEN, proxy_url="http://127.0.0.1:8000/")
+    api = HubAPI(service, transport=httpx.MockTransport(answer))
+
+    assert _call(api, lambda a: a.start_server("bob")) is True
+
+
+def test_starting_the_server_of_no_user_is_false() -> None:
+    api = _api({}, [])
+
+    assert _call(api, lambda a: a.start_server("mallory")) is False
+
+
+def test_waiting_for_a_server_that_stops_pending_without_being_ready_fails() -> None:
+    body = _user("bob", {"": _server("/user/bob/", ready=False, pending=None)})
+    api = _api({"/hub/api/users/bob": (200, body)}, [])
+
+    with pytest.raises(HubAPIError, match="failed to start"):
+        _call(api, lambda a: a.wait_ready("bob", 5.0, interval=0.01))
+
+
+def test_waiting_for_a_server_that_stays_pending_times_out() -> None:
+    body = _user("bob", {"": _server("/user/bob/", ready=False, pending="spawn")})
+    api = _api({"/hub/api/users/bob": (200, body)}, [])
+
+    with pytest.raises(HubAPIError, match=r"did not start within 0\.05 s"):
+        _call(api, lambda a: a.wait_ready("bob", 0.05, interval=0.01))

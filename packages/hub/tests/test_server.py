@@ -11,7 +11,7 @@ from paramiko.common import AUTH_FAILED
 
 from jupyssh.core.server import Connection, ServerConfig
 from jupyssh.hub import HubServer, HubService
-from jupyssh.hub.server import HubPolicy
+from jupyssh.hub.server import HubPolicy, no_key
 
 
 def _server(tmp_path: Path) -> HubServer:
@@ -27,7 +27,11 @@ def test_a_name_that_is_no_hub_user_gets_no_key_without_asking_the_hub(
     tmp_path: Path, name: str
 ) -> None:
     with _server(tmp_path) as server:
-        assert server.keys_of(name) == ()
+        said: list[str] = []
+        lookup = server.keys_of(name, said.append)
+
+        assert lookup.keys == ()
+        assert said == []
 
 
 def test_public_keys_only_no_password_no_none(tmp_path: Path) -> None:
@@ -50,3 +54,9 @@ def test_a_server_that_started_and_stopped_leaves_no_file(tmp_path: Path) -> Non
         server.start()
 
     assert not placeholder.exists()
+
+
+def test_the_reason_given_never_says_whether_a_user_exists_nor_echoes_control_characters() -> None:
+    assert "alice" in no_key("alice")
+    assert "~/.ssh/authorized_keys" in no_key("alice")
+    assert "\x1b" not in no_key("\x1b[2Jalice")

@@ -20,7 +20,7 @@ from jupyssh.hub._version import __version__
 from jupyssh.hub.errors import HubAPIError, HubAuthError, HubConfigError
 from jupyssh.hub.hubapi import HubAPI, HubService, UserServer, valid_user_name
 from jupyssh.hub.keys import AUTHORIZED_KEYS_PATH, user_keys
-from jupyssh.hub.server import HubPolicy, HubServer, UserBackend
+from jupyssh.hub.server import HubOptions, HubPolicy, HubServer, UserBackend
 
 __all__ = [
     "AUTHORIZED_KEYS_PATH",
@@ -28,6 +28,7 @@ __all__ = [
     "HubAPIError",
     "HubAuthError",
     "HubConfigError",
+    "HubOptions",
     "HubPolicy",
     "HubServer",
     "HubService",

@@ -14,7 +14,7 @@ from jupyssh.core.output import Output, json_option, pass_output
 from jupyssh.core.server import ServerConfig
 from jupyssh.core.server.options import parse_listen
 from jupyssh.hub.hubapi import API_URL_ENV, HubService
-from jupyssh.hub.server import HubServer
+from jupyssh.hub.server import AUTH_TIMEOUT, HubOptions, HubServer
 
 __all__ = ["hub"]
 
@@ -60,6 +60,19 @@ def hub() -> None:
     help="Authenticated connections at once, all users together.",
 )
 @click.option(
+    "--start-servers/--no-start-servers",
+    default=True,
+    show_default=True,
+    help="Start a user's stopped server at login (the client sees progress lines).",
+)
+@click.option(
+    "--start-timeout",
+    type=click.FloatRange(min=1),
+    default=HubOptions().start_timeout,
+    show_default=True,
+    help="Seconds a login waits for a server to start.",
+)
+@click.option(
     "--backend",
     type=click.Choice(BACKENDS),
     default="kernel",
@@ -79,6 +92,8 @@ def serve(
     hub_api_url: str | None,
     proxy_url: str | None,
     max_connections: int,
+    start_servers: bool,
+    start_timeout: float,
     backend: Backend,
 ) -> None:
     """Serve SSH for the hub's users until interrupted (Ctrl-C, SIGTERM).
@@ -96,8 +111,11 @@ def serve(
         allow_non_loopback=allow_non_loopback,
         host_key=host_key,
         max_connections=max_connections,
+        # a login may wait for the hub to start the user's server
+        login_grace_time=AUTH_TIMEOUT + (start_timeout if start_servers else 0),
     )
-    with HubServer(service, config, BridgeConfig(backend=backend)) as server:
+    options = HubOptions(start_servers=start_servers, start_timeout=start_timeout)
+    with HubServer(service, config, BridgeConfig(backend=backend), options) as server:
         bound_host, bound_port = server.address
         facts: dict[str, Any] = {
             "listen": f"{bound_host}:{bound_port}",

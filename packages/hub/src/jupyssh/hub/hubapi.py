@@ -6,11 +6,13 @@ through the hub's proxy: ``<proxy_url>user/<name>/``; by default the proxy is wh
 API URL points, without its ``hub/api`` (an API URL of the hub itself, such as a managed
 service's ``http://127.0.0.1:8081/hub/api``, needs ``proxy_url`` given).
 
-Scopes used: ``read:users:name`` and ``read:servers`` (:meth:`HubAPI.user_server`).
+Scopes used: ``read:users:name`` and ``read:servers`` (:meth:`HubAPI.user_server`),
+``servers`` (:meth:`HubAPI.start_server`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -119,10 +121,14 @@ class HubAPI:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _json(self, method: str, path: str, *, what: str) -> Any:
+    async def _send(
+        self, method: str, path: str, *, what: str, json: Any = None, accept: int = 0
+    ) -> httpx.Response | None:
+        """The hub's answer; ``None`` for 404 or for the error status ``accept``; typed
+        errors for the rest of the 4xx and 5xx."""
         url = f"{self.service.api_url}/{path}"
         try:
-            response = await self._http.request(method, url)
+            response = await self._http.request(method, url, json=json)
         except httpx.HTTPError as exc:
             raise HubAPIError(f"{what}: {exc}", where=self.service.api_url) from exc
         if response.status_code in {401, 403}:
@@ -133,21 +139,33 @@ class HubAPI:
                 "read:servers, servers and access:servers",
                 status=response.status_code,
             )
-        if response.status_code == 404:
+        if response.status_code in {404, accept}:
             return None
         if response.status_code >= 400:
-            raise HubAPIError(f"{what}: HTTP {response.status_code}", where=self.service.api_url)
+            raise HubAPIError(
+                f"{what}: HTTP {response.status_code}{_message(response)}",
+                where=self.service.api_url,
+            )
+        return response
+
+    async def _json(self, path: str, *, what: str) -> Any:
+        """``GET path``'s JSON; ``None`` for 404."""
+        response = await self._send("GET", path, what=what)
+        if response is None:
+            return None
         try:
             return response.json()
         except ValueError as exc:
-            raise HubAPIError(f"{what}: the hub did not answer JSON", where=url) from exc
+            raise HubAPIError(
+                f"{what}: the hub did not answer JSON", where=str(response.url)
+            ) from exc
 
     async def user_server(self, user: str) -> UserServer | None:
         """``user``'s default server, ``None`` if the hub has no such user or no such
         server running or starting."""
         if not valid_user_name(user):
             return None
-        body = await self._json("GET", f"users/{quote(user, safe='')}", what=f"user {user}")
+        body = await self._json(f"users/{quote(user, safe='')}", what=f"user {user}")
         if not isinstance(body, dict) or body.get("name") != user:
             return None
         servers = body.get("servers") or {}
@@ -163,3 +181,44 @@ class HubAPI:
             ready=bool(server.get("ready")),
             pending=str(pending) if pending else None,
         )
+
+    async def start_server(self, user: str) -> bool:
+        """Ask the hub to start ``user``'s default server (a no-op if it runs or is starting);
+        ``False`` if the hub has no such user."""
+        if not valid_user_name(user):
+            return False
+        path = f"users/{quote(user, safe='')}/server"
+        what = f"start {user}'s server"
+        # 400: already running or pending, which is what was asked for
+        if await self._send("POST", path, what=what, json={}, accept=400) is not None:
+            return True
+        # None: a 404 (no such user), or that 400
+        return await self.user_server(user) is not None
+
+    async def wait_ready(self, user: str, timeout: float, *, interval: float = 0.25) -> UserServer:
+        """``user``'s server once the hub says it is ready; :class:`HubAPIError` when it
+        stops pending without being ready, or after ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            server = await self.user_server(user)
+            if server is not None and server.ready:
+                return server
+            if server is None or server.pending is None:
+                raise HubAPIError(f"{user}'s server failed to start", where=self.service.api_url)
+            if loop.time() > deadline:
+                raise HubAPIError(
+                    f"{user}'s server did not start within {timeout:g} s",
+                    where=self.service.api_url,
+                )
+            await asyncio.sleep(interval)
+
+
+def _message(response: httpx.Response) -> str:
+    """``: <the hub's message>`` (JupyterHub answers errors as ``{"message": …}``)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    message = body.get("message") if isinstance(body, dict) else None
+    return f": {' '.join(str(message).split())[:200]}" if message else ""

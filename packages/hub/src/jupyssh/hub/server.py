@@ -14,6 +14,7 @@ offered; no forwarding.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import hmac
@@ -21,6 +22,7 @@ import logging
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,25 +30,72 @@ from typing import Any, ClassVar
 import paramiko
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from paramiko.common import AUTH_FAILED, AUTH_SUCCESSFUL
+from paramiko.common import AUTH_FAILED, AUTH_SUCCESSFUL, cMSG_USERAUTH_BANNER
+from paramiko.message import Message
 
 from jupyssh.bridge.pool import KernelPool
 from jupyssh.bridge.server import CLOSE_TIMEOUT, BridgeConfig, BridgePolicy, BridgeServer
 from jupyssh.core.errors import JupysshError
 from jupyssh.core.jupyter import JupyterClient
 from jupyssh.core.server import AuthorizedKey, Connection, ServerConfig, fingerprint
-from jupyssh.hub.hubapi import HubAPI, HubService, valid_user_name
+from jupyssh.hub.errors import HubAPIError
+from jupyssh.hub.hubapi import HubAPI, HubService, UserServer, valid_user_name
 from jupyssh.hub.keys import user_keys
 from jupyssh.sftp import SFTPService
 from jupyssh.sftp.interface import JupyterSFTPInterface
 from jupyssh.sftp.subsystem import JupyterSFTPServer
 
-__all__ = ["AUTH_TIMEOUT", "HubPolicy", "HubServer", "UserBackend"]
+__all__ = [
+    "AUTH_TIMEOUT",
+    "HubOptions",
+    "HubPolicy",
+    "HubServer",
+    "Lookup",
+    "UserBackend",
+    "no_key",
+    "not_running",
+]
 
 log = logging.getLogger(__name__)
 
-#: Seconds a login waits for the hub and the user's server to say which keys may log in.
+#: Seconds a login waits for the hub and the user's server to say which keys may log in
+#: (plus the server's start, when it is started at login).
 AUTH_TIMEOUT = 20.0
+
+
+def no_key(user: str) -> str:
+    """What a client is told when no key of theirs may log in as ``user`` (the same whether
+    or not the hub knows ``user``: the line tells nobody which users exist)."""
+    name = user if valid_user_name(user) else "that name"  # never echo control characters
+    return (
+        f"no key of yours may log in as {name}: put your public key in "
+        "~/.ssh/authorized_keys in your server on the hub, then log in again"
+    )
+
+
+def not_running(user: str) -> str:
+    return f"no server of {user} is running: start yours on the hub, then log in again"
+
+
+@dataclass(frozen=True)
+class HubOptions:
+    """How the service treats users' servers.
+
+    :param start_servers: start a user's stopped server at login (through the hub, with
+        the ``servers`` scope), showing progress lines to the client.
+    :param start_timeout: seconds a login waits for a server to start.
+    """
+
+    start_servers: bool = True
+    start_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The keys that may log in as a user, and why there are none (shown to the client)."""
+
+    keys: tuple[AuthorizedKey, ...]
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,17 +132,18 @@ class HubPolicy(BridgePolicy):
     def __init__(self, connection: Connection, hub: HubServer) -> None:
         super().__init__(connection, hub)
         self.hub = hub
-        self._keys: dict[str, tuple[AuthorizedKey, ...]] = {}
+        self._keys: dict[str, Lookup] = {}
+        self._told: set[str] = set()
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         if key.public_blob is not None:  # certificates: not handled, refused
             return AUTH_FAILED
-        keys = self._keys.get(username)
-        if keys is None:
-            keys = self._keys[username] = self.hub.keys_of(username)
+        lookup = self._keys.get(username)
+        if lookup is None:
+            lookup = self._keys[username] = self.hub.keys_of(username, self.say)
         blob = key.asbytes()
         # every entry compared, in constant time each, as core's AuthorizedKeys.match
-        matches = [entry for entry in keys if hmac.compare_digest(entry.blob, blob)]
+        matches = [entry for entry in lookup.keys if hmac.compare_digest(entry.blob, blob)]
         if not matches:
             log.debug(
                 "connection %d: key %s not authorized for %s",
@@ -101,9 +151,24 @@ class HubPolicy(BridgePolicy):
                 fingerprint(key),
                 username,
             )
+            if username not in self._told:  # once, however many keys the client offers
+                self._told.add(username)
+                self.say(lookup.reason or no_key(username))
             return AUTH_FAILED
         self.connection.note_auth("publickey", fingerprint(key))
         return AUTH_SUCCESSFUL
+
+    def say(self, line: str) -> None:
+        """Show ``line`` to the client now, before authentication ends (an SSH banner:
+        OpenSSH prints it on stderr). Any thread: paramiko serializes what it sends."""
+        message = Message()
+        message.add_byte(cMSG_USERAUTH_BANNER)
+        message.add_string(f"jupyssh-hub: {line}\n")
+        message.add_string("")
+        # paramiko sends banners only from get_banner(), before the user name is known;
+        # its own auth handler sends this message the same way.
+        transport: Any = self.connection.transport
+        transport._send_message(message)
 
 
 class HubServer(BridgeServer):
@@ -118,9 +183,11 @@ class HubServer(BridgeServer):
         service: HubService,
         config: ServerConfig | None = None,
         bridge: BridgeConfig | None = None,
+        options: HubOptions | None = None,
     ) -> None:
         bridge = bridge or BridgeConfig()
         self.service = service
+        self.options = options or HubOptions()
         self.serves_sftp = bool(bridge.sftp)
         # Core's server loads an authorized_keys file before it listens (and warns when it
         # holds no key); this server's keys are in users' servers and HubPolicy never reads
@@ -143,29 +210,52 @@ class HubServer(BridgeServer):
 
     # --- users -------------------------------------------------------------------------------
 
-    def keys_of(self, user: str) -> tuple[AuthorizedKey, ...]:
-        """The keys that may log in as ``user`` now: none unless the hub knows the user
-        and their server runs (transport thread; waits, bounded)."""
+    def keys_of(self, user: str, say: Callable[[str], None]) -> Lookup:
+        """The keys that may log in as ``user`` now: none unless the hub knows the user and
+        their server runs (started now if need be, ``say`` telling the client how it goes).
+        Transport thread; waits, bounded."""
         if not valid_user_name(user):
             log.info("refused login as %r: not a hub user name", user)
-            return ()
+            return Lookup(())
+        timeout = AUTH_TIMEOUT + (self.options.start_timeout if self.options.start_servers else 0)
         try:
-            return self.io.submit(self._keys_of(user)).result(AUTH_TIMEOUT)
+            return self.io.submit(self._keys_of(user, say)).result(timeout)
         except concurrent.futures.TimeoutError:
-            log.warning(
-                "login as %s: the hub or the server did not answer in %gs", user, AUTH_TIMEOUT
-            )
+            log.warning("login as %s: the hub or the server did not answer in %gs", user, timeout)
+            return Lookup((), f"the hub did not answer within {timeout:g} s; try again")
         except JupysshError as exc:
             log.warning("login as %s: %s", user, exc)
-        return ()
+            return Lookup((), f"the hub could not be asked: {exc.message}")
 
-    async def _keys_of(self, user: str) -> tuple[AuthorizedKey, ...]:
+    async def _keys_of(self, user: str, say: Callable[[str], None]) -> Lookup:
         server = await self.hub_api.user_server(user)
         if server is None or not server.ready:
-            log.info("login as %s: no server running", user)
-            return ()
+            if not self.options.start_servers:
+                log.info("login as %s: no server running", user)
+                return Lookup((), not_running(user))
+            started = await self._start(user, say)
+            if started is None or isinstance(started, str):
+                return Lookup((), started)
+            server = started
         backend = self._backend(user, server.url)
-        return await user_keys(backend.client, user)
+        return Lookup(await user_keys(backend.client, user))
+
+    async def _start(self, user: str, say: Callable[[str], None]) -> UserServer | str | None:
+        """Start ``user``'s server and wait for it: the server, the reason it did not start,
+        or ``None`` when the hub has no such user (no reason: the caller's is uniform)."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        if not await self.hub_api.start_server(user):
+            return None
+        log.info("login as %s: starting their server", user)
+        say(f"starting {user}'s server on the hub ...")
+        try:
+            server = await self.hub_api.wait_ready(user, self.options.start_timeout)
+        except HubAPIError as exc:
+            log.warning("login as %s: %s", user, exc)
+            return f"could not start {user}'s server: {exc.message}"
+        say(f"{user}'s server is ready ({loop.time() - began:.1f} s)")
+        return server
 
     def _backend(self, user: str, url: str) -> UserBackend:
         with self._users_lock:
