@@ -11,12 +11,19 @@ import click
 from jupyssh.bridge.server import BACKENDS, Backend, BridgeConfig
 from jupyssh.core.cli import verbosity_option
 from jupyssh.core.output import Output, json_option, pass_output
-from jupyssh.core.server import ServerConfig
+from jupyssh.core.server import MaxStartups, ServerConfig
 from jupyssh.core.server.options import parse_listen
 from jupyssh.hub.hubapi import API_URL_ENV, HubService
 from jupyssh.hub.server import AUTH_TIMEOUT, HubOptions, HubServer
 
 __all__ = ["hub"]
+
+
+def _max_startups(_ctx: click.Context, _param: click.Parameter, value: str) -> MaxStartups:
+    try:
+        return MaxStartups.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group()
@@ -60,6 +67,23 @@ def hub() -> None:
     help="Authenticated connections at once, all users together.",
 )
 @click.option(
+    "--max-startups",
+    metavar="START:RATE:FULL",
+    default=str(ServerConfig().max_startups),
+    callback=_max_startups,
+    show_default=True,
+    help="Unauthenticated connections, as sshd's MaxStartups: from START on, new ones are "
+    "dropped with RATE%% chance, rising to all at FULL.",
+)
+@click.option(
+    "--max-startups-per-source",
+    type=click.IntRange(min=1),
+    default=ServerConfig().max_startups_per_source,
+    show_default=True,
+    help="Unauthenticated connections from one client address (behind a load balancer, "
+    "every user comes from one address: raise it).",
+)
+@click.option(
     "--start-servers/--no-start-servers",
     default=True,
     show_default=True,
@@ -92,6 +116,8 @@ def serve(
     hub_api_url: str | None,
     proxy_url: str | None,
     max_connections: int,
+    max_startups: MaxStartups,
+    max_startups_per_source: int,
     start_servers: bool,
     start_timeout: float,
     backend: Backend,
@@ -111,6 +137,8 @@ def serve(
         allow_non_loopback=allow_non_loopback,
         host_key=host_key,
         max_connections=max_connections,
+        max_startups=max_startups,
+        max_startups_per_source=max_startups_per_source,
         # a login may wait for the hub to start the user's server
         login_grace_time=AUTH_TIMEOUT + (start_timeout if start_servers else 0),
     )
