@@ -169,3 +169,40 @@ def test_waiting_for_a_server_that_stays_pending_times_out() -> None:
 
     with pytest.raises(HubAPIError, match=r"did not start within 0\.05 s"):
         _call(api, lambda a: a.wait_ready("bob", 0.05, interval=0.01))
+
+
+def _token_api(status: int, body: dict[str, Any]) -> tuple[HubAPI, list[str]]:
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["Authorization"])
+        assert request.url.path == "/hub/api/user"
+        return httpx.Response(status, content=json.dumps(body).encode())
+
+    service = HubService(api_url=API, token=TOKEN, proxy_url="http://127.0.0.1:8000/")
+    return HubAPI(service, transport=httpx.MockTransport(answer)), seen
+
+
+def test_a_users_token_names_its_user_and_is_sent_instead_of_the_services() -> None:
+    body = {"kind": "user", "name": "alice", "scopes": ["access:servers!user=alice"]}
+    api, seen = _token_api(200, body)
+
+    assert _call(api, lambda a: a.token_user("u" * 32)) == "alice"
+    assert seen == [f"token {'u' * 32}"]
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (403, {"message": "Forbidden"}),
+        (200, {"kind": "service", "name": "alice", "scopes": ["access:servers"]}),
+        (200, {"kind": "user", "name": "alice", "scopes": ["read:users!user=alice"]}),
+        (200, {"kind": "user", "name": "alice", "scopes": ["access:servers!user=bob"]}),
+    ],
+)
+def test_a_token_that_cannot_reach_its_users_server_names_nobody(
+    status: int, body: dict[str, Any]
+) -> None:
+    api, _ = _token_api(status, body)
+
+    assert _call(api, lambda a: a.token_user("u" * 32)) is None

@@ -97,6 +97,12 @@ def hub() -> None:
     help="Seconds a login waits for a server to start.",
 )
 @click.option(
+    "--token-password",
+    is_flag=True,
+    help="Also accept the user's hub API token typed as the password (checked against the "
+    "hub; it must reach the user's server).",
+)
+@click.option(
     "--backend",
     type=click.Choice(BACKENDS),
     default="kernel",
@@ -120,6 +126,7 @@ def serve(
     max_startups_per_source: int,
     start_servers: bool,
     start_timeout: float,
+    token_password: bool,
     backend: Backend,
 ) -> None:
     """Serve SSH for the hub's users until interrupted (Ctrl-C, SIGTERM).
@@ -142,7 +149,9 @@ def serve(
         # a login may wait for the hub to start the user's server
         login_grace_time=AUTH_TIMEOUT + (start_timeout if start_servers else 0),
     )
-    options = HubOptions(start_servers=start_servers, start_timeout=start_timeout)
+    options = HubOptions(
+        start_servers=start_servers, start_timeout=start_timeout, token_password=token_password
+    )
     with HubServer(service, config, BridgeConfig(backend=backend), options) as server:
         bound_host, bound_port = server.address
         facts: dict[str, Any] = {

@@ -7,7 +7,8 @@ API URL points, without its ``hub/api`` (an API URL of the hub itself, such as a
 service's ``http://127.0.0.1:8081/hub/api``, needs ``proxy_url`` given).
 
 Scopes used: ``read:users:name`` and ``read:servers`` (:meth:`HubAPI.user_server`),
-``servers`` (:meth:`HubAPI.start_server`).
+``servers`` (:meth:`HubAPI.start_server`). :meth:`HubAPI.token_user` asks with a user's
+token, not the service's.
 """
 
 from __future__ import annotations
@@ -122,13 +123,21 @@ class HubAPI:
         await self._http.aclose()
 
     async def _send(
-        self, method: str, path: str, *, what: str, json: Any = None, accept: int = 0
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        json: Any = None,
+        accept: int = 0,
+        token: str | None = None,
     ) -> httpx.Response | None:
         """The hub's answer; ``None`` for 404 or for the error status ``accept``; typed
         errors for the rest of the 4xx and 5xx."""
         url = f"{self.service.api_url}/{path}"
         try:
-            response = await self._http.request(method, url, json=json)
+            headers = None if token is None else {"Authorization": f"token {token}"}
+            response = await self._http.request(method, url, json=json, headers=headers)
         except httpx.HTTPError as exc:
             raise HubAPIError(f"{what}: {exc}", where=self.service.api_url) from exc
         if response.status_code in {401, 403}:
@@ -195,6 +204,26 @@ class HubAPI:
         # None: a 404 (no such user), or that 400
         return await self.user_server(user) is not None
 
+    async def token_user(self, token: str) -> str | None:
+        """The user whose API token ``token`` is, if the hub accepts it and it may reach that
+        user's server (``access:servers`` for them); else ``None``."""
+        try:
+            response = await self._send("GET", "user", what="check a token", token=token)
+        except HubAuthError:  # 401/403: the hub refused the token
+            return None
+        if response is None:
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        if not isinstance(body, dict) or body.get("kind") != "user":
+            return None
+        name = body.get("name")
+        if not isinstance(name, str) or not _may_reach(name, body.get("scopes")):
+            return None
+        return name
+
     async def wait_ready(self, user: str, timeout: float, *, interval: float = 0.25) -> UserServer:
         """``user``'s server once the hub says it is ready; :class:`HubAPIError` when it
         stops pending without being ready, or after ``timeout`` seconds."""
@@ -222,3 +251,11 @@ def _message(response: httpx.Response) -> str:
         return ""
     message = body.get("message") if isinstance(body, dict) else None
     return f": {' '.join(str(message).split())[:200]}" if message else ""
+
+
+def _may_reach(user: str, scopes: object) -> bool:
+    """Whether a token's (expanded) scopes reach ``user``'s default server."""
+    if not isinstance(scopes, list):
+        return False
+    wanted = {"access:servers", f"access:servers!user={user}", f"access:servers!server={user}/"}
+    return any(scope in wanted for scope in scopes)

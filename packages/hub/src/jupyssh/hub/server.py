@@ -63,10 +63,15 @@ log = logging.getLogger(__name__)
 AUTH_TIMEOUT = 20.0
 
 
+def no_key_name(user: str) -> str:
+    """``user`` as a reason may show it: never control characters or a path."""
+    return user if valid_user_name(user) else "that name"
+
+
 def no_key(user: str) -> str:
     """What a client is told when no key of theirs may log in as ``user`` (the same whether
     or not the hub knows ``user``: the line tells nobody which users exist)."""
-    name = user if valid_user_name(user) else "that name"  # never echo control characters
+    name = no_key_name(user)
     return (
         f"no key of yours may log in as {name}: put your public key in "
         "~/.ssh/authorized_keys in your server on the hub, then log in again"
@@ -84,10 +89,13 @@ class HubOptions:
     :param start_servers: start a user's stopped server at login (through the hub, with
         the ``servers`` scope), showing progress lines to the client.
     :param start_timeout: seconds a login waits for a server to start.
+    :param token_password: also accept the user's hub API token typed as the password
+        (checked against the hub; it must reach the user's server).
     """
 
     start_servers: bool = True
     start_timeout: float = 60.0
+    token_password: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,22 @@ class HubPolicy(BridgePolicy):
                 self.say(lookup.reason or no_key(username))
             return AUTH_FAILED
         self.connection.note_auth("publickey", fingerprint(key))
+        return AUTH_SUCCESSFUL
+
+    def get_allowed_auths(self, username: str) -> str:
+        return "publickey,password" if self.hub.options.token_password else "publickey"
+
+    def check_auth_password(self, username: str, password: str) -> int:
+        """The user's hub API token as the password, when the service allows it."""
+        if not self.hub.options.token_password:
+            return AUTH_FAILED
+        refusal = self.hub.token_login(username, password, self.say)
+        if refusal is not None:
+            if f"token:{username}" not in self._told:
+                self._told.add(f"token:{username}")
+                self.say(refusal)
+            return AUTH_FAILED
+        self.connection.note_auth("password", None)
         return AUTH_SUCCESSFUL
 
     def say(self, line: str) -> None:
@@ -228,17 +252,48 @@ class HubServer(BridgeServer):
             return Lookup((), f"the hub could not be asked: {exc.message}")
 
     async def _keys_of(self, user: str, say: Callable[[str], None]) -> Lookup:
-        server = await self.hub_api.user_server(user)
-        if server is None or not server.ready:
-            if not self.options.start_servers:
-                log.info("login as %s: no server running", user)
-                return Lookup((), not_running(user))
-            started = await self._start(user, say)
-            if started is None or isinstance(started, str):
-                return Lookup((), started)
-            server = started
+        server = await self._ready_server(user, say)
+        if not isinstance(server, UserServer):
+            return Lookup((), server)
         backend = self._backend(user, server.url)
         return Lookup(await user_keys(backend.client, user))
+
+    def token_login(self, user: str, token: str, say: Callable[[str], None]) -> str | None:
+        """``None`` if ``token`` is ``user``'s hub API token and their server runs (started
+        now if need be); else the reason to show. Transport thread; waits, bounded."""
+        refused = f"the hub did not accept that token for {no_key_name(user)}"
+        if not valid_user_name(user) or not token:
+            return refused
+        timeout = AUTH_TIMEOUT + (self.options.start_timeout if self.options.start_servers else 0)
+        try:
+            return self.io.submit(self._token_login(user, token, say)).result(timeout)
+        except concurrent.futures.TimeoutError:
+            log.warning("login as %s: the hub did not answer in %gs", user, timeout)
+            return f"the hub did not answer within {timeout:g} s; try again"
+        except JupysshError as exc:
+            log.warning("login as %s: %s", user, exc)
+            return f"the hub could not be asked: {exc.message}"
+
+    async def _token_login(self, user: str, token: str, say: Callable[[str], None]) -> str | None:
+        if await self.hub_api.token_user(token) != user:
+            log.info("login as %s: the hub did not accept the token typed", user)
+            return f"the hub did not accept that token for {user}"
+        server = await self._ready_server(user, say)
+        if not isinstance(server, UserServer):
+            return server or not_running(user)
+        self._backend(user, server.url)
+        return None
+
+    async def _ready_server(self, user: str, say: Callable[[str], None]) -> UserServer | str | None:
+        """``user``'s ready server (started now if need be and allowed), or the reason
+        there is none, or ``None`` when the hub has no such user."""
+        server = await self.hub_api.user_server(user)
+        if server is not None and server.ready:
+            return server
+        if not self.options.start_servers:
+            log.info("login as %s: no server running", user)
+            return not_running(user)
+        return await self._start(user, say)
 
     async def _start(self, user: str, say: Callable[[str], None]) -> UserServer | str | None:
         """Start ``user``'s server and wait for it: the server, the reason it did not start,
