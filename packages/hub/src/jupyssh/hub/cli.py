@@ -67,6 +67,13 @@ def hub() -> None:
     help="Authenticated connections at once, all users together.",
 )
 @click.option(
+    "--max-per-user",
+    type=click.IntRange(min=1),
+    default=HubOptions().max_per_user,
+    show_default=True,
+    help="Authenticated connections one user may have at once.",
+)
+@click.option(
     "--max-startups",
     metavar="START:RATE:FULL",
     default=str(ServerConfig().max_startups),
@@ -122,6 +129,7 @@ def serve(
     hub_api_url: str | None,
     proxy_url: str | None,
     max_connections: int,
+    max_per_user: int,
     max_startups: MaxStartups,
     max_startups_per_source: int,
     start_servers: bool,
@@ -150,7 +158,10 @@ def serve(
         login_grace_time=AUTH_TIMEOUT + (start_timeout if start_servers else 0),
     )
     options = HubOptions(
-        start_servers=start_servers, start_timeout=start_timeout, token_password=token_password
+        start_servers=start_servers,
+        start_timeout=start_timeout,
+        token_password=token_password,
+        max_per_user=max_per_user,
     )
     with HubServer(service, config, BridgeConfig(backend=backend), options) as server:
         bound_host, bound_port = server.address

@@ -91,11 +91,14 @@ class HubOptions:
     :param start_timeout: seconds a login waits for a server to start.
     :param token_password: also accept the user's hub API token typed as the password
         (checked against the hub; it must reach the user's server).
+    :param max_per_user: authenticated connections one user may have at once (the global
+        limit is core's ``ServerConfig.max_connections``).
     """
 
     start_servers: bool = True
     start_timeout: float = 60.0
     token_password: bool = False
+    max_per_user: int = 10
 
 
 @dataclass(frozen=True)
@@ -163,8 +166,7 @@ class HubPolicy(BridgePolicy):
                 self._told.add(username)
                 self.say(lookup.reason or no_key(username))
             return AUTH_FAILED
-        self.connection.note_auth("publickey", fingerprint(key))
-        return AUTH_SUCCESSFUL
+        return self._admit(username, "publickey", fingerprint(key))
 
     def get_allowed_auths(self, username: str) -> str:
         return "publickey,password" if self.hub.options.token_password else "publickey"
@@ -179,7 +181,17 @@ class HubPolicy(BridgePolicy):
                 self._told.add(f"token:{username}")
                 self.say(refusal)
             return AUTH_FAILED
-        self.connection.note_auth("password", None)
+        return self._admit(username, "password", None)
+
+    def _admit(self, user: str, method: str, key_fingerprint: str | None) -> int:
+        """Succeed unless ``user`` already has as many connections as the service allows."""
+        if not self.hub.hold_slot(user, self.connection):
+            if f"full:{user}" not in self._told:
+                self._told.add(f"full:{user}")
+                limit = self.hub.options.max_per_user
+                self.say(f"{user} has {limit} connections open, the most allowed; close one")
+            return AUTH_FAILED
+        self.connection.note_auth(method, key_fingerprint)
         return AUTH_SUCCESSFUL
 
     def say(self, line: str) -> None:
@@ -230,6 +242,8 @@ class HubServer(BridgeServer):
         self._users: dict[str, UserBackend] = {}
         #: Backends of servers that moved (restarted elsewhere), closed at the end.
         self._retired: list[UserBackend] = []
+        #: Each user's authenticated connections (their slots, up to max_per_user).
+        self._slots: dict[str, set[Connection]] = {}
         self._users_lock = threading.Lock()
 
     # --- users -------------------------------------------------------------------------------
@@ -325,6 +339,24 @@ class HubServer(BridgeServer):
                     self._retired.append(self._users[user])
                 self._users[user] = backend
             return backend
+
+    def hold_slot(self, user: str, connection: Connection) -> bool:
+        """Count ``connection`` among ``user``'s, unless they have the most allowed
+        (idempotent: paramiko may accept the same connection twice). Transport thread."""
+        with self._users_lock:
+            held = self._slots.setdefault(user, set())
+            if connection in held:
+                return True
+            if len(held) >= self.options.max_per_user:
+                return False
+            held.add(connection)
+            return True
+
+    def on_connection_closed(self, connection: Connection) -> None:
+        with self._users_lock:
+            for held in self._slots.values():
+                held.discard(connection)
+        super().on_connection_closed(connection)
 
     def user_of(self, connection: Connection) -> UserBackend:
         """The backend of the user a connection authenticated as."""
