@@ -26,6 +26,7 @@ c.Authenticator.allowed_users = {"alice", "bob", "carol"}
 
 # Each user's server: the local-process spawner, as that user, in their home.
 c.JupyterHub.spawner_class = "localprocess"
+c.JupyterHub.allow_named_servers = True
 c.Spawner.cmd = ["/opt/venv/bin/jupyterhub-singleuser"]
 c.Spawner.start_timeout = 60
 c.Spawner.http_timeout = 60

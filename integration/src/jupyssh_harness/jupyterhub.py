@@ -106,30 +106,33 @@ class JupyterHub(_Running):
         self,
         user: str,
         *,
+        server_name: str = "",
         token: str | None = None,
         timeout: float = SERVER_START_TIMEOUT_S,
     ) -> None:
-        """Ask the hub to start ``user``'s server (with ``token``, or the harness's) and wait,
-        bounded, until the hub says it is ready."""
-        response = self.api("POST", f"users/{quote(user, safe='')}/server", token=token)
+        """Ask the hub to start ``user``'s (named) server (with ``token``, or the
+        harness's) and wait, bounded, until the hub says it is ready."""
+        response = self.api("POST", _server_path(user, server_name), token=token)
         if response.status_code not in {201, 202, 400}:  # 400: already running
             raise HarnessError(f"cannot start {user}'s server: {_said(response)}")
         deadline = time.monotonic() + timeout
         state = None
         while time.monotonic() < deadline:
-            state = self.server_state(user)
+            state = self.server_state(user, server_name)
             if state is not None and state.get("ready"):
                 return
             time.sleep(_POLL_S)
         raise HarnessError(f"{user}'s server not ready within {timeout:g} s: {state}")
 
-    def stop_server(self, user: str, *, timeout: float = SERVER_START_TIMEOUT_S) -> None:
-        """Stop ``user``'s server and wait, bounded, until the hub has forgotten it."""
-        response = self.api("DELETE", f"users/{quote(user, safe='')}/server")
-        if response.status_code not in {202, 204, 400}:  # 400: not running
+    def stop_server(
+        self, user: str, *, server_name: str = "", timeout: float = SERVER_START_TIMEOUT_S
+    ) -> None:
+        """Stop ``user``'s (named) server and wait, bounded, until the hub has forgotten it."""
+        response = self.api("DELETE", _server_path(user, server_name))
+        if response.status_code not in {202, 204, 400, 404}:  # 400, 404: not running, none
             raise HarnessError(f"cannot stop {user}'s server: {_said(response)}")
         deadline = time.monotonic() + timeout
-        while self.server_state(user) is not None:
+        while self.server_state(user, server_name) is not None:
             if time.monotonic() > deadline:
                 raise HarnessError(f"{user}'s server still there after {timeout:g} s")
             time.sleep(_POLL_S)
@@ -137,6 +140,11 @@ class JupyterHub(_Running):
     def exec(self, argv: Sequence[str], *, user: str = "root", check: bool = True) -> ExecResult:
         """Run ``argv`` inside the hub's container (as root unless told otherwise)."""
         return exec_in(self.container, argv, user=user, check=check)
+
+
+def _server_path(user: str, server_name: str) -> str:
+    path = f"users/{quote(user, safe='')}/server"
+    return f"{path}s/{quote(server_name, safe='')}" if server_name else path
 
 
 def _said(response: httpx.Response) -> str:

@@ -91,3 +91,20 @@ def test_a_50_mb_stream_arrives_byte_exact(
     _, received = stream_sha256(endpoint, "bob", user_keys["bob"].private_key, 50 * 2**20)
 
     assert received == 50 * 2**20
+
+
+def test_alice_colon_name_is_alices_named_server_started_at_login(
+    hub: JupyterHub, endpoint: HubEndpoint, user_keys: dict[str, KeyPair]
+) -> None:
+    hub.start_server("alice")
+    authorize(hub, "alice", user_keys["alice"])  # one home: the named server reads it too
+    hub.stop_server("alice", server_name="gpu")
+
+    result = endpoint.run(
+        "alice:gpu", user_keys["alice"].private_key, "whoami; echo $JUPYTERHUB_SERVER_NAME"
+    )
+
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode().split() == ["alice", "gpu"]
+    assert "jupyssh-hub: starting alice's server gpu on the hub ..." in result.stderr.decode()
+    assert hub.server_state("alice", "gpu") is not None

@@ -16,6 +16,7 @@ from jupyssh.hub import (
     HubAuthError,
     HubConfigError,
     HubService,
+    Login,
     valid_user_name,
 )
 
@@ -206,3 +207,35 @@ def test_a_token_that_cannot_reach_its_users_server_names_nobody(
     api, _ = _token_api(status, body)
 
     assert _call(api, lambda a: a.token_user("u" * 32)) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "user", "server", "path"),
+    [
+        ("alice", "alice", "", "users/alice/server"),
+        ("alice:gpu", "alice", "gpu", "users/alice/servers/gpu"),
+        ("bob.smith:big-1", "bob.smith", "big-1", "users/bob.smith/servers/big-1"),
+    ],
+)
+def test_a_login_names_a_user_and_maybe_a_named_server(
+    name: str, user: str, server: str, path: str
+) -> None:
+    login = Login.parse(name)
+
+    assert login == Login(user, server)
+    assert str(login) == name
+    assert login.server_path() == path
+
+
+@pytest.mark.parametrize("name", ["alice:", "alice:..", "alice:a/b", ":gpu", "alice:x:y", "a b:c"])
+def test_a_login_that_names_nothing_the_hub_could_have_is_none(name: str) -> None:
+    assert Login.parse(name) is None
+
+
+def test_a_named_server_is_found_by_its_name() -> None:
+    body = _user("alice", {"": _server("/user/alice/"), "gpu": _server("/user/alice/gpu/")})
+    api = _api({"/hub/api/users/alice": (200, body)}, [])
+
+    server = _call(api, lambda a: a.user_server("alice", "gpu"))
+
+    assert server.url == "http://127.0.0.1:8000/user/alice/gpu/"

@@ -18,7 +18,7 @@ with the service's token), ``keys`` (a user's keys, read from their server), ``s
 
 from jupyssh.hub._version import __version__
 from jupyssh.hub.errors import HubAPIError, HubAuthError, HubConfigError
-from jupyssh.hub.hubapi import HubAPI, HubService, UserServer, valid_user_name
+from jupyssh.hub.hubapi import HubAPI, HubService, Login, UserServer, valid_user_name
 from jupyssh.hub.keys import AUTHORIZED_KEYS_PATH, user_keys
 from jupyssh.hub.server import HubOptions, HubPolicy, HubServer, UserBackend
 
@@ -32,6 +32,7 @@ __all__ = [
     "HubPolicy",
     "HubServer",
     "HubService",
+    "Login",
     "UserBackend",
     "UserServer",
     "__version__",

@@ -29,7 +29,9 @@ __all__ = [
     "API_URL_ENV",
     "HubAPI",
     "HubService",
+    "Login",
     "UserServer",
+    "may_reach",
     "valid_user_name",
 ]
 
@@ -41,9 +43,47 @@ _API_SUFFIX = "hub/api"
 _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 
 
+#: A named server's name, as jupyssh-hub accepts it in a login (``alice:gpu``).
+_SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
 def valid_user_name(name: str) -> bool:
     """Whether ``name`` may be looked up at all (a name with ``/``, ``..`` or spaces never)."""
     return _USER_NAME.fullmatch(name) is not None and ".." not in name
+
+
+@dataclass(frozen=True)
+class Login:
+    """Whom an SSH login names: ``alice`` (her default server) or ``alice:gpu`` (her named
+    server ``gpu``)."""
+
+    user: str
+    server: str = ""
+
+    @classmethod
+    def parse(cls, name: str) -> Login | None:
+        """The login ``name`` names, or ``None`` if it names nothing the hub could have."""
+        user, colon, server = name.partition(":")
+        if not valid_user_name(user):
+            return None
+        if colon and (_SERVER_NAME.fullmatch(server) is None or ".." in server):
+            return None
+        return cls(user, server)
+
+    def __str__(self) -> str:
+        return f"{self.user}:{self.server}" if self.server else self.user
+
+    @property
+    def server_label(self) -> str:
+        """``alice's server`` or ``alice's server gpu``, for lines shown to people."""
+        return f"{self.user}'s server" + (f" {self.server}" if self.server else "")
+
+    def server_path(self) -> str:
+        """The hub API path of the server: ``users/alice/server`` or ``…/servers/gpu``."""
+        user = quote(self.user, safe="")
+        if self.server:
+            return f"users/{user}/servers/{quote(self.server, safe='')}"
+        return f"users/{user}/server"
 
 
 def _with_slash(url: str) -> str:
@@ -92,7 +132,7 @@ class HubService:
 
 @dataclass(frozen=True)
 class UserServer:
-    """A user's (default) server as the hub describes it."""
+    """A user's server (default or named) as the hub describes it."""
 
     user: str
     #: the server's URL through the proxy, with a trailing slash
@@ -169,16 +209,16 @@ class HubAPI:
                 f"{what}: the hub did not answer JSON", where=str(response.url)
             ) from exc
 
-    async def user_server(self, user: str) -> UserServer | None:
-        """``user``'s default server, ``None`` if the hub has no such user or no such
-        server running or starting."""
-        if not valid_user_name(user):
+    async def user_server(self, user: str, server_name: str = "") -> UserServer | None:
+        """``user``'s default (or named) server, ``None`` if the hub has no such user or no
+        such server running or starting."""
+        if Login.parse(f"{user}:{server_name}" if server_name else user) is None:
             return None
         body = await self._json(f"users/{quote(user, safe='')}", what=f"user {user}")
         if not isinstance(body, dict) or body.get("name") != user:
             return None
         servers = body.get("servers") or {}
-        server = servers.get("") if isinstance(servers, dict) else None
+        server = servers.get(server_name) if isinstance(servers, dict) else None
         if not isinstance(server, dict):
             return None
         # The hub gives the path on the proxy (its base_url included): keep the proxy's origin.
@@ -191,22 +231,23 @@ class HubAPI:
             pending=str(pending) if pending else None,
         )
 
-    async def start_server(self, user: str) -> bool:
-        """Ask the hub to start ``user``'s default server (a no-op if it runs or is starting);
-        ``False`` if the hub has no such user."""
-        if not valid_user_name(user):
+    async def start_server(self, user: str, server_name: str = "") -> bool:
+        """Ask the hub to start ``user``'s default (or named) server (a no-op if it runs or
+        is starting); ``False`` if the hub has no such user."""
+        login = Login.parse(f"{user}:{server_name}" if server_name else user)
+        if login is None:
             return False
-        path = f"users/{quote(user, safe='')}/server"
-        what = f"start {user}'s server"
+        what = f"start {login.server_label}"
         # 400: already running or pending, which is what was asked for
-        if await self._send("POST", path, what=what, json={}, accept=400) is not None:
+        answer = await self._send("POST", login.server_path(), what=what, json={}, accept=400)
+        if answer is not None:
             return True
         # None: a 404 (no such user), or that 400
-        return await self.user_server(user) is not None
+        return await self.user_server(user, server_name) is not None
 
-    async def token_user(self, token: str) -> str | None:
+    async def token_user(self, token: str, server_name: str = "") -> str | None:
         """The user whose API token ``token`` is, if the hub accepts it and it may reach that
-        user's server (``access:servers`` for them); else ``None``."""
+        user's (named) server (``access:servers`` for it); else ``None``."""
         try:
             response = await self._send("GET", "user", what="check a token", token=token)
         except HubAuthError:  # 401/403: the hub refused the token
@@ -220,24 +261,27 @@ class HubAPI:
         if not isinstance(body, dict) or body.get("kind") != "user":
             return None
         name = body.get("name")
-        if not isinstance(name, str) or not _may_reach(name, body.get("scopes")):
+        if not isinstance(name, str) or not may_reach(Login(name, server_name), body.get("scopes")):
             return None
         return name
 
-    async def wait_ready(self, user: str, timeout: float, *, interval: float = 0.25) -> UserServer:
-        """``user``'s server once the hub says it is ready; :class:`HubAPIError` when it
-        stops pending without being ready, or after ``timeout`` seconds."""
+    async def wait_ready(
+        self, user: str, timeout: float, *, server_name: str = "", interval: float = 0.25
+    ) -> UserServer:
+        """``user``'s (named) server once the hub says it is ready; :class:`HubAPIError` when
+        it stops pending without being ready, or after ``timeout`` seconds."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        label = Login(user, server_name).server_label
         while True:
-            server = await self.user_server(user)
+            server = await self.user_server(user, server_name)
             if server is not None and server.ready:
                 return server
             if server is None or server.pending is None:
-                raise HubAPIError(f"{user}'s server failed to start", where=self.service.api_url)
+                raise HubAPIError(f"{label} failed to start", where=self.service.api_url)
             if loop.time() > deadline:
                 raise HubAPIError(
-                    f"{user}'s server did not start within {timeout:g} s",
+                    f"{label} did not start within {timeout:g} s",
                     where=self.service.api_url,
                 )
             await asyncio.sleep(interval)
@@ -253,9 +297,13 @@ def _message(response: httpx.Response) -> str:
     return f": {' '.join(str(message).split())[:200]}" if message else ""
 
 
-def _may_reach(user: str, scopes: object) -> bool:
-    """Whether a token's (expanded) scopes reach ``user``'s default server."""
+def may_reach(login: Login, scopes: object) -> bool:
+    """Whether a token's (expanded) scopes reach the server ``login`` names."""
     if not isinstance(scopes, list):
         return False
-    wanted = {"access:servers", f"access:servers!user={user}", f"access:servers!server={user}/"}
+    wanted = {
+        "access:servers",
+        f"access:servers!user={login.user}",
+        f"access:servers!server={login.user}/{login.server}",
+    }
     return any(scope in wanted for scope in scopes)

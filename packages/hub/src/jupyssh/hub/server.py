@@ -39,7 +39,7 @@ from jupyssh.core.errors import JupysshError
 from jupyssh.core.jupyter import JupyterClient
 from jupyssh.core.server import AuthorizedKey, Connection, ServerConfig, fingerprint
 from jupyssh.hub.errors import HubAPIError
-from jupyssh.hub.hubapi import HubAPI, HubService, UserServer, valid_user_name
+from jupyssh.hub.hubapi import HubAPI, HubService, Login, UserServer
 from jupyssh.hub.keys import user_keys
 from jupyssh.sftp import SFTPService
 from jupyssh.sftp.interface import JupyterSFTPInterface
@@ -63,9 +63,9 @@ log = logging.getLogger(__name__)
 AUTH_TIMEOUT = 20.0
 
 
-def no_key_name(user: str) -> str:
-    """``user`` as a reason may show it: never control characters or a path."""
-    return user if valid_user_name(user) else "that name"
+def no_key_name(name: str) -> str:
+    """A login name as a reason may show it: never control characters or a path."""
+    return name if Login.parse(name) is not None else "that name"
 
 
 def no_key(user: str) -> str:
@@ -78,8 +78,8 @@ def no_key(user: str) -> str:
     )
 
 
-def not_running(user: str) -> str:
-    return f"no server of {user} is running: start yours on the hub, then log in again"
+def not_running(login: Login) -> str:
+    return f"{login.server_label} is not running: start it on the hub, then log in again"
 
 
 @dataclass(frozen=True)
@@ -183,8 +183,11 @@ class HubPolicy(BridgePolicy):
             return AUTH_FAILED
         return self._admit(username, "password", None)
 
-    def _admit(self, user: str, method: str, key_fingerprint: str | None) -> int:
-        """Succeed unless ``user`` already has as many connections as the service allows."""
+    def _admit(self, name: str, method: str, key_fingerprint: str | None) -> int:
+        """Succeed unless the user already has as many connections as the service allows
+        (all their servers together)."""
+        login = Login.parse(name)
+        user = login.user if login is not None else name
         if not self.hub.hold_slot(user, self.connection):
             if f"full:{user}" not in self._told:
                 self._told.add(f"full:{user}")
@@ -248,96 +251,113 @@ class HubServer(BridgeServer):
 
     # --- users -------------------------------------------------------------------------------
 
-    def keys_of(self, user: str, say: Callable[[str], None]) -> Lookup:
-        """The keys that may log in as ``user`` now: none unless the hub knows the user and
-        their server runs (started now if need be, ``say`` telling the client how it goes).
-        Transport thread; waits, bounded."""
-        if not valid_user_name(user):
-            log.info("refused login as %r: not a hub user name", user)
+    def keys_of(self, name: str, say: Callable[[str], None]) -> Lookup:
+        """The keys that may log in as ``name`` (``alice``, or ``alice:gpu`` for a named
+        server) now: none unless the hub knows the user and the server runs (started now if
+        need be, ``say`` telling the client how it goes). Transport thread; waits, bounded."""
+        login = Login.parse(name)
+        if login is None:
+            log.info("refused login as %r: not a hub user (or server) name", name)
             return Lookup(())
-        timeout = AUTH_TIMEOUT + (self.options.start_timeout if self.options.start_servers else 0)
         try:
-            return self.io.submit(self._keys_of(user, say)).result(timeout)
+            return self.io.submit(self._keys_of(login, say)).result(self._wait)
         except concurrent.futures.TimeoutError:
-            log.warning("login as %s: the hub or the server did not answer in %gs", user, timeout)
-            return Lookup((), f"the hub did not answer within {timeout:g} s; try again")
+            log.warning(
+                "login as %s: the hub or the server did not answer in %gs", login, self._wait
+            )
+            return Lookup((), f"the hub did not answer within {self._wait:g} s; try again")
         except JupysshError as exc:
-            log.warning("login as %s: %s", user, exc)
+            log.warning("login as %s: %s", login, exc)
             return Lookup((), f"the hub could not be asked: {exc.message}")
 
-    async def _keys_of(self, user: str, say: Callable[[str], None]) -> Lookup:
-        server = await self._ready_server(user, say)
+    @property
+    def _wait(self) -> float:
+        """How long a login may wait for the hub (and a server's start)."""
+        return AUTH_TIMEOUT + (self.options.start_timeout if self.options.start_servers else 0)
+
+    async def _keys_of(self, login: Login, say: Callable[[str], None]) -> Lookup:
+        server = await self._ready_server(login, say)
         if not isinstance(server, UserServer):
             return Lookup((), server)
-        backend = self._backend(user, server.url)
-        return Lookup(await user_keys(backend.client, user))
+        backend = self._backend(login, server.url)
+        return Lookup(await user_keys(backend.client, str(login)))
 
-    def token_login(self, user: str, token: str, say: Callable[[str], None]) -> str | None:
-        """``None`` if ``token`` is ``user``'s hub API token and their server runs (started
-        now if need be); else the reason to show. Transport thread; waits, bounded."""
-        refused = f"the hub did not accept that token for {no_key_name(user)}"
-        if not valid_user_name(user) or not token:
-            return refused
-        timeout = AUTH_TIMEOUT + (self.options.start_timeout if self.options.start_servers else 0)
+    def token_login(self, name: str, token: str, say: Callable[[str], None]) -> str | None:
+        """``None`` if ``token`` is the hub API token of the user ``name`` names and the
+        server runs (started now if need be); else the reason to show. Transport thread;
+        waits, bounded."""
+        login = Login.parse(name)
+        if login is None or not token:
+            return f"the hub did not accept that token for {no_key_name(name)}"
         try:
-            return self.io.submit(self._token_login(user, token, say)).result(timeout)
+            return self.io.submit(self._token_login(login, token, say)).result(self._wait)
         except concurrent.futures.TimeoutError:
-            log.warning("login as %s: the hub did not answer in %gs", user, timeout)
-            return f"the hub did not answer within {timeout:g} s; try again"
+            log.warning("login as %s: the hub did not answer in %gs", login, self._wait)
+            return f"the hub did not answer within {self._wait:g} s; try again"
         except JupysshError as exc:
-            log.warning("login as %s: %s", user, exc)
+            log.warning("login as %s: %s", login, exc)
             return f"the hub could not be asked: {exc.message}"
 
-    async def _token_login(self, user: str, token: str, say: Callable[[str], None]) -> str | None:
-        if await self.hub_api.token_user(token) != user:
-            log.info("login as %s: the hub did not accept the token typed", user)
-            return f"the hub did not accept that token for {user}"
-        server = await self._ready_server(user, say)
+    async def _token_login(
+        self, login: Login, token: str, say: Callable[[str], None]
+    ) -> str | None:
+        if await self.hub_api.token_user(token, login.server) != login.user:
+            log.info("login as %s: the hub did not accept the token typed", login)
+            return f"the hub did not accept that token for {login}"
+        server = await self._ready_server(login, say)
         if not isinstance(server, UserServer):
-            return server or not_running(user)
-        self._backend(user, server.url)
+            return server or not_running(login)
+        self._backend(login, server.url)
         return None
 
-    async def _ready_server(self, user: str, say: Callable[[str], None]) -> UserServer | str | None:
-        """``user``'s ready server (started now if need be and allowed), or the reason
-        there is none, or ``None`` when the hub has no such user."""
-        server = await self.hub_api.user_server(user)
+    async def _ready_server(
+        self, login: Login, say: Callable[[str], None]
+    ) -> UserServer | str | None:
+        """The ready server ``login`` names (started now if need be and allowed), or the
+        reason there is none, or ``None`` when the hub has no such user."""
+        server = await self.hub_api.user_server(login.user, login.server)
         if server is not None and server.ready:
             return server
         if not self.options.start_servers:
-            log.info("login as %s: no server running", user)
-            return not_running(user)
-        return await self._start(user, say)
+            log.info("login as %s: no server running", login)
+            return not_running(login)
+        return await self._start(login, say)
 
-    async def _start(self, user: str, say: Callable[[str], None]) -> UserServer | str | None:
-        """Start ``user``'s server and wait for it: the server, the reason it did not start,
-        or ``None`` when the hub has no such user (no reason: the caller's is uniform)."""
+    async def _start(self, login: Login, say: Callable[[str], None]) -> UserServer | str | None:
+        """Start the server ``login`` names and wait for it: the server, the reason it did
+        not start, or ``None`` when the hub has no such user (no reason: the caller's is
+        uniform)."""
         loop = asyncio.get_running_loop()
         began = loop.time()
-        if not await self.hub_api.start_server(user):
+        if not await self.hub_api.start_server(login.user, login.server):
             return None
-        log.info("login as %s: starting their server", user)
-        say(f"starting {user}'s server on the hub ...")
+        log.info("login as %s: starting %s", login, login.server_label)
+        say(f"starting {login.server_label} on the hub ...")
         try:
-            server = await self.hub_api.wait_ready(user, self.options.start_timeout)
+            server = await self.hub_api.wait_ready(
+                login.user, self.options.start_timeout, server_name=login.server
+            )
         except HubAPIError as exc:
-            log.warning("login as %s: %s", user, exc)
-            return f"could not start {user}'s server: {exc.message}"
-        say(f"{user}'s server is ready ({loop.time() - began:.1f} s)")
+            log.warning("login as %s: %s", login, exc)
+            return f"could not start {login.server_label}: {exc.message}"
+        say(f"{login.server_label} is ready ({loop.time() - began:.1f} s)")
         return server
 
-    def _backend(self, user: str, url: str) -> UserBackend:
+    def _backend(self, login: Login, url: str) -> UserBackend:
+        """The backend of the server ``login`` names (keyed by the login name, which is
+        what the transport remembers), made or remade when its URL changed."""
+        name = str(login)
         with self._users_lock:
-            backend = self._users.get(user)
+            backend = self._users.get(name)
             if backend is None or backend.url != url:
                 client = JupyterClient(url, token=self.service.token)
                 sftp = SFTPService(client, loop=self.io.loop) if self.serves_sftp else None
                 pool = KernelPool(client, self.bridge_config.kernel_name, 0)
-                backend = UserBackend(user, url, client, pool, sftp)
+                backend = UserBackend(name, url, client, pool, sftp)
                 # a server that moved: the old one's sessions keep their client until the end
-                if user in self._users:
-                    self._retired.append(self._users[user])
-                self._users[user] = backend
+                if name in self._users:
+                    self._retired.append(self._users[name])
+                self._users[name] = backend
             return backend
 
     def hold_slot(self, user: str, connection: Connection) -> bool:
