@@ -5,7 +5,8 @@ whose users' tokens reach their own servers only."""
 from __future__ import annotations
 
 import httpx
-from jupyssh_harness import JupyterHub
+from jupyssh_harness import BuiltImage, JupyterHub, ensure_image
+from jupyssh_harness.wheelhouse import extra_wheels_from_env
 
 
 def _get(url: str, token: str) -> httpx.Response:
@@ -48,3 +49,21 @@ def test_servers_run_as_their_users(hub: JupyterHub) -> None:
     processes = hub.exec(["ps", "-o", "user=,args=", "-u", "carol"]).stdout
 
     assert "jupyterhub-singleuser" in processes
+
+
+def test_the_proxy_is_published_on_loopback_only(hub: JupyterHub) -> None:
+    wrapped = hub.container.get_wrapped_container()
+    wrapped.reload()
+    bindings = wrapped.attrs["NetworkSettings"]["Ports"]["8000/tcp"]
+    assert bindings
+    assert {binding["HostIp"] for binding in bindings} == {"127.0.0.1"}
+
+
+def test_the_hub_image_is_not_rebuilt_and_its_proxy_tree_is_cached(
+    harness_images: dict[str, BuiltImage],
+) -> None:
+    wheels = extra_wheels_from_env()
+    again = ensure_image("hub", extra_wheels=wheels)
+
+    assert not again.built
+    assert again.tag == harness_images["hub"].tag

@@ -3,15 +3,24 @@ behind by a server that starts and stops."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from types import SimpleNamespace
 from typing import cast
 
+import paramiko
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+)
 from paramiko.common import AUTH_FAILED
 
 from jupyssh.core.server import Connection, ServerConfig
 from jupyssh.hub import HubServer, HubService
-from jupyssh.hub.server import HubPolicy, no_key
+from jupyssh.hub.server import MAX_QUESTIONS, HubPolicy, Lookup, no_key
 
 
 def _server(tmp_path: Path) -> HubServer:
@@ -60,3 +69,24 @@ def test_the_reason_given_never_says_whether_a_user_exists_nor_echoes_control_ch
     assert "alice" in no_key("alice")
     assert "~/.ssh/authorized_keys" in no_key("alice")
     assert "\x1b" not in no_key("\x1b[2Jalice")
+
+
+def test_one_connection_asks_the_hub_about_six_names_at_most(tmp_path: Path) -> None:
+    with _server(tmp_path) as server:
+        asked: list[str] = []
+        server.keys_of = lambda name, say: asked.append(name) or Lookup(())  # type: ignore[method-assign]
+        policy = HubPolicy(cast("Connection", SimpleNamespace(id=1)), server)
+        policy.say = lambda line: None  # type: ignore[method-assign]
+        key = _client_key()
+
+        for number in range(10):
+            assert policy.check_auth_publickey(f"user{number}", key) == AUTH_FAILED
+
+    assert asked == [f"user{number}" for number in range(MAX_QUESTIONS)]
+
+
+def _client_key() -> paramiko.PKey:
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption()
+    )
+    return paramiko.Ed25519Key.from_private_key(io.StringIO(pem.decode()))

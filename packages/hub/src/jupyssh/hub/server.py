@@ -63,6 +63,11 @@ log = logging.getLogger(__name__)
 AUTH_TIMEOUT = 20.0
 
 
+#: What one connection may make the service ask the hub (new user names, passwords), as
+#: sshd's MaxAuthTries bounds a connection's attempts.
+MAX_QUESTIONS = 6
+
+
 def no_key_name(name: str) -> str:
     """A login name as a reason may show it: never control characters or a path."""
     return name if Login.parse(name) is not None else "that name"
@@ -145,12 +150,22 @@ class HubPolicy(BridgePolicy):
         self.hub = hub
         self._keys: dict[str, Lookup] = {}
         self._told: set[str] = set()
+        self._questions = 0  # to the hub, on this connection: bounded by MAX_QUESTIONS
+
+    def _may_ask(self) -> bool:
+        """Whether this connection may still make the hub look something up (each new
+        user name, each password typed): one client must not make the service query (or
+        start servers) without end."""
+        self._questions += 1
+        return self._questions <= MAX_QUESTIONS
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         if key.public_blob is not None:  # certificates: not handled, refused
             return AUTH_FAILED
         lookup = self._keys.get(username)
         if lookup is None:
+            if not self._may_ask():
+                return AUTH_FAILED
             lookup = self._keys[username] = self.hub.keys_of(username, self.say)
         blob = key.asbytes()
         # every entry compared, in constant time each, as core's AuthorizedKeys.match
@@ -173,7 +188,7 @@ class HubPolicy(BridgePolicy):
 
     def check_auth_password(self, username: str, password: str) -> int:
         """The user's hub API token as the password, when the service allows it."""
-        if not self.hub.options.token_password:
+        if not self.hub.options.token_password or not self._may_ask():
             return AUTH_FAILED
         refusal = self.hub.token_login(username, password, self.say)
         if refusal is not None:
