@@ -9,6 +9,7 @@ fixture uses to make users' tokens and to start and stop their servers.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Sequence
@@ -136,6 +137,16 @@ class JupyterHub(_Running):
             if time.monotonic() > deadline:
                 raise HarnessError(f"{user}'s server still there after {timeout:g} s")
             time.sleep(_POLL_S)
+
+    def spawn_seconds(self, user: str, server_name: str = "") -> float | None:
+        """How long the spawner took for the last start of ``user``'s (named) server, as the
+        hub logged it ("User bob took 2.153 seconds to start"); ``None`` if it never did."""
+        name = f"{user}:{server_name}" if server_name else user
+        stdout, stderr = self.container.get_logs()
+        text = (stdout or b"").decode(errors="replace") + (stderr or b"").decode(errors="replace")
+        pattern = rf"User {re.escape(name)} took (\d+(?:\.\d+)?) seconds to start"
+        found = re.findall(pattern, text)
+        return float(found[-1]) if found else None
 
     def exec(self, argv: Sequence[str], *, user: str = "root", check: bool = True) -> ExecResult:
         """Run ``argv`` inside the hub's container (as root unless told otherwise)."""
