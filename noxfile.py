@@ -29,7 +29,7 @@ nox.options.error_on_missing_interpreters = True
 ROOT = Path(__file__).resolve().parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 # Dependency order: a package comes after every package it depends on.
-ORDER = ["core", "sshconfig", "kernel", "bridge", "sftp", "tunnel", "mcp"]
+ORDER = ["core", "sshconfig", "kernel", "bridge", "sftp", "tunnel", "hub", "mcp"]
 PACKAGES = [name for name in ORDER if (ROOT / "packages" / name / "pyproject.toml").is_file()]
 # Extras of each package that the tests exercise.
 EXTRAS = {"core": "[jupyter,server]", "bridge": "[sftp]"}

@@ -5,7 +5,7 @@
 #
 # The harness calls this with the Debian packages whose programs it did not find on PATH
 # (openssh-client: ssh, scp, sftp, ssh-keygen; tmux: the interactive-shell tests; rsync:
-# copies over the bridge). Root on apt systems installs them; anything else fails with the
+# copies over the bridge; npm: the hub image's proxy, installed on the host). Root on apt systems installs them; anything else fails with the
 # command to run. Quiet on success.
 set -eu
 

@@ -3,7 +3,8 @@
 Makes a container engine, a base image, wheelhouses and content-addressed images available
 (:func:`prepare`), starts OpenSSH and Jupyter containers as context managers that yield
 ready hosts with ssh configs and known_hosts (:func:`start_ssh_host`,
-:func:`start_bastion_chain`, :func:`start_jupyter_server`, :class:`Sandbox`), and removes
+:func:`start_bastion_chain`, :func:`start_jupyter_server`, :func:`start_jupyterhub`,
+:class:`Sandbox`), and removes
 whatever a run left behind by label (:func:`cleanup`). CLI: ``python -m jupyssh_harness``.
 """
 
@@ -33,6 +34,7 @@ from .hosts import (
     start_ssh_host,
 )
 from .images import HARNESS_LABEL, IMAGE_NAMES, BuiltImage, ensure_image, prepare
+from .jupyterhub import HUB_USERS, JupyterHub, start_jupyterhub
 from .keys import KeyPair, generate_host_key, generate_keypair, write_known_hosts
 from .leaks import ArgvWatch, lines_with
 from .sandbox import SANDBOX_ALIAS, Sandbox
@@ -45,6 +47,7 @@ __all__ = [
     "BASE_IMAGE",
     "COMPUTE_NODES",
     "HARNESS_LABEL",
+    "HUB_USERS",
     "IMAGE_NAMES",
     "LOGIN_NODE",
     "OWNER_LABEL",
@@ -61,6 +64,7 @@ __all__ = [
     "ExecResult",
     "HarnessError",
     "HostEntry",
+    "JupyterHub",
     "JupyterServer",
     "KeyPair",
     "SSHContainer",
@@ -84,6 +88,7 @@ __all__ = [
     "repo_root",
     "start_bastion_chain",
     "start_jupyter_server",
+    "start_jupyterhub",
     "start_slurm_cluster",
     "start_ssh_host",
     "until",

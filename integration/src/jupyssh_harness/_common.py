@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = [
+    "COMPLETE_MARKER",
     "HarnessError",
     "cache_dir",
     "containers_dir",
     "log",
+    "make_once",
     "repo_root",
     "sha256_file",
 ]
@@ -71,3 +76,28 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+#: The file that marks a cached folder finished (see :func:`make_once`).
+COMPLETE_MARKER = ".complete"
+
+
+def make_once(path: Path, fill: Callable[[Path], str]) -> bool:
+    """Make the cached folder ``path`` unless it is finished: ``fill`` fills a scratch folder
+    next to it and returns the marker's text; the scratch folder then becomes ``path`` (a
+    concurrent run that finished first wins; theirs is as good as ours). Returns whether
+    this call made it. Nothing half-made is left on any path."""
+    if (path / COMPLETE_MARKER).is_file():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+    try:
+        (scratch / COMPLETE_MARKER).write_text(fill(scratch), encoding="utf-8")
+        if path.exists():
+            shutil.rmtree(scratch)
+        else:
+            scratch.rename(path)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return True

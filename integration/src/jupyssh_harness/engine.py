@@ -91,6 +91,8 @@ HOST_TOOLS = {
     "ssh-keygen": "openssh-client",
     "tmux": "tmux",
     "rsync": "rsync",
+    # installs the hub image's configurable-http-proxy on the host (see nodepackages.py)
+    "npm": "npm",
 }
 
 

@@ -4,7 +4,9 @@ An image's tag is ``jupyssh-test/<name>:<digest[:12]>``, the digest hashing ever
 goes into the build: the files of ``containers/<name>/``, the base image's id, the
 wheelhouse's file names and hashes, and the build arguments. A tag that exists is not
 rebuilt, so a second run builds nothing. The build context is made here (the spec's files
-plus ``wheels/`` and ``wheels/requirements.txt``) and sent to the engine as a tar stream.
+plus ``wheels/`` and ``wheels/requirements.txt``, and ``node/`` for an image that lists npm
+packages in ``npm-packages.txt``: see :mod:`.nodepackages`) and sent to the engine as a tar
+stream.
 
 Files several images share live once, in ``containers/shared/``: an image whose
 Dockerfile copies from ``shared/`` gets them in its context (and its digest) as
@@ -27,6 +29,7 @@ import docker.errors
 
 from ._common import HarnessError, containers_dir, log, sha256_file
 from .engine import BASE_IMAGE, docker_client, ensure_base_image, ensure_engine, ensure_host_tools
+from .nodepackages import NODE_PACKAGES_FILE, NodePackages, ensure_node_packages
 from .wheelhouse import (
     Wheelhouse,
     ensure_wheelhouse,
@@ -48,11 +51,12 @@ __all__ = [
 #: Every image, container and network the harness makes carries ``HARNESS_LABEL=1``.
 HARNESS_LABEL = "org.jupyssh.harness"
 #: The images of ``containers/`` the tests and the sandbox use.
-IMAGE_NAMES = ("openssh", "jupyter", "jupyter-sshd", "lab", "slurm")
+IMAGE_NAMES = ("openssh", "jupyter", "jupyter-sshd", "lab", "slurm", "hub")
 IMAGE_REPOSITORY = "jupyssh-test"
 
 _FORMAT = 1  # bump to rebuild every image
 _WHEELS = "wheels"
+_NODE = "node"
 _SHARED = "shared"
 
 
@@ -96,6 +100,7 @@ def image_digest(
     base_image_id: str,
     wheelhouse: Wheelhouse | None,
     build_args: Mapping[str, str],
+    node: NodePackages | None = None,
 ) -> str:
     """SHA-256 over an image's build inputs (see the module docstring)."""
     material: dict[str, Any] = {
@@ -109,6 +114,8 @@ def image_digest(
         "install": wheelhouse.install_requirements() if wheelhouse else "",
         "args": sorted(build_args.items()),
     }
+    if node is not None:  # only then, so that the other images keep their tags
+        material["node"] = node.digest_items()
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
@@ -120,7 +127,7 @@ def _normalized(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
-def _context(spec: Path, wheelhouse: Wheelhouse | None) -> IO[bytes]:
+def _context(spec: Path, wheelhouse: Wheelhouse | None, node: NodePackages | None) -> IO[bytes]:
     stream = tempfile.TemporaryFile()  # noqa: SIM115  # handed to the caller, who closes it
     with tarfile.open(fileobj=stream, mode="w") as tar:
         for path, name in _spec_files(spec):
@@ -128,6 +135,10 @@ def _context(spec: Path, wheelhouse: Wheelhouse | None) -> IO[bytes]:
         wheels = wheelhouse.files() if wheelhouse else []
         for wheel in wheels:
             tar.add(wheel, arcname=f"{_WHEELS}/{wheel.name}", filter=_normalized)
+        if node is not None:
+            for path in node.files():
+                name = path.relative_to(node.path).as_posix()
+                tar.add(path, arcname=f"{_NODE}/{name}", filter=_normalized)
         text = (wheelhouse.install_requirements() if wheelhouse else "").encode()
         info = _normalized(tarfile.TarInfo(f"{_WHEELS}/requirements.txt"))
         info.size = len(text)
@@ -197,6 +208,8 @@ def ensure_image(
     if requirements_file.is_file() or extra_wheels:
         requirements = read_requirements(requirements_file) if requirements_file.is_file() else []
         wheelhouse = ensure_wheelhouse(requirements, extra_wheels=extra_wheels)
+    node_file = spec / NODE_PACKAGES_FILE
+    node = ensure_node_packages(read_requirements(node_file)) if node_file.is_file() else None
     args = {"BASE_IMAGE": base_image, **(build_args or {})}
 
     client = docker_client()
@@ -205,7 +218,9 @@ def ensure_image(
             base_id = str(client.images.get(base_image).id)
         except docker.errors.ImageNotFound as exc:
             raise HarnessError(f"base image {base_image} missing; run prepare first") from exc
-        digest = image_digest(spec, base_image_id=base_id, wheelhouse=wheelhouse, build_args=args)
+        digest = image_digest(
+            spec, base_image_id=base_id, wheelhouse=wheelhouse, build_args=args, node=node
+        )
         tag = f"{IMAGE_REPOSITORY}/{name}:{digest[:12]}"
         try:
             client.images.get(tag)
@@ -216,7 +231,7 @@ def ensure_image(
             return BuiltImage(name, tag, digest, built=False, seconds=time.monotonic() - started)
 
         log(f"image {name}: building {tag}")
-        with _context(spec, wheelhouse) as context:
+        with _context(spec, wheelhouse, node) as context:
             _build(client, name=name, context=context, tag=tag, digest=digest, build_args=args)
         client.images.get(tag).tag(f"{IMAGE_REPOSITORY}/{name}", "latest")
         seconds = time.monotonic() - started

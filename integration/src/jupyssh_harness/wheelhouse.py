@@ -32,7 +32,7 @@ from pathlib import Path
 from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import parse_wheel_filename
 
-from ._common import HarnessError, cache_dir, log, sha256_file
+from ._common import HarnessError, cache_dir, log, make_once, sha256_file
 
 __all__ = [
     "TARGET_GLIBC",
@@ -48,7 +48,6 @@ TARGET_PYTHON = "3.11"
 TARGET_GLIBC = "2.36"
 
 _FORMAT = 1  # bump to invalidate every cached wheelhouse
-_COMPLETE = ".complete"
 _PIP_TIMEOUT_S = 900
 
 
@@ -228,13 +227,9 @@ def ensure_wheelhouse(
     root = cache_dir() / "wheelhouse"
     path = root / _key(requirements, extra)
     house = Wheelhouse(path=path, requirements=tuple(requirements), extra_wheels=tuple(names))
-    if (path / _COMPLETE).is_file():
-        return house
 
-    log(f"making wheelhouse {path.name} (CPython {TARGET_PYTHON}, {_target_platforms()[0]})")
-    root.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=root))
-    try:
+    def fill(scratch: Path) -> str:
+        log(f"making wheelhouse {path.name} (CPython {TARGET_PYTHON}, {_target_platforms()[0]})")
         for wheel in extra:
             shutil.copy2(wheel, scratch / wheel.name)
         requirements_file = scratch / "requirements.in"
@@ -254,16 +249,9 @@ def ensure_wheelhouse(
                     + str(first)[-1500:]
                 ) from None
         requirements_file.unlink()
-        (scratch / _COMPLETE).write_text(
-            json.dumps({"requirements": list(requirements), "extra_wheels": names}, indent=1),
-            encoding="utf-8",
-        )
-        if path.exists():  # a concurrent run finished first; theirs is as good as ours
-            shutil.rmtree(scratch)
-        else:
-            scratch.rename(path)
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
+        return json.dumps({"requirements": list(requirements), "extra_wheels": names}, indent=1)
+
+    if not make_once(path, fill):
+        return house
     log(f"wheelhouse {path.name}: {len(house.files())} wheels")
     return house

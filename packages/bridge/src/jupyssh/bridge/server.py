@@ -375,15 +375,21 @@ class BridgeServer(SSHServer):
         with self._sessions_lock:
             return tuple(self._sessions.values())
 
+    def backend_for(self, connection: Connection) -> tuple[JupyterClient, KernelPool]:
+        """The Jupyter server a connection's channels run in, and its kernel pool: this
+        server's one (a subclass serving many Jupyter servers picks per connection)."""
+        return self.client, self.pool
+
     def session_for(self, connection: Connection) -> KernelSession:
         """The connection's session, made and started on first use (transport thread;
         returns at once)."""
         with self._sessions_lock:
             session = self._sessions.get(connection)
             if session is None:
+                client, pool = self.backend_for(connection)
                 session = KernelSession(
-                    self.client,
-                    self.pool,
+                    client,
+                    pool,
                     f"connection {connection.id}",
                     reader=self.reader,
                     ship_compiled=self.bridge_config.ship_compiled,
@@ -406,7 +412,7 @@ class BridgeServer(SSHServer):
     ) -> TerminalChannel:
         """A new terminal channel, remembered so that the connection's end deletes its
         terminal (transport thread; returns at once)."""
-        terminal = TerminalChannel(self.io, self.client, channel, request)
+        terminal = TerminalChannel(self.io, self.backend_for(connection)[0], channel, request)
         with self._sessions_lock:
             # a long-lived connection (ControlMaster) may open many shells: forget ended ones
             live = [t for t in self._terminals.get(connection, []) if not t.stopped]
@@ -481,6 +487,12 @@ class BridgeServer(SSHServer):
         for session in sessions:
             with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
                 self.io.submit(session.close()).result(CLOSE_TIMEOUT)
+        self.close_backends()
+        self.io.stop()
+
+    def close_backends(self) -> None:
+        """Delete the warm kernels, close the sftp service and the client (once every
+        session has ended, before the loop stops; a subclass closes its own too)."""
         with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
             self.io.submit(self.pool.close()).result(CLOSE_TIMEOUT)
         if self._sftp is not None:
@@ -488,4 +500,3 @@ class BridgeServer(SSHServer):
                 self._sftp.close()
         with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
             self.io.submit(self.client.aclose()).result(5.0)
-        self.io.stop()

@@ -1,0 +1,203 @@
+"""A running JupyterHub (``containers/hub``): the hub, its proxy, system users ``alice``,
+``bob`` and ``carol`` spawned by the local-process spawner, and two services.
+
+The proxy is published on 127.0.0.1; the hub's API is reached through it
+(``<url>hub/api/``), as are users' servers (``<url>user/<name>/``). The ``jupyssh`` service
+has the least-privilege role jupyssh-hub documents; the ``harness`` service is what this
+fixture uses to make users' tokens and to start and stop their servers.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from testcontainers.core.container import DockerContainer
+from testcontainers.core.wait_strategies import HttpWaitStrategy
+
+from ._common import HarnessError
+from .containers import (
+    LOOPBACK,
+    STARTUP_TIMEOUT_S,
+    TEST_LABEL,
+    ExecResult,
+    LoopbackContainer,
+    exec_in,
+    labels_for,
+    published_port,
+)
+from .hosts import _Running
+
+__all__ = ["HUB_PORT", "HUB_USERS", "JupyterHub", "start_jupyterhub"]
+
+#: The proxy's port inside the container.
+HUB_PORT = 8000
+#: The hub's users, system users of the image.
+HUB_USERS = ("alice", "bob", "carol")
+#: How long a user's server may take to start (the spawner's own start_timeout is 60 s).
+SERVER_START_TIMEOUT_S = 60.0
+_REQUEST_TIMEOUT_S = 30.0
+_POLL_S = 0.2
+
+
+@dataclass(frozen=True)
+class JupyterHub(_Running):
+    """A running hub: ``url`` is ``http://127.0.0.1:<port>/`` (the proxy)."""
+
+    url: str
+    port: int
+    #: the ``jupyssh`` service's token (its least-privilege role)
+    service_token: str = field(repr=False)
+    #: the ``harness`` service's token (users' tokens and servers)
+    harness_token: str = field(repr=False)
+    container: DockerContainer
+    _resources: ExitStack = field(repr=False, compare=False)
+
+    @property
+    def api_url(self) -> str:
+        """The hub's REST API, ``<url>hub/api`` (what ``$JUPYTERHUB_API_URL`` says)."""
+        return f"{self.url}hub/api"
+
+    def server_url(self, user: str, server_name: str = "") -> str:
+        """The URL of ``user``'s (named) server behind the proxy, with a trailing slash."""
+        path = f"user/{quote(user, safe='')}/"
+        if server_name:
+            path += f"{quote(server_name, safe='')}/"
+        return self.url + path
+
+    def api(
+        self, method: str, path: str, *, token: str | None = None, json: Any = None
+    ) -> httpx.Response:
+        """One hub API request (``path`` under ``hub/api/``), with ``token`` or the
+        harness's."""
+        headers = {"Authorization": f"token {token or self.harness_token}"}
+        return httpx.request(
+            method,
+            f"{self.api_url}/{path.lstrip('/')}",
+            headers=headers,
+            json=json,
+            timeout=_REQUEST_TIMEOUT_S,
+            trust_env=False,
+        )
+
+    def user_token(self, user: str, *, note: str = "jupyssh integration test") -> str:
+        """A new API token of ``user`` (made by the harness service)."""
+        response = self.api("POST", f"users/{quote(user, safe='')}/tokens", json={"note": note})
+        if response.status_code != 201:
+            raise HarnessError(f"cannot make a token for {user}: {_said(response)}")
+        return str(response.json()["token"])
+
+    def server_state(self, user: str, server_name: str = "") -> dict[str, Any] | None:
+        """The hub's model of ``user``'s server, or ``None`` when it has none."""
+        response = self.api("GET", f"users/{quote(user, safe='')}")
+        if response.status_code != 200:
+            raise HarnessError(f"cannot read user {user}: {_said(response)}")
+        servers: dict[str, Any] = response.json().get("servers") or {}
+        found = servers.get(server_name)
+        return found if isinstance(found, dict) else None
+
+    def start_server(
+        self,
+        user: str,
+        *,
+        server_name: str = "",
+        token: str | None = None,
+        timeout: float = SERVER_START_TIMEOUT_S,
+    ) -> None:
+        """Ask the hub to start ``user``'s (named) server (with ``token``, or the
+        harness's) and wait, bounded, until the hub says it is ready."""
+        response = self.api("POST", _server_path(user, server_name), token=token)
+        if response.status_code not in {201, 202, 400}:  # 400: already running
+            raise HarnessError(f"cannot start {user}'s server: {_said(response)}")
+        deadline = time.monotonic() + timeout
+        state = None
+        while time.monotonic() < deadline:
+            state = self.server_state(user, server_name)
+            if state is not None and state.get("ready"):
+                return
+            time.sleep(_POLL_S)
+        raise HarnessError(f"{user}'s server not ready within {timeout:g} s: {state}")
+
+    def stop_server(
+        self, user: str, *, server_name: str = "", timeout: float = SERVER_START_TIMEOUT_S
+    ) -> None:
+        """Stop ``user``'s (named) server and wait, bounded, until the hub has forgotten it."""
+        response = self.api("DELETE", _server_path(user, server_name))
+        if response.status_code not in {202, 204, 400, 404}:  # 400, 404: not running, none
+            raise HarnessError(f"cannot stop {user}'s server: {_said(response)}")
+        deadline = time.monotonic() + timeout
+        while self.server_state(user, server_name) is not None:
+            if time.monotonic() > deadline:
+                raise HarnessError(f"{user}'s server still there after {timeout:g} s")
+            time.sleep(_POLL_S)
+
+    def spawn_seconds(self, user: str, server_name: str = "") -> float | None:
+        """How long the spawner took for the last start of ``user``'s (named) server, as the
+        hub logged it ("User bob took 2.153 seconds to start"); ``None`` if it never did."""
+        name = f"{user}:{server_name}" if server_name else user
+        stdout, stderr = self.container.get_logs()
+        text = (stdout or b"").decode(errors="replace") + (stderr or b"").decode(errors="replace")
+        pattern = rf"User {re.escape(name)} took (\d+(?:\.\d+)?) seconds to start"
+        found = re.findall(pattern, text)
+        return float(found[-1]) if found else None
+
+    def exec(self, argv: Sequence[str], *, user: str = "root", check: bool = True) -> ExecResult:
+        """Run ``argv`` inside the hub's container (as root unless told otherwise)."""
+        return exec_in(self.container, argv, user=user, check=check)
+
+
+def _server_path(user: str, server_name: str) -> str:
+    path = f"users/{quote(user, safe='')}/server"
+    return f"{path}s/{quote(server_name, safe='')}" if server_name else path
+
+
+def _said(response: httpx.Response) -> str:
+    return f"HTTP {response.status_code} {response.text[:300]}"
+
+
+def hub_container(
+    image: str, *, service_token: str, harness_token: str, role_label: str = TEST_LABEL
+) -> LoopbackContainer:
+    """A ``containers/hub`` container (not started yet), ready when ``/hub/api/`` answers."""
+    return (
+        LoopbackContainer(image)
+        .with_env("JUPYSSH_SERVICE_TOKEN", service_token)
+        .with_env("HARNESS_SERVICE_TOKEN", harness_token)
+        .with_exposed_ports(HUB_PORT)
+        .waiting_for(
+            HttpWaitStrategy(HUB_PORT, "/hub/api/")
+            .for_status_code(200)
+            .with_startup_timeout(STARTUP_TIMEOUT_S)
+            .with_poll_interval(0.2)
+        )
+        .with_kwargs(labels=labels_for(role_label))
+    )
+
+
+def start_jupyterhub(image: str, *, role_label: str = TEST_LABEL) -> JupyterHub:
+    """Start the hub with fresh service tokens; ready when its API answers through the
+    proxy. Use the result as a context manager, or call its ``stop()``."""
+    service_token = secrets.token_hex(24)
+    harness_token = secrets.token_hex(24)
+    container = hub_container(
+        image, service_token=service_token, harness_token=harness_token, role_label=role_label
+    )
+    with ExitStack() as resources:
+        resources.callback(container.stop)
+        container.start()
+        port = published_port(container, HUB_PORT)
+        return JupyterHub(
+            url=f"http://{LOOPBACK}:{port}/",
+            port=port,
+            service_token=service_token,
+            harness_token=harness_token,
+            container=container,
+            _resources=resources.pop_all(),
+        )

@@ -1,0 +1,114 @@
+"""Acceptance 7 of issue 12: after the service stops, no kernel it started remains in any
+user's server."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import httpx
+from jupyssh_harness import JupyterHub, KeyPair, wait_for
+
+from jupyssh.bridge.server import BridgeConfig
+from jupyssh.core.server import ServerConfig
+from jupyssh.hub import HubOptions, HubServer, HubService
+
+from .conftest import HubEndpoint, authorize
+
+USERS = ("alice", "bob")
+
+
+def _kernels(hub: JupyterHub, user: str) -> list[str]:
+    response = httpx.get(
+        hub.server_url(user) + "api/kernels",
+        headers={"Authorization": f"token {hub.service_token}"},
+        timeout=30,
+        trust_env=False,
+    )
+    response.raise_for_status()
+    return [kernel["id"] for kernel in response.json()]
+
+
+def test_stopping_the_service_ends_every_kernel_it_started(
+    hub: JupyterHub, user_keys: dict[str, KeyPair], tmp_path: Path
+) -> None:
+    for user in USERS:
+        hub.start_server(user)
+        authorize(hub, user, user_keys[user])
+    before = {user: set(_kernels(hub, user)) for user in USERS}
+    service = HubService(api_url=hub.api_url, token=hub.service_token, proxy_url=hub.url)
+    server = HubServer(service, ServerConfig(host_key=tmp_path / "host_key"), BridgeConfig())
+    clients: list[subprocess.Popen[bytes]] = []
+    try:
+        with server:
+            server.start()
+            known_hosts = tmp_path / "known_hosts"
+            known_hosts.write_text(server.known_hosts_line() + "\n", encoding="ascii")
+            endpoint = HubEndpoint(server.address[1], known_hosts)
+            for user in USERS:
+                argv = endpoint.ssh_argv(user, user_keys[user].private_key, "sleep 120")
+                clients.append(
+                    subprocess.Popen(
+                        argv,
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
+            wait_for(
+                lambda: all(set(_kernels(hub, user)) - before[user] for user in USERS),
+                60,
+                "a kernel of the service in each user's server",
+            )
+        # the with block closed the server while both sessions ran
+        wait_for(
+            lambda: all(set(_kernels(hub, user)) <= before[user] for user in USERS),
+            30,
+            "the service's kernels to be gone",
+        )
+    finally:
+        for client in clients:
+            client.kill()
+            client.wait(timeout=30)
+
+
+def test_a_user_past_their_connection_limit_is_refused_with_one_line(
+    hub: JupyterHub, user_keys: dict[str, KeyPair], tmp_path: Path
+) -> None:
+    for user in USERS:
+        hub.start_server(user)
+        authorize(hub, user, user_keys[user])
+    service = HubService(api_url=hub.api_url, token=hub.service_token, proxy_url=hub.url)
+    config = ServerConfig(host_key=tmp_path / "host_key")
+    server = HubServer(service, config, BridgeConfig(), HubOptions(max_per_user=1))
+    with server:
+        server.start()
+        known_hosts = tmp_path / "known_hosts"
+        known_hosts.write_text(server.known_hosts_line() + "\n", encoding="ascii")
+        endpoint = HubEndpoint(server.address[1], known_hosts)
+        alice = user_keys["alice"].private_key
+        first = subprocess.Popen(
+            endpoint.ssh_argv("alice", alice, "sleep 120"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(
+                lambda: any(c.authenticated for c in server.connections),
+                60,
+                "alice's first connection to authenticate",
+            )
+            second = endpoint.run("alice", alice, "whoami")
+            bob = endpoint.run("bob", user_keys["bob"].private_key, "whoami")
+        finally:
+            first.kill()
+            first.wait(timeout=30)
+        # the slot is free once the server has seen the first connection end
+        wait_for(lambda: not server.connections, 30, "alice's first connection to end")
+        again = endpoint.run("alice", alice, "whoami")
+
+    assert second.returncode == 255
+    assert "jupyssh-hub: alice has 1 connections open, the most allowed" in second.stderr.decode()
+    assert bob.stdout == b"bob\n"
+    assert again.stdout == b"alice\n", again.stderr.decode()

@@ -1,0 +1,183 @@
+"""``jupyssh hub serve``: one SSH endpoint for every user of a JupyterHub, as a hub service."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from jupyssh.bridge.server import BACKENDS, Backend, BridgeConfig
+from jupyssh.core.cli import verbosity_option
+from jupyssh.core.output import Output, json_option, pass_output
+from jupyssh.core.server import MaxStartups, ServerConfig
+from jupyssh.core.server.options import parse_listen
+from jupyssh.hub.hubapi import API_URL_ENV, HubService
+from jupyssh.hub.server import AUTH_TIMEOUT, HubOptions, HubServer
+
+__all__ = ["hub"]
+
+
+def _max_startups(_ctx: click.Context, _param: click.Parameter, value: str) -> MaxStartups:
+    try:
+        return MaxStartups.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.group()
+def hub() -> None:
+    """SSH and SFTP into every user's server of a JupyterHub, as a hub service."""
+
+
+@hub.command()
+@click.option(
+    "--listen",
+    default="127.0.0.1:2222",
+    show_default=True,
+    help="Address to listen on: HOST:PORT, [IPv6]:PORT or PORT (0 picks a free one).",
+)
+@click.option(
+    "--allow-non-loopback",
+    is_flag=True,
+    help="Allow a listen address other machines can reach.",
+)
+@click.option(
+    "--host-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="ed25519 host key file, created if missing (default: jupyssh's per-installation key).",
+)
+@click.option(
+    "--hub-api-url",
+    default=None,
+    help=f"The hub's REST API (default ${API_URL_ENV}, which the hub gives its services).",
+)
+@click.option(
+    "--proxy-url",
+    default=None,
+    help="Where users' servers are (/user/<name>/); default: the API URL without hub/api.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=ServerConfig().max_connections,
+    show_default=True,
+    help="Authenticated connections at once, all users together.",
+)
+@click.option(
+    "--max-per-user",
+    type=click.IntRange(min=1),
+    default=HubOptions().max_per_user,
+    show_default=True,
+    help="Authenticated connections one user may have at once.",
+)
+@click.option(
+    "--max-startups",
+    metavar="START:RATE:FULL",
+    default=str(ServerConfig().max_startups),
+    callback=_max_startups,
+    show_default=True,
+    help="Unauthenticated connections, as sshd's MaxStartups: from START on, new ones are "
+    "dropped with RATE%% chance, rising to all at FULL.",
+)
+@click.option(
+    "--max-startups-per-source",
+    type=click.IntRange(min=1),
+    default=ServerConfig().max_startups_per_source,
+    show_default=True,
+    help="Unauthenticated connections from one client address (behind a load balancer, "
+    "every user comes from one address: raise it).",
+)
+@click.option(
+    "--start-servers/--no-start-servers",
+    default=True,
+    show_default=True,
+    help="Start a user's stopped server at login (the client sees progress lines).",
+)
+@click.option(
+    "--start-timeout",
+    type=click.FloatRange(min=1),
+    default=HubOptions().start_timeout,
+    show_default=True,
+    help="Seconds a login waits for a server to start.",
+)
+@click.option(
+    "--token-password",
+    is_flag=True,
+    help="Also accept the user's hub API token typed as the password (checked against the "
+    "hub; it must reach the user's server).",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default="kernel",
+    show_default=True,
+    help="Where interactive shells run: a PTY process in a kernel of the user's server, or "
+    "a terminal of its terminals API. Commands always run in a kernel.",
+)
+@json_option
+@verbosity_option
+@pass_output
+def serve(
+    output: Output,
+    *,
+    listen: str,
+    allow_non_loopback: bool,
+    host_key: Path | None,
+    hub_api_url: str | None,
+    proxy_url: str | None,
+    max_connections: int,
+    max_per_user: int,
+    max_startups: MaxStartups,
+    max_startups_per_source: int,
+    start_servers: bool,
+    start_timeout: float,
+    token_password: bool,
+    backend: Backend,
+) -> None:
+    """Serve SSH for the hub's users until interrupted (Ctrl-C, SIGTERM).
+
+    A login as USER is USER's server: commands, shells and sftp run there, authenticated
+    by the keys in ~/.ssh/authorized_keys of that server. The service's token comes from
+    $JUPYTERHUB_API_TOKEN; its role needs read:users:name, read:servers, servers and
+    access:servers.
+    """
+    service = HubService.from_env(os.environ, api_url=hub_api_url, proxy_url=proxy_url)
+    host, port = parse_listen(listen)
+    config = ServerConfig(
+        host=host,
+        port=port,
+        allow_non_loopback=allow_non_loopback,
+        host_key=host_key,
+        max_connections=max_connections,
+        max_startups=max_startups,
+        max_startups_per_source=max_startups_per_source,
+        # a login may wait for the hub to start the user's server
+        login_grace_time=AUTH_TIMEOUT + (start_timeout if start_servers else 0),
+    )
+    options = HubOptions(
+        start_servers=start_servers,
+        start_timeout=start_timeout,
+        token_password=token_password,
+        max_per_user=max_per_user,
+    )
+    with HubServer(service, config, BridgeConfig(backend=backend), options) as server:
+        bound_host, bound_port = server.address
+        facts: dict[str, Any] = {
+            "listen": f"{bound_host}:{bound_port}",
+            "hub_api": service.api_url,
+            "proxy": service.proxy_url,
+            "host_key_fingerprint": server.host_key_fingerprint(),
+            "known_hosts": server.known_hosts_line(),
+            "backend": backend,
+        }
+
+        def human(_console: Any) -> None:
+            click.echo(f"jupyssh-hub serving {service.api_url} on {facts['listen']}")
+            click.echo(f"host key {facts['host_key_fingerprint']}")
+            click.echo(f"known_hosts: {facts['known_hosts']}")
+
+        output.emit(facts, human)
+        server.serve_forever(handle_signals=True)
