@@ -45,7 +45,7 @@ def test_a_name_that_is_no_hub_user_gets_no_key_without_asking_the_hub(
 
 def test_public_keys_only_no_password_no_none(tmp_path: Path) -> None:
     with _server(tmp_path) as server:
-        policy = HubPolicy(cast("Connection", object()), server)
+        policy = HubPolicy(cast("Connection", SimpleNamespace(id=1)), server)
 
         assert policy.get_allowed_auths("alice") == "publickey"
         assert policy.check_auth_password("alice", "s" * 48) == AUTH_FAILED

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from jupyssh.bridge.forwarding import ForwardingPolicy
 from jupyssh.bridge.server import BACKENDS, Backend, BridgeConfig
 from jupyssh.core.cli import verbosity_option
 from jupyssh.core.output import Output, json_option, pass_output
@@ -163,7 +164,8 @@ def serve(
         token_password=token_password,
         max_per_user=max_per_user,
     )
-    with HubServer(service, config, BridgeConfig(backend=backend), options) as server:
+    bridge = BridgeConfig(backend=backend, forwarding=ForwardingPolicy(forwarding="none"))
+    with HubServer(service, config, bridge, options) as server:
         bound_host, bound_port = server.address
         facts: dict[str, Any] = {
             "listen": f"{bound_host}:{bound_port}",

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from paramiko.common import AUTH_FAILED, AUTH_SUCCESSFUL, cMSG_USERAUTH_BANNER
 from paramiko.message import Message
 
+from jupyssh.bridge.forwarding import ForwardingPolicy
 from jupyssh.bridge.pool import KernelPool
 from jupyssh.bridge.server import CLOSE_TIMEOUT, BridgeConfig, BridgePolicy, BridgeServer
 from jupyssh.core.errors import JupysshError
@@ -239,7 +240,9 @@ class HubServer(BridgeServer):
         bridge: BridgeConfig | None = None,
         options: HubOptions | None = None,
     ) -> None:
-        bridge = bridge or BridgeConfig()
+        # Port forwarding stays off for hub users until the hub offers its policy options
+        # (the bridge's default is sshd's: on).
+        bridge = bridge or BridgeConfig(forwarding=ForwardingPolicy(forwarding="none"))
         self.service = service
         self.options = options or HubOptions()
         self.serves_sftp = bool(bridge.sftp)
