@@ -3,6 +3,7 @@ bootstrap as ``python -c``, the launcher text and its parameters on stdin."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -46,13 +47,16 @@ class Launcher:
                 return event
 
     def send(self, command: str) -> None:
+        """Write one command line; to a launcher that has ended already, nothing arrives."""
         assert self.process.stdin is not None
-        self.process.stdin.write(command.encode() + b"\n")
-        self.process.stdin.flush()
+        with contextlib.suppress(BrokenPipeError):
+            self.process.stdin.write(command.encode() + b"\n")
+            self.process.stdin.flush()
 
     def close(self) -> int:
         assert self.process.stdin is not None
-        self.process.stdin.close()
+        with contextlib.suppress(BrokenPipeError):  # a line it could not take any more
+            self.process.stdin.close()
         code = self.process.wait(timeout=20)
         for stream in (self.process.stdout, self.process.stderr):
             if stream is not None:
