@@ -27,7 +27,7 @@ SESSIONS = 30
 class ServiceProcess:
     """``jupyssh hub serve --json`` in a subprocess; its facts, and its RSS sampled."""
 
-    def __init__(self, hub: JupyterHub, workdir: Path) -> None:
+    def __init__(self, hub: JupyterHub, workdir: Path, *extra: str) -> None:
         env = dict(
             os.environ, JUPYTERHUB_API_TOKEN=hub.service_token, JUPYTERHUB_API_URL=hub.api_url
         )
@@ -49,6 +49,7 @@ class ServiceProcess:
                     "64:100:64",
                     "--max-startups-per-source",
                     "64",
+                    *extra,
                 ],
                 env=env,
                 stdin=subprocess.DEVNULL,

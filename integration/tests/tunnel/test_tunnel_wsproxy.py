@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from jupyssh_harness import KeyPair, write_known_hosts
+from jupyssh_harness import ArgvWatch, KeyPair, write_known_hosts
 
 from .conftest import COMMAND_TIMEOUT_S, Jupyssh, WebSocketServer
 
@@ -123,7 +123,9 @@ def test_a_missing_endpoint_and_a_missing_token_are_explained(
 def test_the_token_stays_out_of_debug_logs(ws_server: WebSocketServer, jupyssh: Jupyssh) -> None:
     env = _env(jupyssh, ws_server.token)
     # The handshake succeeds, then stdin ends at once: the bridge closes and exits 0.
-    done = _run(["jupyssh", "-vvv", "tunnel", "ws-proxy", ws_server.sshd_url], env, input=b"")
+    with ArgvWatch() as watch:
+        done = _run(["jupyssh", "-vvv", "tunnel", "ws-proxy", ws_server.sshd_url], env, input=b"")
+    assert watch.holding([ws_server.token]) == []  # nor in any argv (ps) meanwhile
     assert done.returncode == 0, done.stderr
     assert b"101 Switching Protocols" in done.stderr
     assert b"Authorization" in done.stderr  # websockets did log the handshake ...
