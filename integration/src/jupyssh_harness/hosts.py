@@ -251,30 +251,48 @@ def start_ssh_host(
     with ExitStack() as resources:
         resources.callback(container.stop)
         container.start()
-        port = published_port(container, SSH_PORT)
-        known_hosts = write_known_hosts(
-            workdir / "known_hosts", [(LOOPBACK, port, host_key.public_blob)]
-        )
-        entry = HostEntry(
-            alias=alias,
-            hostname=LOOPBACK,
-            port=port,
-            user=SSH_USER,
-            identity_file=keypair.private_key,
-            known_hosts=known_hosts,
-        )
-        return SSHContainer(
-            alias=alias,
-            hostname=LOOPBACK,
-            port=port,
-            user=SSH_USER,
-            keypair=keypair,
-            host_key=host_key,
-            config_file=write_ssh_config(workdir / "ssh_config", [entry]),
-            known_hosts=known_hosts,
-            container=container,
-            _resources=resources.pop_all(),
-        )
+        return reached_as(
+            container, workdir, alias=alias, keypair=keypair, host_key=host_key,
+            resources=resources.pop_all(),
+        )  # fmt: skip
+
+
+def reached_as(
+    container: DockerContainer,
+    workdir: Path,
+    *,
+    alias: str,
+    keypair: KeyPair,
+    host_key: KeyPair,
+    resources: ExitStack,
+) -> SSHContainer:
+    """A started sshd container as ``ssh -F workdir/ssh_config ALIAS`` reaches it: its
+    published port on 127.0.0.1, its host key pinned in ``workdir/known_hosts``, user
+    ``sandbox`` with ``keypair``. ``resources`` stop it (empty when another owner does)."""
+    port = published_port(container, SSH_PORT)
+    known_hosts = write_known_hosts(
+        workdir / "known_hosts", [(LOOPBACK, port, host_key.public_blob)]
+    )
+    entry = HostEntry(
+        alias=alias,
+        hostname=LOOPBACK,
+        port=port,
+        user=SSH_USER,
+        identity_file=keypair.private_key,
+        known_hosts=known_hosts,
+    )
+    return SSHContainer(
+        alias=alias,
+        hostname=LOOPBACK,
+        port=port,
+        user=SSH_USER,
+        keypair=keypair,
+        host_key=host_key,
+        config_file=write_ssh_config(workdir / "ssh_config", [entry]),
+        known_hosts=known_hosts,
+        container=container,
+        _resources=resources,
+    )
 
 
 def start_bastion_chain(

@@ -19,7 +19,6 @@ from testcontainers.core.network import Network
 from testcontainers.core.wait_strategies import LogMessageWaitStrategy
 
 from .containers import (
-    LOOPBACK,
     SSH_PORT,
     SSH_USER,
     SSHD_READY,
@@ -30,11 +29,9 @@ from .containers import (
     create_network,
     exec_in,
     labels_for,
-    published_port,
 )
-from .hosts import SSHContainer, _Running
-from .keys import KeyPair, generate_host_key, write_known_hosts
-from .sshconfig import HostEntry, write_ssh_config
+from .hosts import SSHContainer, _Running, reached_as
+from .keys import KeyPair, generate_host_key
 from .waiting import wait_for
 
 __all__ = ["COMPUTE_NODES", "LOGIN_NODE", "SlurmCluster", "SlurmJob", "start_slurm_cluster"]
@@ -150,30 +147,11 @@ def start_slurm_cluster(
             resources.callback(node.stop)
             node.start()
             nodes[name] = node
-        port = published_port(login, SSH_PORT)
-        known_hosts = write_known_hosts(
-            workdir / "known_hosts", [(LOOPBACK, port, host_key.public_blob)]
-        )
-        entry = HostEntry(
-            alias=alias,
-            hostname=LOOPBACK,
-            port=port,
-            user=SSH_USER,
-            identity_file=keypair.private_key,
-            known_hosts=known_hosts,
-        )
-        host = SSHContainer(
-            alias=alias,
-            hostname=LOOPBACK,
-            port=port,
-            user=SSH_USER,
-            keypair=keypair,
-            host_key=host_key,
-            config_file=write_ssh_config(workdir / "ssh_config", [entry]),
-            known_hosts=known_hosts,
-            container=login,
-            _resources=ExitStack(),  # the cluster owns the containers
-        )
+        # the cluster owns the containers: the login host's own resources are empty
+        host = reached_as(
+            login, workdir, alias=alias, keypair=keypair, host_key=host_key,
+            resources=ExitStack(),
+        )  # fmt: skip
         cluster = SlurmCluster(login=host, nodes=nodes, home=home, _resources=resources.pop_all())
     try:
         cluster.wait_idle()

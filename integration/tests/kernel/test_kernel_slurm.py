@@ -248,6 +248,9 @@ async def test_the_key_is_nowhere_on_the_cluster(
             environment = slurm_cluster.node_exec(
                 LOGIN_NODE, ["scontrol", "show", "job", "-dd", job], check=False
             )
+            # Each round runs ps in three containers: let it look long enough while the
+            # kernel runs (bounded), so the argv check below is never blind.
+            wait_for(lambda: watch.samples > 5, 60, "six rounds of argv samples")
             readable = [
                 slurm_cluster.node_exec(
                     node,
