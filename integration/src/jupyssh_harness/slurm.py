@@ -9,7 +9,7 @@ mounted on every node, so a test reads the user's files (and their modes) direct
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,11 +64,17 @@ class SlurmCluster(_Running):
     _resources: ExitStack = field(repr=False, compare=False)
 
     def node_exec(
-        self, node: str, argv: Sequence[str], *, user: str = "root", check: bool = True
+        self,
+        node: str,
+        argv: Sequence[str],
+        *,
+        user: str = "root",
+        check: bool = True,
+        environment: Mapping[str, str] | None = None,
     ) -> ExecResult:
         """Run ``argv`` on ``node`` (``login``, ``c1``, ``c2``) with docker exec, not ssh."""
         container = self.login.container if node == LOGIN_NODE else self.nodes[node]
-        return exec_in(container, argv, user=user, check=check)
+        return exec_in(container, argv, user=user, check=check, environment=environment)
 
     def all_nodes(self) -> Iterator[str]:
         yield LOGIN_NODE

@@ -254,10 +254,12 @@ async def test_the_key_is_nowhere_on_the_cluster(
             readable = [
                 slurm_cluster.node_exec(
                     node,
-                    ["sh", "-c", "grep -rlsF -- \"$0\" $1 "
+                    # the key reaches grep in its environment: in argv the watch would see it
+                    ["sh", "-c", "grep -rlsF -- \"$NEEDLE\" $0 "
                      "| while read f; do [ \"$(stat -c %A \"$f\" | cut -c8)\" = r ] "
-                     "&& echo \"$f\"; done", key, WRITTEN],
+                     "&& echo \"$f\"; done", WRITTEN],
                     check=False,
+                    environment={"NEEDLE": key},
                 ).stdout.split()
                 for node in slurm_cluster.all_nodes()
             ]  # fmt: skip
