@@ -11,6 +11,7 @@ import hashlib
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,35 @@ def test_a_stalled_forward_does_not_slow_the_others(
     finally:
         big.close()
         echo.close()
+
+
+def test_a_client_that_vanishes_mid_forward_leaves_no_thread_error(
+    connected: Connect, jupyter: Any
+) -> None:
+    """The connection drops while forwards are streaming and finishing: each forward's
+    threads end quietly (pytest fails the test on any thread's unhandled exception; the
+    CLOSE that can no longer be sent raised EOFError from the writer thread)."""
+    big = Peer(send_until_closed)
+    quick = Peer(lambda conn: conn.sendall(b"bye"))
+    try:
+        with connected(ForwardingPolicy()) as transport:
+            channels = [
+                transport.open_channel(
+                    "direct-tcpip", ("127.0.0.1", port), ("127.0.0.1", 1), timeout=TIMEOUT
+                )
+                for port in [big.port, quick.port] * 4
+            ]
+            assert channels[0].recv(1)
+            transport.sock.close()  # no disconnect message: the client is just gone
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline and any(
+            t.name.startswith("jupyssh-fwd") for t in threading.enumerate()
+        ):
+            time.sleep(0.05)
+        assert not [t.name for t in threading.enumerate() if t.name.startswith("jupyssh-fwd")]
+    finally:
+        big.close()
+        quick.close()
 
 
 def test_tcpip_forward_listens_on_loopback_and_opens_forwarded_channels(

@@ -281,7 +281,15 @@ def end_channel(channel: Channel, status: int, *, signal: str = "", message: str
             send_exit_signal(channel, signal)
         channel.send_exit_status(status)
         channel.shutdown_write()
-    channel.close()
+    close_channel(channel)
+
+
+def close_channel(channel: Channel) -> None:
+    """Close ``channel`` from any thread, even when the connection is already gone:
+    paramiko then raises ``EOFError`` (or ``OSError``) from the CLOSE it cannot send,
+    and there is nobody left to tell."""
+    with contextlib.suppress(OSError, EOFError):
+        channel.close()
 
 
 def send_exit_signal(channel: Channel, signal: str) -> None:

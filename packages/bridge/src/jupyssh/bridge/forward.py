@@ -26,7 +26,14 @@ from typing import Any
 import paramiko
 from paramiko.channel import Channel
 
-from jupyssh.bridge.channel import ACK_BATCH, IN_CHUNK, KILL_GRACE, POLL, InputCredit
+from jupyssh.bridge.channel import (
+    ACK_BATCH,
+    IN_CHUNK,
+    KILL_GRACE,
+    POLL,
+    InputCredit,
+    close_channel,
+)
 from jupyssh.bridge.loop import LoopThread
 from jupyssh.bridge.session import KernelSession
 
@@ -139,7 +146,7 @@ class ForwardChannel:
                 if kind == "out":
                     try:
                         channel.sendall(data)
-                    except OSError:
+                    except (OSError, EOFError):  # paramiko raises EOFError once the transport is gone
                         self._kill()
                     unacked += len(data)
                     if unacked >= ACK_BATCH:
@@ -148,7 +155,7 @@ class ForwardChannel:
                     with contextlib.suppress(OSError, EOFError):
                         channel.shutdown_write()
                 else:
-                    channel.close()
+                    close_channel(channel)
                     return
         finally:
             self._done.set()

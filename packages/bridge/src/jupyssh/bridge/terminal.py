@@ -33,7 +33,7 @@ from paramiko.channel import Channel
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from jupyssh.bridge.channel import IN_CHUNK, ChannelRequest
+from jupyssh.bridge.channel import IN_CHUNK, ChannelRequest, close_channel
 from jupyssh.bridge.loop import LoopThread
 from jupyssh.bridge.session import FAILED
 from jupyssh.core.errors import JupysshError, JupyterNotFoundError
@@ -235,7 +235,7 @@ class TerminalChannel:
             if status is not None:  # before the EOF: see channel.end_channel
                 channel.send_exit_status(status)
             channel.shutdown_write()
-        channel.close()
+        close_channel(channel)
 
     async def stop(self) -> None:
         """End the channel and delete its terminal (loop; idempotent). Called when the
