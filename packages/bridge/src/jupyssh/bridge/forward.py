@@ -146,7 +146,7 @@ class ForwardChannel:
                 if kind == "out":
                     try:
                         channel.sendall(data)
-                    except (OSError, EOFError):  # paramiko raises EOFError once the transport is gone
+                    except (OSError, EOFError):  # EOFError: the transport is gone
                         self._kill()
                     unacked += len(data)
                     if unacked >= ACK_BATCH:
