@@ -117,6 +117,9 @@ def bench(session: nox.Session) -> None:
     """Benchmarks, each beside its baseline; figures go to bench/results/ (JSON + table)."""
     install_harness(session)
     session.install(*nox.project.dependency_groups(PYPROJECT, "bench"))
+    # The Slurm benchmark's baseline. It declares `notebook` for its `manage` subcommand
+    # only; its launcher needs pexpect and tornado (both in the group above).
+    session.install("--no-deps", "remote_ikernel==0.4.6")
     session.run("python", "-m", "jupyssh_harness", "prepare", env=CONTAINER_ENV)
     session.run("python", "bench/run.py", *session.posargs, env=CONTAINER_ENV)
 

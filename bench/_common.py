@@ -294,3 +294,44 @@ def run_quiet(argv: list[str], *, timeout: float = 60) -> None:
         stderr=subprocess.PIPE,
         timeout=timeout,
     )
+
+
+# -- counting ssh processes ------------------------------------------------------------
+
+_SSH_COUNTER = """#!/bin/sh
+echo "$*" >> "$BENCH_SSH_LOG"
+exec {ssh} ${{BENCH_SSH_CONFIG:+-F "$BENCH_SSH_CONFIG"}} "$@"
+"""
+
+
+class SSHCounter:
+    """An ``ssh`` first on ``PATH`` that notes each run in a log, then runs the real one:
+    how a benchmark counts the ssh processes a client spawns (provisioners find ssh on
+    PATH). With ``BENCH_SSH_CONFIG`` set, it also reads that ssh config (for clients that
+    run a bare ``ssh HOST``). :meth:`install` changes this process's environment; the
+    caller restores it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.log = folder / "ssh.log"
+        self.bindir = folder / "bin"
+
+    def install(self) -> None:
+        self.bindir.mkdir(parents=True, exist_ok=True)
+        wrapper = self.bindir / "ssh"
+        wrapper.write_text(_SSH_COUNTER.format(ssh=_real_ssh()))
+        wrapper.chmod(0o755)
+        os.environ.update(
+            PATH=f"{self.bindir}{os.pathsep}{os.environ['PATH']}", BENCH_SSH_LOG=str(self.log)
+        )
+
+    def count(self) -> int:
+        """How many ssh processes ran so far."""
+        return len(self.log.read_text().splitlines()) if self.log.exists() else 0
+
+
+def _real_ssh() -> str:
+    for folder in os.environ["PATH"].split(os.pathsep):
+        candidate = Path(folder) / "ssh"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    raise RuntimeError("no ssh on PATH")

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from _common import Context, ssh_host
+from _common import Context, SSHCounter, ssh_host
 from jupyssh_harness import HostEntry, SSHContainer, write_ssh_config
 
 from jupyssh.kernel.specs import SpecOptions, kernel_json
@@ -34,10 +34,6 @@ from jupyssh.kernel.specs import SpecOptions, kernel_json
 LOCAL = "local ipykernel"
 SSHPYK = "sshpyk 1.25 (baseline)"
 JUPYSSH = "jupyssh-kernel"
-_WRAPPER = """#!/bin/sh
-echo "$*" >> "$BENCH_SSH_LOG"
-exec {ssh} "$@"
-"""
 _IDLE_SECONDS = 30.0
 _DELAY = 0.025
 
@@ -91,11 +87,12 @@ def _targets(ctx: Context) -> None:
 
 
 class _Space:
-    def __init__(self, root: Path, host: SSHContainer, config: Path, log: Path) -> None:
-        self.root, self.host, self.config, self.log = root, host, config, log
+    def __init__(self, root: Path, host: SSHContainer, config: Path) -> None:
+        self.root, self.host, self.config = root, host, config
+        self.ssh = SSHCounter(root)
 
     def ssh_count(self) -> int:
-        return len(self.log.read_text().splitlines()) if self.log.exists() else 0
+        return self.ssh.count()
 
     def stop_masters(self) -> None:
         for sock in self.root.glob("cm-*"):
@@ -112,19 +109,13 @@ def _workspace(host: SSHContainer) -> Iterator[_Space]:
     saved = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="jkb-", dir="/tmp") as tmp:
         root = Path(tmp)
-        space = _Space(root, host, _write_configs(root, host), root / "ssh.log")
-        bindir = root / "bin"
-        bindir.mkdir()
-        wrapper = bindir / "ssh"
-        wrapper.write_text(_WRAPPER.format(ssh=_real_ssh()))
-        wrapper.chmod(0o755)
+        space = _Space(root, host, _write_configs(root, host))
+        space.ssh.install()
         data = root / "data"
         # sshpyk writes its persistence file there and fails (leaving the remote kernel
         # running) when the folder is missing: make it, or sshpyk cannot be measured.
         (root / "rt").mkdir(mode=0o700)
         os.environ.update(
-            PATH=f"{bindir}:{os.environ['PATH']}",
-            BENCH_SSH_LOG=str(space.log),
             JUPYTER_DATA_DIR=str(data),
             JUPYTER_PATH=str(data),
             JUPYTER_RUNTIME_DIR=str(root / "rt"),
@@ -138,14 +129,6 @@ def _workspace(host: SSHContainer) -> Iterator[_Space]:
             space.stop_masters()
             os.environ.clear()
             os.environ.update(saved)
-
-
-def _real_ssh() -> str:
-    for folder in os.environ["PATH"].split(os.pathsep):
-        candidate = Path(folder) / "ssh"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    raise RuntimeError("no ssh on PATH")
 
 
 def _write_configs(root: Path, host: SSHContainer) -> Path:

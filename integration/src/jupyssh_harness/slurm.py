@@ -109,14 +109,22 @@ class SlurmCluster(_Running):
         )
 
 
-def _node(image: str, name: str, network: Network, home: Path, command: str) -> LoopbackContainer:
+def _node(
+    image: str,
+    name: str,
+    network: Network,
+    home: Path,
+    command: str,
+    *,
+    cap_add: Sequence[str] = (),
+) -> LoopbackContainer:
     return (
         LoopbackContainer(image)
         .with_command(command)
         .with_volume_mapping(str(home), "/home", "rw")
         .with_network(network)
         .with_network_aliases(name)
-        .with_kwargs(labels=labels_for(TEST_LABEL), hostname=name)
+        .with_kwargs(labels=labels_for(TEST_LABEL), hostname=name, cap_add=list(cap_add))
     )
 
 
@@ -135,7 +143,8 @@ def start_slurm_cluster(
         network = create_network(TEST_LABEL, prefix="jupyssh-slurm")
         resources.enter_context(network)
         login = (
-            _node(image, LOGIN_NODE, network, home, "login")
+            # NET_ADMIN (its own network namespace only): what SSHContainer.network_cut needs
+            _node(image, LOGIN_NODE, network, home, "login", cap_add=["NET_ADMIN"])
             .with_env("SSH_AUTHORIZED_KEYS", keypair.public_line)
             .with_volume_mapping(str(host_key.private_key.parent), _HOST_KEYS_MOUNT, "ro")
             .with_exposed_ports(SSH_PORT)

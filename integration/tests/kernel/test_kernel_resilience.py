@@ -151,7 +151,8 @@ async def test_kernel_survives_a_killed_master_and_a_network_cut(
         await km.shutdown_kernel()
 
 
-def _launch(*args: str) -> subprocess.Popen[str]:
+def kernel_launch(*args: str) -> subprocess.Popen[str]:
+    """`jupyssh kernel launch ARGS…` as a process of its own, its output piped."""
     return subprocess.Popen(
         [sys.executable, "-m", "jupyssh.kernel", "launch", *args],
         stdout=subprocess.PIPE,
@@ -177,7 +178,7 @@ def test_persistent_kernel_is_left_and_reattached(
     name, _ = kernel_spec
     baseline = user_processes(ssh_host.exec)
     first_file, second_file = jupyter_home / "k1.json", jupyter_home / "k2.json"
-    first = _launch(name, "--persistent", "--connection-file", str(first_file))
+    first = kernel_launch(name, "--persistent", "--connection-file", str(first_file))
     try:
         kc = _client(first_file)
         assert kc.execute_interactive("x = 42", timeout=30)["content"]["status"] == "ok"
@@ -193,7 +194,7 @@ def test_persistent_kernel_is_left_and_reattached(
     assert oct(state.stat().st_mode & 0o777) == "0o600"
     assert len(user_processes(ssh_host.exec)) > len(baseline)  # still running there
 
-    second = _launch(name, "--existing", str(state), "--connection-file", str(second_file))
+    second = kernel_launch(name, "--existing", str(state), "--connection-file", str(second_file))
     try:
         kc = _client(second_file)
         reply = kc.execute("x", reply=True, timeout=30, user_expressions={"v": "x"})
@@ -277,7 +278,7 @@ def test_ctrl_d_menu_on_a_terminal_leaves_the_kernel_running(
     state = Path(out.strip().splitlines()[-1])
     assert len(user_processes(ssh_host.exec)) > len(baseline)  # left running there
 
-    again = _launch(name, "--existing", str(state))
+    again = kernel_launch(name, "--existing", str(state))
     try:
         wait_for(
             lambda: "kernel" in (again.stderr.readline() if again.stderr else ""), 60, "re-attached"

@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import queue
 import re
+import signal
+import threading
+import time
 from pathlib import Path
 
+import nbformat
 import pytest
 from jupyssh_harness import COMPUTE_NODES, LOGIN_NODE, ArgvWatch, SlurmCluster, until, wait_for
+from nbclient import NotebookClient
 
 from jupyssh.kernel.errors import KernelLaunchError
 
 from .conftest import jupyssh, kernel_config
 from .test_kernel_lifecycle import execute, interrupt_sleep, manager
+from .test_kernel_resilience import kernel_launch, printed_eventually
 
 pytestmark = pytest.mark.asyncio
 
@@ -48,6 +56,23 @@ def leftovers(cluster: SlurmCluster) -> dict[str, list[str]]:
     found = {node: cluster.processes(node) for node in cluster.all_nodes()}
     found["jobs"] = [f"{job.job_id} {job.state}" for job in cluster.jobs()]
     return {where: what for where, what in found.items() if what}
+
+
+async def test_kernel_remote_lists_the_partitions_with_their_limits(
+    slurm_cluster: SlurmCluster, jupyter_home: Path
+) -> None:
+    config = kernel_config(slurm_cluster.login, jupyter_home)
+    alias = slurm_cluster.login.alias
+    args = ("kernel", "remote", alias, "-F", str(config), "--remote-python", VENV_PYTHON)
+    found = json.loads(jupyssh(*args, "--json").stdout)
+    assert "python3" in found["specs"]
+    assert found["partitions"] == [
+        {"name": "debug*", "state": "up", "time_limit": "1:00:00", "nodes": "2",
+         "cpus": "2", "memory_mb": found["partitions"][0]["memory_mb"], "gres": "(null)"}
+    ]  # fmt: skip
+    assert found["partitions"][0]["memory_mb"].isdigit()
+    table = jupyssh(*args).stdout
+    assert re.search(r"debug \(default\)\s+.\s*up\s+.\s*1:00:00\s+.\s*2\s+.\s*2", table), table
 
 
 async def test_a_slurm_kernel_runs_on_a_compute_node_and_leaves_nothing(
@@ -129,6 +154,37 @@ async def test_a_queued_start_shows_its_reason_and_cancelling_it_leaves_no_job(
         await km.shutdown_kernel()
 
 
+async def test_kernel_launch_shows_the_queued_job_and_ctrl_c_cancels_it(
+    slurm_cluster: SlurmCluster, slurm_spec: str
+) -> None:
+    """``jupyssh kernel launch`` while both nodes are busy: its status line names the job
+    and Slurm's reason (a line per change, stderr being a pipe here); Ctrl+C exits 130 and
+    leaves no job of its own."""
+    sleepers = fill_nodes(slurm_cluster)
+    launch = kernel_launch(slurm_spec)
+    lines: queue.Queue[str] = queue.Queue()
+    assert launch.stderr is not None
+    stderr = launch.stderr
+    threading.Thread(target=lambda: [lines.put(line) for line in stderr], daemon=True).start()
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not any(" pending (" in line for line in seen):
+            seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+        launch.send_signal(signal.SIGINT)
+        assert launch.wait(30) == 130
+    finally:
+        if launch.poll() is None:
+            launch.kill()
+    submitted, pending = seen[-2:]
+    assert re.fullmatch(r"jupyssh-kernel: job (\d+) submitted to \S+\n", submitted), seen
+    job = submitted.split()[2]
+    assert re.fullmatch(rf"jupyssh-kernel: job {job} pending \((Resources|Priority)\)\n", pending)
+    wait_for(
+        lambda: [j.job_id for j in slurm_cluster.jobs()] == sleepers, 30, "the queued job gone"
+    )
+
+
 async def test_a_job_ended_from_outside_is_a_dead_kernel_the_restarter_replaces(
     slurm_cluster: SlurmCluster, slurm_spec: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -152,6 +208,42 @@ async def test_a_job_ended_from_outside_is_a_dead_kernel_the_restarter_replaces(
     finally:
         km.stop_restarter()
         await km.shutdown_kernel()
+    wait_for(lambda: not leftovers(slurm_cluster), 30, "no job and no process left")
+
+
+async def test_nbclient_runs_a_notebook_on_a_slurm_kernel_through_a_network_cut(
+    slurm_cluster: SlurmCluster, slurm_spec: str
+) -> None:
+    """Acceptance 7: nbclient's own kernel start; 20 s with no packet between this machine
+    and the login node mid-notebook; the job, the kernel and its variables are kept."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(WHERE),
+        nbformat.v4.new_code_cell("x = 21"),
+        nbformat.v4.new_code_cell("x * 2"),
+    ]
+    client = NotebookClient(nb, kernel_name=slurm_spec, timeout=60)
+    async with client.async_setup_kernel():
+        await client.async_execute_cell(nb.cells[0], 0)
+        await client.async_execute_cell(nb.cells[1], 1)
+        provisioner = client.km.provisioner
+        job, pid = provisioner.job, provisioner._pid
+        with slurm_cluster.login.network_cut():
+            cut_at = time.monotonic()
+            await until(
+                lambda: provisioner._watcher is None or provisioner._watcher.lost,
+                15,
+                "the link to the login node to be noticed lost",
+            )
+            await asyncio.sleep(max(0.0, 20 - (time.monotonic() - cut_at)))
+        # as for a kernel off Slurm: iopub comes back on its own timer, boundedly
+        assert await printed_eventually(client.kc, "21", within=30)
+        await client.async_execute_cell(nb.cells[2], 2)
+        assert (provisioner.job, provisioner._pid) == (job, pid)  # never restarted
+    node, job_in_kernel, _ = nb.cells[0].outputs[0]["text"].split()
+    assert node in COMPUTE_NODES
+    assert job_in_kernel == job
+    assert nb.cells[2].outputs[0]["data"]["text/plain"] == "42"
     wait_for(lambda: not leftovers(slurm_cluster), 30, "no job and no process left")
 
 

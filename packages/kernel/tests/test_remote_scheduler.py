@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from jupyssh.kernel.provisioner import job_summary
+
 from .test_remote_launcher import KEY, Launcher, alive
 
 # A job whose state a test sets in $FAKE_SLURM/state (PENDING, RUNNING, TIMEOUT ...) with a
@@ -261,3 +263,12 @@ def test_a_job_that_can_never_start_is_cancelled_with_slurms_reason(fake_slurm: 
     )
     launcher.close()
     assert calls(fake_slurm, "scancel") == ["scancel 42"]
+
+
+def test_job_summary_says_submitted_then_state_and_reason() -> None:
+    assert job_summary({"event": "submitted", "job": "42"}, "login") == "job 42 submitted to login"
+    queued = {"event": "queued", "job": "42", "state": "PENDING", "reason": "Resources"}
+    assert job_summary(queued, "login") == "job 42 pending (Resources)"
+    assert job_summary({"event": "queued", "job": "42", "state": "PENDING", "reason": ""}, "h") == (
+        "job 42 pending (no reason given)"
+    )

@@ -8,14 +8,15 @@ stdout, so ``jupyssh … --json | jq`` always works, errors included (see ``cli.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 import click
 from rich.console import Console
 
-__all__ = ["Output", "json_option", "pass_output"]
+__all__ = ["Output", "StatusLine", "json_option", "pass_output"]
 
 
 @dataclass
@@ -37,6 +38,44 @@ class Output:
         """A progress line for a person (to stderr, so JSON on stdout stays clean)."""
         if not self.json:
             Console(stderr=True, highlight=False).print(f"[dim]…[/dim] {message}")
+
+
+class StatusLine:
+    """A long wait's state on stderr: one line rewritten in place on a terminal, or a
+    line per change elsewhere (a log file or a pipe must not fill with carriage returns).
+
+    Callers show a text as often as they like; ``detail`` (an elapsed time, say) refreshes
+    a terminal's line but is not a change worth a line of its own in a log."""
+
+    def __init__(self, prefix: str = "", stream: TextIO | None = None) -> None:
+        self.prefix = prefix
+        self.stream = stream if stream is not None else sys.stderr
+        self.live = self.stream.isatty()
+        self._text: str | None = None
+        self._drawn = False
+
+    def show(self, text: str, detail: str = "") -> None:
+        changed, self._text = text != self._text, text
+        if self.live:
+            line = f"{self.prefix}{text}{f', {detail}' if detail else ''}"
+            self.stream.write(f"\r\x1b[K{line}")
+            self._drawn = True
+        elif changed:
+            self.stream.write(f"{self.prefix}{text}\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the line: the next output starts on a line of its own."""
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+    def __enter__(self) -> StatusLine:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:

@@ -149,7 +149,8 @@ def _check_host(options: SpecOptions, output: Output) -> RemoteSpecs:
 @verbosity_option
 @pass_output
 def remote_specs(output: Output, /, *, alias: str, config_file: str | None, **values: Any) -> None:
-    """List the kernelspecs of ssh host ALIAS (to pick --remote-kernel from)."""
+    """List the kernelspecs of ssh host ALIAS (to pick --remote-kernel from), and its
+    Slurm partitions with their limits when Slurm is there (to pick --partition from)."""
     options = SpecOptions("probe", host=alias, ssh_config=config_file, **_given(values))
     remote = probe_host(options)
 
@@ -164,8 +165,27 @@ def remote_specs(output: Output, /, *, alias: str, config_file: str | None, **va
                 str(spec.get("interrupt_mode", "")),
             )
         console.print(table)
+        if remote.partitions:
+            console.print(f"Slurm partitions on {alias} (for --partition):")
+            console.print(_partition_table(remote.partitions))
 
     output.emit(remote.to_dict(), render)
+
+
+def _partition_table(partitions: list[dict[str, str]]) -> Table:
+    table = Table("partition", "state", "time limit", "nodes", "cpus/node", "memory/node", "gres")
+    for row in partitions:
+        memory, name = row.get("memory_mb", ""), row.get("name", "")
+        table.add_row(
+            f"{name[:-1]} (default)" if name.endswith("*") else name,  # sinfo's mark
+            row.get("state", ""),
+            row.get("time_limit", ""),
+            row.get("nodes", ""),
+            row.get("cpus", ""),
+            f"{memory} MB" if memory.isdigit() else memory,
+            row.get("gres", "") if row.get("gres") != "(null)" else "",
+        )
+    return table
 
 
 @kernel.command(name="list")

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,17 @@ _RECONNECT_CONNECT_TIMEOUT = 2.0
 _RECONNECT_MAX_DELAY = 1.0
 #: How long the session that re-attaches may take to answer.
 _WATCH_TIMEOUT = 10.0
+
+
+def job_summary(status: Mapping[str, Any], host: str) -> str:
+    """A scheduled kernel's job in a few words: ``job 42 submitted to LOGIN`` or ``job 42
+    pending (Resources)``, from :attr:`SSHProvisioner.job_status`. The log line for
+    JupyterLab and ``jupyssh kernel launch``'s status line both say it this way."""
+    job = status.get("job", "?")
+    if status.get("event") == "submitted":
+        return f"job {job} submitted to {host}"
+    state = str(status.get("state", "")).lower() or "waiting"
+    return f"job {job} {state} ({status.get('reason') or 'no reason given'})"
 
 
 class SSHProvisioner(KernelProvisionerBase):
@@ -255,7 +267,8 @@ class SSHProvisioner(KernelProvisionerBase):
         self.job: str | None = None
         self.node: str | None = None
         self._kept_job: str | None = None
-        #: The last thing the scheduler said of the job while it waited (``queued`` facts).
+        #: The last thing the scheduler said of the job while it waited: ``event``
+        #: (``submitted``, ``queued``) and its facts (``job``, ``state``, ``reason``, ``waited``).
         self.job_status: dict[str, Any] = {}
 
     # --- what jupyter_client asks ----------------------------------------------------------
@@ -572,14 +585,8 @@ class SSHProvisioner(KernelProvisionerBase):
     def _on_progress(self, event: Event) -> None:
         """A scheduled kernel's job while it waits: one log line per change (JupyterLab's
         log; ``jupyssh kernel launch`` shows it as a status line)."""
-        self.job_status = dict(event.facts)
-        job = event.facts.get("job", "?")
-        if event.name == "submitted":
-            self.log.info("kernel %s: job %s submitted to %s", self.kernel_id, job, self.host)
-            return
-        reason = event.facts.get("reason") or "no reason given"
-        state = str(event.facts.get("state", "")).lower()
-        self.log.info("kernel %s: job %s %s (%s)", self.kernel_id, job, state, reason)
+        self.job_status = {"event": event.name, **event.facts}
+        self.log.info("kernel %s: %s", self.kernel_id, job_summary(self.job_status, self.host))
 
     def _say_why(self, watcher: Watcher) -> None:
         """Log once why a scheduled kernel's job ended (TIMEOUT, PREEMPTED, NODE_FAIL …)."""

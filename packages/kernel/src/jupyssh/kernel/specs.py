@@ -16,7 +16,7 @@ import json
 import shutil
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -261,11 +261,14 @@ def list_specs() -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class RemoteSpecs:
-    """What the host answered: its launcher python and its kernelspecs."""
+    """What the host answered: its launcher python, its kernelspecs and, where Slurm
+    runs, its partitions (``name``, ``state``, ``time_limit``, ``nodes``, ``cpus``,
+    ``memory_mb``, ``gres``, as ``sinfo`` says them)."""
 
     python: str
     executable: str
     specs: dict[str, dict[str, Any]]
+    partitions: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -289,6 +292,7 @@ async def probe_host_async(options: SpecOptions) -> RemoteSpecs:
         python=str(event.facts.get("python", "")),
         executable=str(event.facts.get("executable", "")),
         specs=dict(event.facts.get("specs") or {}),
+        partitions=list(event.facts.get("partitions") or []),
     )
 
 

@@ -18,22 +18,28 @@ Ctrl+D opens a menu of the same actions (:mod:`jupyssh.kernel.menu`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_client.ioloop.manager import AsyncIOLoopKernelManager
 
+from jupyssh.core.output import StatusLine
 from jupyssh.kernel.errors import KernelLaunchError
 from jupyssh.kernel.menu import TerminalMenu
-from jupyssh.kernel.provisioner import SSHProvisioner
+from jupyssh.kernel.provisioner import SSHProvisioner, job_summary
 from jupyssh.kernel.specs import load_options
 
 __all__ = ["StandaloneRequest", "run_standalone"]
 
 log = logging.getLogger(__name__)
+
+#: Seconds between two refreshes of the status line while a job waits.
+STATUS_EVERY = 1.0
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ async def run_standalone(request: StandaloneRequest) -> Path | None:
     Returns the state file when the kernel was left running, None when it was shut down.
     """
     km = _manager(request)
-    await km.start_kernel()
+    await _start(km)
     provisioner = km.provisioner
     if not isinstance(provisioner, SSHProvisioner):
         raise KernelLaunchError(f"{request.kernel!r} did not start through jupyssh")
@@ -105,6 +111,33 @@ async def run_standalone(request: StandaloneRequest) -> Path | None:
             menu.remove()
         for signum in wanted:
             loop.remove_signal_handler(signum)
+
+
+async def _start(km: AsyncIOLoopKernelManager) -> None:
+    """Start the kernel; while a scheduled kernel's job waits in the queue, show its state
+    and reason on a status line (Ctrl+C then cancels the start, and with it the job).
+
+    The status is what the watcher session already reported to the provisioner: reading
+    it here queries nothing."""
+    start = asyncio.ensure_future(km.start_kernel())
+    began = time.monotonic()
+    try:
+        with StatusLine("jupyssh-kernel: ") as line:
+            while not start.done():
+                await asyncio.wait({start}, timeout=STATUS_EVERY)
+                provisioner = km.provisioner
+                if isinstance(provisioner, SSHProvisioner) and provisioner.job_status:
+                    waited = int(time.monotonic() - began)
+                    line.show(
+                        job_summary(provisioner.job_status, provisioner.host),
+                        f"{waited // 60}:{waited % 60:02d} waited",
+                    )
+    finally:
+        if not start.done():  # Ctrl+C: the start's own cleanup cancels the job
+            start.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await start
+    start.result()
 
 
 def _manager(request: StandaloneRequest) -> AsyncIOLoopKernelManager:
