@@ -3,6 +3,7 @@ step against a real sandbox and leave no container behind."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -39,4 +40,6 @@ def test_demo_runs_every_step_and_cleans_up(harness_images: dict[str, BuiltImage
     for step in STEPS:
         assert f"== jupyssh-{step}:" in done.stdout
     assert "all steps ran; sandbox removed" in done.stderr
+    # the kernel step's cell ran on a compute node of the sandbox cluster, in a job
+    assert re.search(r"^c[12] 3\.\d+\.\d+ job \d+$", done.stdout, re.MULTILINE), done.stdout
     assert set(_sandbox_containers()) <= set(before)  # it may remove an orphan, never add

@@ -117,6 +117,7 @@ def _node(
     command: str,
     *,
     cap_add: Sequence[str] = (),
+    role_label: str = TEST_LABEL,
 ) -> LoopbackContainer:
     return (
         LoopbackContainer(image)
@@ -124,27 +125,41 @@ def _node(
         .with_volume_mapping(str(home), "/home", "rw")
         .with_network(network)
         .with_network_aliases(name)
-        .with_kwargs(labels=labels_for(TEST_LABEL), hostname=name, cap_add=list(cap_add))
+        .with_kwargs(labels=labels_for(role_label), hostname=name, cap_add=list(cap_add))
     )
 
 
 def start_slurm_cluster(
-    image: str, workdir: Path, *, keypair: KeyPair, alias: str = "jupyssh-login"
+    image: str,
+    workdir: Path,
+    *,
+    keypair: KeyPair,
+    alias: str = "jupyssh-login",
+    role_label: str = TEST_LABEL,
 ) -> SlurmCluster:
     """Start login, c1 and c2; write ``workdir/known_hosts`` and ``workdir/ssh_config``
     (``alias``: the login node on 127.0.0.1, user ``sandbox``, ``keypair``); return once
     sinfo shows every compute node idle. A start that fails halfway removes what it started.
+    ``role_label`` marks the containers and the network for cleanup (tests, the sandbox).
     """
     home = workdir / "home"
     home.mkdir(parents=True)
     home.chmod(0o755)
     host_key = generate_host_key(workdir / "host-keys")
     with ExitStack() as resources:
-        network = create_network(TEST_LABEL, prefix="jupyssh-slurm")
+        network = create_network(role_label, prefix="jupyssh-slurm")
         resources.enter_context(network)
         login = (
             # NET_ADMIN (its own network namespace only): what SSHContainer.network_cut needs
-            _node(image, LOGIN_NODE, network, home, "login", cap_add=["NET_ADMIN"])
+            _node(
+                image,
+                LOGIN_NODE,
+                network,
+                home,
+                "login",
+                cap_add=["NET_ADMIN"],
+                role_label=role_label,
+            )
             .with_env("SSH_AUTHORIZED_KEYS", keypair.public_line)
             .with_volume_mapping(str(host_key.private_key.parent), _HOST_KEYS_MOUNT, "ro")
             .with_exposed_ports(SSH_PORT)
@@ -158,7 +173,7 @@ def start_slurm_cluster(
         login.start()
         nodes: dict[str, DockerContainer] = {}
         for name in COMPUTE_NODES:
-            node = _node(image, name, network, home, "compute")
+            node = _node(image, name, network, home, "compute", role_label=role_label)
             resources.callback(node.stop)
             node.start()
             nodes[name] = node
