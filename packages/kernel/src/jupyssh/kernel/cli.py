@@ -173,11 +173,14 @@ def remote_specs(output: Output, /, *, alias: str, config_file: str | None, **va
 
 
 def _partition_table(partitions: list[dict[str, str]]) -> Table:
-    table = Table("partition", "state", "time limit", "nodes", "cpus/node", "memory/node", "gres")
+    table = Table(
+        "partition", "state", "time limit", "nodes", "cpus/node", "memory/node", "gres",
+        caption="* the cluster's default partition",
+    )  # fmt: skip
     for row in partitions:
-        memory, name = row.get("memory_mb", ""), row.get("name", "")
+        memory = row.get("memory_mb", "")
         table.add_row(
-            f"{name[:-1]} (default)" if name.endswith("*") else name,  # sinfo's mark
+            row.get("name", ""),  # sinfo marks the default partition with a *
             row.get("state", ""),
             row.get("time_limit", ""),
             row.get("nodes", ""),
