@@ -1,5 +1,7 @@
 """Kernels on hosts unlike the ones we build: the venv holding ipykernel is not on a
-session's PATH and there is no ``python`` (a stock Debian host reached non-interactively).
+session's PATH and there is no ``python`` (a stock Debian host reached non-interactively);
+a user whose login shell is dash; a user whose ``.bashrc`` prints a greeting on every
+ssh command (bash sources it for sshd's commands).
 
 The venv's own ``python3`` kernelspec, as ipykernel installs it, says ``"argv": ["python",
 "-m", "ipykernel_launcher", ...]``; the launcher must run it with its own interpreter, as
@@ -14,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jupyssh_harness import VENV_OFF_PATH, KeyPair, SSHContainer, start_ssh_host
+from jupyssh_harness import SSH_USER, VENV_OFF_PATH, KeyPair, SSHContainer, start_ssh_host
 
 from .conftest import jupyssh, kernel_config
 from .test_kernel_lifecycle import execute, manager
@@ -73,3 +75,73 @@ async def test_the_venvs_own_python3_spec_starts_when_the_venv_is_not_on_path(
             kc.stop_channels()
     finally:
         await km.shutdown_kernel(now=True)
+
+
+GREETING = "Welcome to the cluster"
+#: Each shape: root commands that reshape a stock host, and what a plain ssh command then
+#: prints (proof that the shape holds, else the kernel test proves nothing).
+HOST_SHAPES = {
+    "dash login shell": ([["usermod", "-s", "/bin/sh", SSH_USER]], "/bin/sh"),
+    "chatty bashrc": (
+        [["sh", "-c", f"echo 'echo {GREETING}; echo {GREETING} >&2' > ~{SSH_USER}/.bashrc"]],
+        GREETING,
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(HOST_SHAPES))
+def odd_host(
+    request: pytest.FixtureRequest,
+    openssh_image: str,
+    keypair: KeyPair,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[SSHContainer, str]]:
+    commands, shows = HOST_SHAPES[request.param]
+    with start_ssh_host(
+        openssh_image, tmp_path_factory.mktemp("odd"), keypair=keypair, sshd_options=VENV_OFF_PATH
+    ) as host:
+        for argv in commands:
+            host.exec(argv)
+        yield host, shows
+
+
+def test_each_odd_host_has_its_shape(odd_host: tuple[SSHContainer, str]) -> None:
+    """The shape holds (else the next test proves nothing)."""
+    host, shows = odd_host
+    probe = subprocess.run(
+        host.ssh_argv('getent passwd "$(id -un)" | cut -d: -f7'),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert shows in probe.stdout, probe
+
+
+@pytest.mark.asyncio
+async def test_a_kernel_starts_on_a_host_with_another_login_shell_or_a_chatty_bashrc(
+    odd_host: tuple[SSHContainer, str], jupyter_home: Path
+) -> None:
+    host, _ = odd_host
+    config = kernel_config(host, jupyter_home)
+    jupyssh(
+        "kernel", "add", "odd-py", host.alias, "-F", str(config),
+        "--remote-python", VENV_PYTHON, "--remote-kernel", "python3",
+    )  # fmt: skip
+    km = manager("odd-py")
+    await km.start_kernel()
+    try:
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            content, out = await execute(kc, "print(6 * 7)")
+            assert (content["status"], out.strip()) == ("ok", "42")
+            await km.restart_kernel()
+            await kc.wait_for_ready(timeout=60)
+            content, out = await execute(kc, "print('again')")
+            assert (content["status"], out.strip()) == ("ok", "again")
+        finally:
+            kc.stop_channels()
+    finally:
+        await km.shutdown_kernel()
