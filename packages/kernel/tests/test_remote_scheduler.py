@@ -1,4 +1,4 @@
-"""The launcher's scheduler path against stand-in Slurm programs (sbatch, scontrol, srun,
+"""The launcher's scheduler path against stand-in Slurm programs (salloc, scontrol, srun,
 scancel, sinfo) that run the job step here: submit, queued events with the reason, the
 kernel ready on the node's address, signals through the keeper, the end with the job's
 state, and the job cancelled whenever the launcher owns it."""
@@ -19,12 +19,18 @@ from .test_remote_launcher import KEY, Launcher, alive
 # A job whose state a test sets in $FAKE_SLURM/state (PENDING, RUNNING, TIMEOUT ...) with a
 # reason in $FAKE_SLURM/reason; every call is logged to $FAKE_SLURM/calls.
 FAKE_PROGRAMS = {
-    "sbatch": """
-echo "sbatch $*" >>"$FAKE_SLURM/calls"
-case "$*" in *--partition=nope*) echo "sbatch: error: invalid partition specified: nope" >&2
-    echo "sbatch: error: Batch job submission failed: Invalid partition name specified" >&2
+    "salloc": """
+echo "salloc $*" >>"$FAKE_SLURM/calls"
+case "$*" in *--partition=nope*) echo "salloc: error: invalid partition specified: nope" >&2
+    echo "salloc: error: Job submit/allocate failed: Invalid partition name specified" >&2
     exit 1;; esac
-echo 42
+echo "salloc: Pending job allocation 42" >&2
+echo "salloc: job 42 queued and waiting for resources" >&2
+for _ in $(seq 600); do [ "$(cat "$FAKE_SLURM/state")" = PENDING ] || break; sleep 0.05; done
+case "$(cat "$FAKE_SLURM/state")" in
+    RUNNING) echo "salloc: Granted job allocation 42" >&2;;
+    *) echo "salloc: Job allocation 42 has been revoked." >&2; exit 1;;
+esac
 """,
     "scontrol": """
 echo "scontrol $*" >>"$FAKE_SLURM/calls"
@@ -103,11 +109,12 @@ def test_a_queued_job_reports_its_reason_then_runs_the_kernel_on_the_node(
     assert ready.facts["node"] == "localhost"
     assert ready.facts["connection"]["ip"] == "127.0.0.1"  # the node's address
     assert "key" not in ready.facts["connection"]
-    (sbatch,) = calls(fake_slurm, "sbatch")
-    assert "--partition=debug" in sbatch
-    assert "--cpus-per-task=1" in sbatch
-    assert "--time=10" in sbatch
-    assert KEY not in sbatch
+    (salloc,) = calls(fake_slurm, "salloc")
+    assert "--no-shell" in salloc
+    assert "--partition=debug" in salloc
+    assert "--cpus-per-task=1" in salloc
+    assert "--time=10" in salloc
+    assert KEY not in salloc
     (srun,) = calls(fake_slurm, "srun")
     assert "--jobid=42" in srun
     assert "--overlap" in srun
@@ -138,8 +145,8 @@ def test_a_refused_submission_is_the_schedulers_own_words(fake_slurm: Path) -> N
     assert event.name == "error"
     assert event.facts["kind"] == "scheduler-submit"
     assert event.facts["message"] == (
-        "sbatch refused the job: "
-        "sbatch: error: Batch job submission failed: Invalid partition name specified"
+        "salloc refused the job: "
+        "salloc: error: Job submit/allocate failed: Invalid partition name specified"
     )
     assert launcher.close() == 3
     assert calls(fake_slurm, "srun") == []
@@ -174,7 +181,7 @@ def test_an_existing_allocation_is_used_and_left_alone(fake_slurm: Path) -> None
     launcher = Launcher(slurm_params(jobid="42"))
     ready = launcher.event()
     assert ready.name == "ready", ready.facts
-    assert calls(fake_slurm, "sbatch") == []
+    assert calls(fake_slurm, "salloc") == []
     launcher.send("attached")
     launcher.send(f"signal {signal.SIGKILL}")
     ended = launcher.event()
@@ -237,10 +244,10 @@ def test_unset_options_are_left_to_the_cluster(fake_slurm: Path) -> None:
     launcher = Launcher(slurm_params(cpus=0, time="", partition="", mem=""))
     assert launcher.event().name == "submitted"
     assert launcher.event().name == "ready"
-    (sbatch,) = calls(fake_slurm, "sbatch")
+    (salloc,) = calls(fake_slurm, "salloc")
     (srun,) = calls(fake_slurm, "srun")
     for flag in ("--cpus-per-task", "--time", "--partition", "--mem"):
-        assert flag not in sbatch
+        assert flag not in salloc
     assert "--cpus-per-task" not in srun
     launcher.send("attached")
     launcher.send(f"signal {signal.SIGKILL}")

@@ -146,8 +146,8 @@ class SSHProvisioner(KernelProvisionerBase):
     )
     sbatch_args = List(
         Unicode(),
-        help="More arguments for sbatch, one word each (e.g. --reservation=R); repeat the "
-        "option for each.",
+        help="More allocation arguments, as salloc and sbatch take them, one word each (e.g. "
+        "--reservation=R); repeat the option for each.",
     ).tag(config=True, flag="--sbatch-arg")
     jobid = Unicode(
         "",
