@@ -146,7 +146,8 @@ class ForwardChannel:
                 if kind == "out":
                     try:
                         channel.sendall(data)
-                    except (OSError, EOFError):  # paramiko raises EOFError once the transport is gone
+                    # paramiko raises EOFError once the transport is gone
+                    except (OSError, EOFError):
                         self._kill()
                     unacked += len(data)
                     if unacked >= ACK_BATCH:
