@@ -105,9 +105,13 @@ _PROGRAM = r"""#!/bin/sh
 state="$0.state"
 # One record a call, numbered in the order the calls began: noclobber opens each number
 # with O_EXCL, so concurrent calls (forwards cancelled together) never share one.
+# Bounded: without its folder (a test long gone) the fake fails instead of spinning.
 set -C
 n=1
-until true 2>/dev/null >"$state/calls/$n"; do n=$((n + 1)); done
+until true 2>/dev/null >"$state/calls/$n"; do
+    n=$((n + 1))
+    [ -d "$state/calls" ] && [ "$n" -le 100000 ] || { echo "fake ssh: no $state" >&2; exit 255; }
+done
 set +C
 printf '%s\0' "$@" >"$state/calls/$n"
 
