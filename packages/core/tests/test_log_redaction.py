@@ -7,14 +7,13 @@ token-authenticated request with a login cookie that is valid for 30 days.
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from jupyssh.core.log import configure_logging, redact
+from jupyssh.core.testing import JSONHandler, serve_http, url_of
 
 COOKIE = "username-127-0-0-1-8888=2|1:0|10:1765000000|23:username-127-0-0-1-8888|SECRETCOOKIE"
 TOKEN = "SECRETTOKEN0123456789"
@@ -38,7 +37,7 @@ def test_finding_2_tuple_and_dict_header_forms_are_redacted(text: str) -> None:
     assert "<redacted>" in cleaned
 
 
-class _CookieHandler(http.server.BaseHTTPRequestHandler):
+class _CookieHandler(JSONHandler):
     def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Set-Cookie", f'{COOKIE}; expires="Thu, 01 Jan 2099"; Path=/')
@@ -46,28 +45,27 @@ class _CookieHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b"{}")
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
 
 @pytest.fixture
 def cookie_server() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CookieHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api/status"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve_http(_CookieHandler) as server:
+        yield url_of(server, "/api/status")
 
 
+@pytest.fixture
+def at_vvv() -> Iterator[None]:
+    """Logging as ``-vvv`` sets it, for this test only: left at DEBUG, the root logger
+    would print debug lines into the stderr of whichever test runs next in this process."""
+    configure_logging(3)
+    yield
+    configure_logging(0)
+
+
+@pytest.mark.usefixtures("at_vvv")
 def test_finding_2_login_cookie_is_not_logged_at_vvv(
     cookie_server: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The real HTTP libraries, logging at -vvv through jupyssh's handler, as the CLI does."""
-    configure_logging(3)
     headers = {"Authorization": f"token {TOKEN}"}
     with httpx.Client() as client:
         assert client.get(cookie_server, headers=headers).status_code == 200

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import click
@@ -17,6 +15,7 @@ from click.testing import CliRunner
 from jupyssh.core.errors import ConfigError, JupyterAuthError, JupyterError
 from jupyssh.core.server import MaxStartups, ServerConfig
 from jupyssh.core.server.options import connect_jupyter, parse_listen, server_options
+from jupyssh.core.testing import JSONHandler, serve_http, url_of
 
 # --- --listen ---------------------------------------------------------------------------------
 
@@ -149,44 +148,28 @@ def test_help_names_every_limit_and_recommends_the_environment_for_the_token() -
 # --- the Jupyter server, checked before listening ------------------------------------------------
 
 
-class FakeJupyter(BaseHTTPRequestHandler):
+class FakeJupyter(JSONHandler):
     """``/api`` for anyone, ``/api/status`` and ``/api/kernelspecs`` with the token."""
 
     token = "right"
 
     def do_GET(self) -> None:
         if self.path == "/api":
-            self._answer(200, {"version": "2.99"})
+            self.answer(200, {"version": "2.99"})
         elif self.headers.get("Authorization") != f"token {self.token}":
-            self._answer(403, {"message": "Forbidden"})
+            self.answer(403, {"message": "Forbidden"})
         elif self.path == "/api/status":
-            self._answer(200, {"started": "s", "last_activity": "l", "connections": 0})
+            self.answer(200, {"started": "s", "last_activity": "l", "connections": 0})
         elif self.path == "/api/kernelspecs":
-            self._answer(200, {"default": "python3", "kernelspecs": {"python3": {}, "ir": {}}})
+            self.answer(200, {"default": "python3", "kernelspecs": {"python3": {}, "ir": {}}})
         else:
-            self._answer(404, {"message": "Not Found"})
-
-    def _answer(self, status: int, body: object) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+            self.answer(404, {"message": "Not Found"})
 
 
 @pytest.fixture
 def jupyter_url() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeJupyter)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    with serve_http(FakeJupyter) as server:
+        yield url_of(server)
 
 
 def test_a_working_server_and_token_pass(jupyter_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

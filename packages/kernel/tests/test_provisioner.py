@@ -19,6 +19,7 @@ import pytest_asyncio
 from jupyter_client.manager import AsyncKernelManager
 
 from jupyssh.core.errors import ForwardingError
+from jupyssh.core.testing import FakeSSH
 from jupyssh.kernel.errors import KernelLaunchError
 from jupyssh.kernel.provisioner import SSHProvisioner
 from jupyssh.kernel.specs import SpecOptions, install_spec
@@ -26,23 +27,12 @@ from jupyssh.kernel.specs import SpecOptions, install_spec
 pytestmark = [pytest.mark.asyncio, pytest.mark.usefixtures("jupyter_dirs")]
 
 
-def ssh_log(fake_ssh: Path) -> list[str]:
-    """The argv of every ssh process so far, one line each."""
-    log = Path(f"{fake_ssh}.log")
-    return log.read_text().splitlines() if log.exists() else []
-
-
-def refuse_forwards(fake_ssh: Path) -> None:
-    Path(f"{fake_ssh}.refuse-forward").touch()
-
-
-def ssh_calls(fake_ssh: Path, what: str) -> int:
+def ssh_calls(fake_ssh: FakeSSH, what: str) -> int:
     """How many ssh processes ran with ``what`` (words) in their argv; ``"session"``:
     launcher sessions (their remote command is the bootstrap)."""
-    lines = ssh_log(fake_ssh)
     if what == "session":
-        return sum("jupyssh-launcher" in line for line in lines)
-    return sum(f" {what} " in f" {line} " for line in lines)
+        return sum("jupyssh-launcher" in " ".join(argv) for argv in fake_ssh.calls())
+    return fake_ssh.count(*what.split())
 
 
 def sleepers(tmp_path: Path) -> list[int]:
@@ -69,17 +59,12 @@ async def until(predicate: Callable[[], object], seconds: float = 10.0) -> None:
         await asyncio.sleep(0.05)
 
 
-def master_running(fake_ssh: Path) -> None:
-    """As if a master (ControlPersist) ran already: the usual case for a launch."""
-    Path(f"{fake_ssh}.master").write_text("4242")
-
-
 @pytest_asyncio.fixture
-async def km(fake_ssh: Path, tmp_path: Path) -> AsyncIterator[AsyncKernelManager]:
+async def km(fake_ssh: FakeSSH, tmp_path: Path) -> AsyncIterator[AsyncKernelManager]:
     options = SpecOptions(
         "lab",
         host="lab",
-        ssh_program=str(fake_ssh),
+        ssh_program=str(fake_ssh.program),
         remote_python=sys.executable,
         remote_kernel="sleeper",
         interrupt_mode="signal",
@@ -98,9 +83,9 @@ async def km(fake_ssh: Path, tmp_path: Path) -> AsyncIterator[AsyncKernelManager
 
 
 @pytest_asyncio.fixture
-async def running(km: AsyncKernelManager, fake_ssh: Path) -> AsyncKernelManager:
+async def running(km: AsyncKernelManager, fake_ssh: FakeSSH) -> AsyncKernelManager:
     """``km`` with its kernel started, on a master that ran already (the usual launch)."""
-    master_running(fake_ssh)
+    fake_ssh.start_master()
     await km.start_kernel()
     return km
 
@@ -112,7 +97,7 @@ def provisioner_of(km: AsyncKernelManager) -> SSHProvisioner:
 
 
 async def test_a_launch_checks_the_master_once(
-    running: AsyncKernelManager, fake_ssh: Path, tmp_path: Path
+    running: AsyncKernelManager, fake_ssh: FakeSSH, tmp_path: Path
 ) -> None:
     km = running
     assert ssh_calls(fake_ssh, "-O check") == 1
@@ -120,10 +105,10 @@ async def test_a_launch_checks_the_master_once(
     assert ssh_calls(fake_ssh, "session") == 1
     assert len(sleepers(tmp_path)) == 1
     # healthy, a poll runs no ssh process at all
-    before = ssh_log(fake_ssh)
+    before = fake_ssh.calls()
     for _ in range(5):
         assert await km.is_alive()
-    assert ssh_log(fake_ssh) == before
+    assert fake_ssh.calls() == before
     await km.shutdown_kernel(now=True)
     assert ssh_calls(fake_ssh, "-O cancel") == 5
     assert ssh_calls(fake_ssh, "-O check") == 1
@@ -131,7 +116,7 @@ async def test_a_launch_checks_the_master_once(
 
 
 async def test_without_a_master_one_is_started_and_forwards_add_no_check(
-    km: AsyncKernelManager, fake_ssh: Path
+    km: AsyncKernelManager, fake_ssh: FakeSSH
 ) -> None:
     await km.start_kernel()
     # start_master: check (none), start, check (its pid); the five forwards trust it
@@ -141,7 +126,7 @@ async def test_without_a_master_one_is_started_and_forwards_add_no_check(
 
 
 async def test_signals_travel_on_the_session_and_the_exit_is_reported(
-    running: AsyncKernelManager, fake_ssh: Path, tmp_path: Path
+    running: AsyncKernelManager, fake_ssh: FakeSSH, tmp_path: Path
 ) -> None:
     km = running
     provisioner = provisioner_of(km)
@@ -156,7 +141,7 @@ async def test_signals_travel_on_the_session_and_the_exit_is_reported(
 
 
 async def test_interrupt_in_signal_mode_reaches_the_kernel(
-    running: AsyncKernelManager, fake_ssh: Path, tmp_path: Path
+    running: AsyncKernelManager, fake_ssh: FakeSSH, tmp_path: Path
 ) -> None:
     km = running
     await km.interrupt_kernel()  # SIGINT: the sleeper has no handler and ends
@@ -167,7 +152,7 @@ async def test_interrupt_in_signal_mode_reaches_the_kernel(
 
 
 async def test_kill_ends_the_kernel_and_cleanup_releases_everything(
-    running: AsyncKernelManager, fake_ssh: Path, tmp_path: Path
+    running: AsyncKernelManager, fake_ssh: FakeSSH, tmp_path: Path
 ) -> None:
     km = running
     provisioner = provisioner_of(km)
@@ -181,7 +166,7 @@ async def test_kill_ends_the_kernel_and_cleanup_releases_everything(
 
 
 async def test_a_graceful_shutdown_terminates_a_kernel_that_does_not_answer(
-    running: AsyncKernelManager, fake_ssh: Path, tmp_path: Path
+    running: AsyncKernelManager, fake_ssh: FakeSSH, tmp_path: Path
 ) -> None:
     km = running
     # the sleeper ignores the shutdown request: after shutdown_timeout, terminate() ends it
@@ -194,7 +179,7 @@ async def test_a_graceful_shutdown_terminates_a_kernel_that_does_not_answer(
 
 
 async def test_restart_keeps_ports_and_forwards(
-    running: AsyncKernelManager, fake_ssh: Path, tmp_path: Path
+    running: AsyncKernelManager, fake_ssh: FakeSSH, tmp_path: Path
 ) -> None:
     km = running
     first = sleepers(tmp_path)
@@ -208,10 +193,10 @@ async def test_restart_keeps_ports_and_forwards(
 
 
 async def test_a_failure_halfway_through_the_launch_leaves_nothing_running(
-    km: AsyncKernelManager, fake_ssh: Path, tmp_path: Path
+    km: AsyncKernelManager, fake_ssh: FakeSSH, tmp_path: Path
 ) -> None:
-    master_running(fake_ssh)
-    refuse_forwards(fake_ssh)
+    fake_ssh.start_master()
+    fake_ssh.refuse_forwards()
     with pytest.raises(ForwardingError):
         await km.start_kernel()
     provisioner = provisioner_of(km)

@@ -9,6 +9,7 @@ import pytest
 
 from jupyssh.core.errors import OperationTimeout
 from jupyssh.core.ssh import AsyncSSHHost
+from jupyssh.core.testing import FakeSSH
 from jupyssh.kernel.errors import (
     KernelLaunchError,
     RemoteKernelSpecMissingError,
@@ -17,8 +18,8 @@ from jupyssh.kernel.errors import (
 from jupyssh.kernel.watcher import Watcher, remote_command
 
 
-def host(fake_ssh: Path) -> AsyncSSHHost:
-    return AsyncSSHHost("lab", ssh_program=str(fake_ssh), control_path="/tmp/none-%C")
+def host(fake_ssh: FakeSSH) -> AsyncSSHHost:
+    return AsyncSSHHost("lab", ssh_program=str(fake_ssh.program), control_path="/tmp/none-%C")
 
 
 def test_remote_command_quotes_python_and_keeps_setup_as_shell_text() -> None:
@@ -32,7 +33,7 @@ def test_remote_command_quotes_python_and_keeps_setup_as_shell_text() -> None:
 
 @pytest.mark.asyncio
 @pytest.mark.usefixtures("jupyter_dirs")
-async def test_start_signal_and_exit(fake_ssh: Path) -> None:
+async def test_start_signal_and_exit(fake_ssh: FakeSSH) -> None:
     import sys
 
     params = {"mode": "start", "kernel": "sleeper", "key": "k"}
@@ -49,7 +50,7 @@ async def test_start_signal_and_exit(fake_ssh: Path) -> None:
 
 @pytest.mark.asyncio
 @pytest.mark.usefixtures("jupyter_dirs")
-async def test_failures_are_typed(fake_ssh: Path, tmp_path: Path) -> None:
+async def test_failures_are_typed(fake_ssh: FakeSSH, tmp_path: Path) -> None:
     import sys
 
     slow = tmp_path / "slow-python"

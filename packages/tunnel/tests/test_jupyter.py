@@ -76,7 +76,7 @@ def test_a_dead_recorded_tunnel_is_cleaned_up_and_reopened(
 ) -> None:
     fake_jupyter.write_record(tmp_path / RUNTIME)
     first = asyncio.run(open_jupyter("lab", browser=False))
-    (fake_ssh.state / "master").unlink()  # the master died (reboot, kill)
+    fake_ssh.stop_master()
     second = asyncio.run(open_jupyter("lab", browser=False))
     assert _status(second.url, fake_jupyter.token) == 200
     assert JupyterTunnelState.load("lab", None) == second.state
@@ -139,10 +139,8 @@ def _unused_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_an_unreachable_host_is_its_ssh_error(
-    fake_ssh: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("FAKE_SSH_REFUSE", "lab: Permission denied (publickey).")
+def test_an_unreachable_host_is_its_ssh_error(fake_ssh: Any) -> None:
+    fake_ssh.answer(255, "lab: Permission denied (publickey).\r\n")
     with pytest.raises(SSHError) as failed:
         asyncio.run(open_jupyter("lab", browser=False))
     assert failed.value.exit_code == 5  # auth

@@ -3,6 +3,11 @@
 ``run_cli(capsys, "sshconfig", "check", "lab")`` runs the real ``jupyssh`` entry point,
 plugins and all, in this process and returns its exit status and what it printed. It
 needs no pytest import: any object with pytest's ``capsys.readouterr()`` will do.
+
+``FakeSSH.install(folder)`` writes a stand-in ``ssh`` program (control master, forwards,
+remote commands run here) for the unit tests of code that drives OpenSSH's client: see
+:mod:`jupyssh.core.testing.fake_ssh`. ``serve_http(Handler)`` serves a fake HTTP API (a
+Jupyter server's) on 127.0.0.1: see :mod:`jupyssh.core.testing.http`.
 """
 
 from __future__ import annotations
@@ -10,8 +15,10 @@ from __future__ import annotations
 from typing import NamedTuple, Protocol
 
 from jupyssh.core.cli import main
+from jupyssh.core.testing.fake_ssh import FakeSSH
+from jupyssh.core.testing.http import JSONHandler, serve_http, url_of
 
-__all__ = ["CLIResult", "Captured", "run_cli"]
+__all__ = ["CLIResult", "Captured", "FakeSSH", "JSONHandler", "run_cli", "serve_http", "url_of"]
 
 
 class Captured(Protocol):
