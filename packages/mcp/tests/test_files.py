@@ -149,3 +149,22 @@ async def test_list_and_stat(store: MemoryStore) -> None:
     assert (stat["type"], stat["size"], stat["where"]) == ("file", 6, "lab")
     with pytest.raises(ConfigError, match="no such file"):
         await FILES.stat(store, "nope")
+
+
+@pytest.mark.parametrize("path", ["../etc/passwd", "/../etc/passwd", "a/../../b"])
+async def test_a_jupyter_path_may_not_climb_out_of_the_servers_root(path: str) -> None:
+    from jupyssh.mcp.providers.files_jupyter import ContentsStore
+
+    store = ContentsStore("lab", client=None)  # type: ignore[arg-type] # refused before any request
+    with pytest.raises(ConfigError, match="outside the root"):
+        await store.resolve(path)
+
+
+@pytest.mark.parametrize(
+    ("path", "relative"), [("/a/b.txt", "a/b.txt"), ("", ""), ("a/./c", "a/c")]
+)
+async def test_a_jupyter_path_is_relative_to_the_servers_root(path: str, relative: str) -> None:
+    from jupyssh.mcp.providers.files_jupyter import ContentsStore
+
+    store = ContentsStore("lab", client=None)  # type: ignore[arg-type]
+    assert await store.resolve(path) == relative

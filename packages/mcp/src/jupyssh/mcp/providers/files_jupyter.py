@@ -19,6 +19,8 @@ from jupyssh.mcp.settings import JupyterServerEntry
 
 __all__ = ["ContentsStore", "open_contents"]
 
+_ROOT = "/contents-root"
+
 
 class ContentsStore:
     """One listed Jupyter server's files for one tool call."""
@@ -28,7 +30,8 @@ class ContentsStore:
         self._client = client
 
     async def resolve(self, path: str, *, for_write: bool = False) -> str:
-        relative = under_root("/", path).lstrip("/")
+        # A stand-in root: "/" itself would swallow a leading ".." (normpath("/..") is "/").
+        relative = under_root(_ROOT, path.lstrip("/")).removeprefix(_ROOT).lstrip("/")
         if for_write:
             if not relative:
                 raise bad_path(path, "a file path is needed, not the root")
