@@ -104,7 +104,8 @@ def home() -> Iterator[Path]:
     """A short JUPYSSH_HOME: control sockets live under it (108-byte socket paths)."""
     path = Path(tempfile.mkdtemp(prefix="jmcp-", dir="/tmp"))
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    if not os.environ.get("JMCP_KEEP"):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def write_settings(home: Path, ssh_host: SSHContainer, **extra: Any) -> Server:

@@ -183,6 +183,7 @@ async def test_files_on_a_jupyter_server(
     root = jupyter_server.host_dir
     assert root is not None
     (root / "sub").mkdir(exist_ok=True)
+    (root / "sub").chmod(0o777)  # the server runs as its own user in the container
     (root / "notes.txt").write_text("hello\n")
     (root / "blob.bin").write_bytes(BLOB)
     (root / "big.txt").write_text(BIG)

@@ -49,6 +49,10 @@ class _Pipes:
         self._in = process.stdin.fileno()
         self._out = process.stdout.fileno()
 
+    def get_name(self) -> str:
+        """What paramiko's debug log lines call this channel."""
+        return f"ssh-sftp-{self.process.pid}"
+
     def send(self, data: bytes) -> int:
         return os.write(self._in, data)
 

@@ -77,7 +77,7 @@ class _TunnelTools:
         answering, version, error = False, None, None
         try:
             async with JupyterClient(
-                state.url, token="", timeout=_PROBE_TIMEOUT, trust_env=False, verify=False
+                state.url, token=None, timeout=_PROBE_TIMEOUT, trust_env=False, verify=False
             ) as client:
                 version = await client.version()
                 answering = True
