@@ -139,6 +139,8 @@ class _KernelTools:
                 client.stop_channels()
             if manager.has_kernel:
                 await manager.shutdown_kernel(now=True)
+            # a start cancelled while its job queued leaves the connection file (its key)
+            manager.cleanup_connection_file()
             if isinstance(exc, (asyncio.TimeoutError, RuntimeError)):
                 raise OperationTimeoutError(
                     f"the kernel did not answer within {timeout:g} s ({exc or 'timeout'})",
