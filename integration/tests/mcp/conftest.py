@@ -104,8 +104,7 @@ def home() -> Iterator[Path]:
     """A short JUPYSSH_HOME: control sockets live under it (108-byte socket paths)."""
     path = Path(tempfile.mkdtemp(prefix="jmcp-", dir="/tmp"))
     yield path
-    if not os.environ.get("JMCP_KEEP"):
-        shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def write_settings(home: Path, ssh_host: SSHContainer, **extra: Any) -> Server:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from mcp.types import ImageContent
 from jupyssh.mcp.testing import tool_data as ok
 from jupyssh.mcp.testing import tool_error as refused
 
-from .conftest import add_spec, mcp_client, wait_running, write_settings
+from .conftest import Server, add_spec, mcp_client, wait_running, write_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -137,6 +139,19 @@ async def output_within(client: Client, kernel_id: str, code: str, seconds: floa
         assert time.monotonic() < deadline, f"no answer within {seconds} s: {done}"
 
 
+def kernel_master(server: Server, host: SSHContainer) -> int | None:
+    """The pid of the control master the kernel's spec rides (``ssh -O check``)."""
+    done = subprocess.run(
+        ["ssh", "-F", str(server.home / "ssh_config"), "-O", "check", host.alias],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    found = re.search(r"pid=(\d+)", done.stderr)
+    return int(found.group(1)) if found else None
+
+
 async def test_a_kernel_survives_a_network_drop_as_it_does_for_jupyterlab(
     cuttable_host: SSHContainer, home: Path
 ) -> None:
@@ -151,10 +166,14 @@ async def test_a_kernel_survives_a_network_drop_as_it_does_for_jupyterlab(
         code = "import os\nx = 'kept'\nprint(x, os.getpid())"
         before = await output_within(client, kernel_id, code, 30)
         assert before.split()[0] == "kept"
+        master = kernel_master(server, cuttable_host)
+        assert master is not None
         with cuttable_host.network_cut():
             await asyncio.sleep(20)
         after = await output_within(client, kernel_id, "print(x, os.getpid())", 90)
         assert after.split() == before.split()  # the same kernel process, its state kept
+        # the link was really lost: the kernel's master died with it and another carries it
+        assert kernel_master(server, cuttable_host) not in (None, master)
         assert ok(await client.call_tool("kernel_list", {}))["kernels"][0]["kernel_id"] == (
             kernel_id
         )
