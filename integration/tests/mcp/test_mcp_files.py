@@ -7,7 +7,9 @@ is in a result or a log line (4)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +177,22 @@ async def test_a_root_in_the_settings_bounds_the_alias(ssh_host: SSHContainer, h
             await client.call_tool("files_read", {"alias": ssh_host.alias, "path": "../notes.txt"})
         )
         assert f"outside the root {WORK}/rooted" in text
+        # a few MB through the pipes (partial writes) arrive whole
+        payload = os.urandom(3 * 1024 * 1024)
+        wrote = ok(
+            await client.call_tool(
+                "files_write",
+                {
+                    "alias": ssh_host.alias,
+                    "path": "big.bin",
+                    "content": base64.b64encode(payload).decode(),
+                    "encoding": "base64",
+                },
+            )
+        )
+        assert wrote["size"] == len(payload)
+        remote = sandbox_sh(ssh_host, f"sha256sum {WORK}/rooted/big.bin").split()[0]
+        assert remote == hashlib.sha256(payload).hexdigest()
 
 
 async def test_files_on_a_jupyter_server(

@@ -16,8 +16,10 @@ import logging
 import os
 import posixpath
 import secrets
+import select
 import stat
 import subprocess
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -40,7 +42,15 @@ _READ_SIZE = 64 * 1024
 
 class _Pipes:
     """The socket paramiko's SFTP client wants (send, recv, close) over the pipes of the
-    ssh process that runs the subsystem."""
+    ssh process that runs the subsystem.
+
+    Through a control master the ssh client hands these pipes to the master, so killing
+    the client does not end a read or write that waits on them (the master holds them
+    until the remote side ends). Reads and writes therefore wait in short ``select``
+    rounds and give up as soon as :meth:`stop` is called: the call's bound holds.
+    """
+
+    _ROUND = 0.2
 
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
         assert process.stdin is not None  # noqa: S101 - made with PIPEs
@@ -48,16 +58,33 @@ class _Pipes:
         self.process = process
         self._in = process.stdin.fileno()
         self._out = process.stdout.fileno()
+        os.set_blocking(self._in, False)
+        self._stopped = threading.Event()
 
     def get_name(self) -> str:
         """What paramiko's debug log lines call this channel."""
         return f"ssh-sftp-{self.process.pid}"
 
     def send(self, data: bytes) -> int:
-        return os.write(self._in, data)
+        while not self._stopped.is_set():
+            _, ready, _ = select.select([], [self._in], [], self._ROUND)
+            if ready:
+                try:
+                    return os.write(self._in, data)
+                except BlockingIOError:
+                    continue
+        return 0  # paramiko raises EOFError
 
     def recv(self, size: int) -> bytes:
-        return os.read(self._out, size)  # b"" at the end: paramiko raises EOFError
+        while not self._stopped.is_set():
+            ready, _, _ = select.select([self._out], [], [], self._ROUND)
+            if ready:
+                return os.read(self._out, size)  # b"" at the end: paramiko raises EOFError
+        return b""
+
+    def stop(self) -> None:
+        """End every wait on the pipes now (called from the event loop's timer)."""
+        self._stopped.set()
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -183,12 +210,14 @@ class _Session:
 
     def __init__(self, process: subprocess.Popen[bytes], alias: str, timeout: float) -> None:
         self.process = process
+        self.pipes = _Pipes(process)
         self.alias = alias
         self.timeout = timeout
         self.expired = False
 
     def expire(self) -> None:
         self.expired = True
+        self.pipes.stop()
         self.process.kill()
 
     async def call(self, fn: Callable[[], _T]) -> _T:
@@ -220,7 +249,7 @@ async def open_sftp(
     timer = asyncio.get_running_loop().call_later(timeout, session.expire)
     try:
         # paramiko takes any object with send/recv/close for its channel (typed Channel)
-        pipes: Any = _Pipes(process)
+        pipes: Any = session.pipes
         client = await session.call(lambda: paramiko.SFTPClient(pipes))
         try:
             real_root = await session.call(lambda: client.normalize(root or "."))
@@ -260,7 +289,10 @@ def _session_error(process: subprocess.Popen[bytes], alias: str, exc: BaseExcept
         process.wait(5)
     text = ""
     if process.stderr is not None and process.poll() is not None:
-        text = process.stderr.read().decode("utf-8", "replace")
+        # what ssh wrote; never wait for more (a master may hold the pipe open)
+        os.set_blocking(process.stderr.fileno(), False)
+        with contextlib.suppress(OSError, TypeError):
+            text = (process.stderr.read() or b"").decode("utf-8", "replace")
     error = classify_ssh_failure(text, where=alias) if text.strip() else None
     if isinstance(error, SSHError) and text.strip():
         return error

@@ -1,0 +1,40 @@
+"""The SFTP session's bound: through a control master the ssh client's pipes outlive the
+client (the master holds them), so a session whose far end never answers must still end
+at its timeout, with a clear error, and leave no thread waiting. A local stand-in plays
+that: the "subsystem" leaves a child holding the pipes and never answers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from jupyssh.core.errors import OperationTimeoutError
+from jupyssh.mcp.providers.files_sftp import open_sftp
+
+pytestmark = pytest.mark.asyncio
+
+
+class SilentHost:
+    """``command_argv`` gives a process whose child keeps the pipes and says nothing."""
+
+    async def start_master(self) -> int:
+        return 1
+
+    async def command_argv(self, command: Sequence[str]) -> list[str]:
+        return ["sh", "-c", "sleep 5 & sleep 5", "--", "lab", *command]
+
+
+async def test_a_session_whose_far_end_never_answers_ends_at_its_timeout() -> None:
+    threads = threading.active_count()
+    started = time.monotonic()
+    with pytest.raises(OperationTimeoutError, match="did not finish within 1 s"):
+        async with open_sftp(SilentHost(), "lab", None, timeout=1):  # type: ignore[arg-type]
+            raise AssertionError("the session opened")
+    assert time.monotonic() - started < 4  # the child holding the pipes lives 5 s
+    deadline = time.monotonic() + 2
+    while threading.active_count() > threads and time.monotonic() < deadline:
+        time.sleep(0.05)  # the worker thread of the handshake ends with its select round
+    assert threading.active_count() <= threads + 1  # asyncio's idle executor thread may stay
