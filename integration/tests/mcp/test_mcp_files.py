@@ -205,6 +205,8 @@ async def test_files_on_a_jupyter_server(
     (root / "notes.txt").write_text("hello\n")
     (root / "blob.bin").write_bytes(BLOB)
     (root / "big.txt").write_text(BIG)
+    # the server's own token in a file, in no form redact's patterns know
+    (root / "saved.txt").write_text(f"the lab's password is {jupyter_server.token}\n")
     token_file = home / "lab.token"
     token_file.write_text(jupyter_server.token)
     token_file.chmod(0o600)
@@ -222,6 +224,8 @@ async def test_files_on_a_jupyter_server(
         assert (text["content"], text["encoding"]) == ("hello\n", "utf-8")
         blob = ok(await call(client, seen, "files_read", path="blob.bin", server="lab"))
         assert base64.b64decode(blob["content"]) == BLOB
+        saved = ok(await call(client, seen, "files_read", path="saved.txt", server="lab"))
+        assert saved["content"] == "the lab's password is <redacted>\n"
         big = ok(await call(client, seen, "files_read", path="big.txt", server="lab", offset=10))
         assert (big["content"], big["next_offset"]) == (BIG[10:1010], 1010)
 

@@ -5,7 +5,6 @@ that: the "subsystem" leaves a child holding the pipes and never answers."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Sequence
 
@@ -28,13 +27,10 @@ class SilentHost:
 
 
 async def test_a_session_whose_far_end_never_answers_ends_at_its_timeout() -> None:
-    threads = threading.active_count()
     started = time.monotonic()
     with pytest.raises(OperationTimeoutError, match="did not finish within 1 s"):
         async with open_sftp(SilentHost(), "lab", None, timeout=1):  # type: ignore[arg-type]
             raise AssertionError("the session opened")
-    assert time.monotonic() - started < 4  # the child holding the pipes lives 5 s
-    deadline = time.monotonic() + 2
-    while threading.active_count() > threads and time.monotonic() < deadline:
-        time.sleep(0.05)  # the worker thread of the handshake ends with its select round
-    assert threading.active_count() <= threads + 1  # asyncio's idle executor thread may stay
+    # The error comes from the handshake's worker thread giving up its wait: a read that
+    # waited on the pipes would have ended only with the child holding them, at 5 s.
+    assert time.monotonic() - started < 4

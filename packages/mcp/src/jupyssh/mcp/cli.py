@@ -17,6 +17,7 @@ from rich.table import Table
 from jupyssh.core.cli import ssh_config_option, verbosity_option
 from jupyssh.core.errors import ConfigError
 from jupyssh.core.output import Output, json_option, pass_output
+from jupyssh.mcp.audit import remember_secret
 from jupyssh.mcp.http import TOKEN_ENV, read_token, serve_http
 from jupyssh.mcp.server import build_server, serving
 from jupyssh.mcp.settings import Settings, load_settings
@@ -83,6 +84,7 @@ def serve(
     if token_file is not None and http_port is None:
         raise ConfigError("--token-file goes with --http")
     token = read_token(token_file) if http_port is not None else None
+    remember_secret(token)
 
     async def run() -> None:
         # SIGTERM (a client stopping its server) ends the serving like a closed stdin

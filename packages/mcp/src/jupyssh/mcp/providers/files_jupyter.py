@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 from jupyssh.core.errors import JupyterNotFoundError
 from jupyssh.core.jupyter import ContentsModel, JupyterClient
+from jupyssh.mcp.audit import remember_secret
 from jupyssh.mcp.files import Entry, EntryType, bad_path, under_root
 from jupyssh.mcp.settings import JupyterServerEntry
 
@@ -62,7 +63,9 @@ class ContentsStore:
 async def open_contents(server: JupyterServerEntry, timeout: float) -> AsyncIterator[ContentsStore]:
     """A client of ``server`` (its token read now) for one call; each request is bounded
     by ``timeout``."""
-    client = JupyterClient(server.url, token=server.token(), timeout=timeout, trust_env=False)
+    token = server.token()
+    remember_secret(token)  # masked in every result and log line, whatever its form
+    client = JupyterClient(server.url, token=token, timeout=timeout, trust_env=False)
     async with client:
         yield ContentsStore(server.name, client)
 
