@@ -100,3 +100,62 @@ def test_sbatch_args_that_are_not_long_options_are_refused(word: str) -> None:
 
     with pytest.raises(ConfigError, match="invalid sbatch argument"):
         _sbatch_args([word])
+
+
+class ClusterHost:
+    """A login node whose python3 answers the scheduler script with ``stdout``."""
+
+    def __init__(self, stdout: bytes, stderr: bytes = b"", status: int = 0) -> None:
+        self.answer = (stdout, stderr, status)
+        self.scripts: list[str] = []
+
+    async def start_master(self) -> int:
+        return 1
+
+    async def run_script(self, script: str, **kwargs: Any) -> Any:
+        from jupyssh.core.process import Completed
+
+        self.scripts.append(script)
+        return Completed(("ssh",), self.answer[2], self.answer[0], self.answer[1])
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("stdout", "stderr", "message"),
+    [
+        (
+            b'JUPYSSH-SLURM {"error": "scheduler-submit", "message": "sbatch refused: no"}\n',
+            b"",
+            "sbatch refused: no [lab]",
+        ),
+        (b"", b"bash: python3: command not found\n", "python3: command not found"),
+    ],
+)
+async def test_a_scheduler_failure_is_one_clear_tool_error(
+    tmp_path: Path, stdout: bytes, stderr: bytes, message: str
+) -> None:
+    from mcp import Client
+
+    from jupyssh.mcp.providers import slurm
+    from jupyssh.mcp.server import serving
+    from jupyssh.mcp.settings import Settings
+    from jupyssh.mcp.testing import tool_error
+
+    host = ClusterHost(stdout, stderr, 0 if stdout else 127)
+    settings = Settings(allow=frozenset({"lab"}), audit_log=tmp_path / "audit.log")
+    async with (
+        serving(settings, providers={"slurm": slurm.register}, host_factory=lambda *_: host) as (
+            server,
+            _,
+        ),
+        Client(server) as client,
+    ):
+        text = tool_error(await client.call_tool("slurm_submit", {"alias": "lab", "script": "x"}))
+    assert message in text
+    # the script went on stdin: its text is the launcher's plus the operation's
+    [script] = host.scripts
+    assert "class Slurm" in script
+    assert '"op": "submit"' in script
