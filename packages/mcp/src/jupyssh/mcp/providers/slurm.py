@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, ClassVar
+from typing import Any
 
-from jupyssh.core.errors import ConfigError, JupysshError
+from jupyssh.core.errors import ConfigError
 from jupyssh.kernel.watcher import launcher_source
+from jupyssh.mcp.errors import SchedulerError
 from jupyssh.mcp.toolset import Services, ToolSet
 
-__all__ = ["SchedulerError", "register", "scheduler_script"]
+__all__ = ["register", "scheduler_script"]
 
 #: How long one scheduler operation may take (sbatch and scontrol answer in seconds).
 _TIMEOUT = 60.0
@@ -93,13 +94,6 @@ except LaunchError as exc:
     _answer = {"error": exc.kind, "message": exc.message}
 sys.stdout.write(_MARK + json.dumps(_answer) + "\\n")
 """
-
-
-class SchedulerError(JupysshError):
-    """The scheduler refused or failed an operation (its own words in the message)."""
-
-    kind = "scheduler"
-    facts: ClassVar[dict[str, str | int]] = {"reason": ""}
 
 
 def scheduler_script(params: dict[str, Any]) -> str:
