@@ -5,24 +5,23 @@ interrupts the kernel, and the kernel then answers the next execute."""
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
 import json
-import os
+import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyssh_harness import SSHContainer, write_ssh_config
+from jupyssh_harness import SSHContainer
 from mcp import Client
 from mcp.types import ImageContent
 
 from jupyssh.mcp.testing import tool_data as ok
 from jupyssh.mcp.testing import tool_error as refused
 
-from .conftest import Server, mcp_client, wait_running, write_settings
+from .conftest import Server, add_spec, mcp_client, wait_running, write_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -35,35 +34,6 @@ PLOT = (
     "import base64\nfrom IPython.display import Image, display\n"
     f"display(Image(data=base64.b64decode('{PNG}'), format='png'))"
 )
-KERNEL_OPTIONS = {"ControlMaster": "auto", "ControlPersist": "10m", "ServerAliveInterval": "5"}
-
-
-def add_spec(server: Server, ssh_host: SSHContainer) -> str:
-    """A kernelspec ``mcp-py`` on the host, added with the real ``jupyssh kernel add``
-    into the server's private Jupyter folders."""
-    options = {**KERNEL_OPTIONS, "ControlPath": str(server.home / "cm-%C")}
-    entry = dataclasses.replace(ssh_host.entry(), options=options)
-    config = write_ssh_config(server.home / "ssh_config", [entry])
-    for name in ("data", "rt", "cfg"):
-        (server.home / name).mkdir(mode=0o700, exist_ok=True)
-    server.env.update(
-        {
-            "JUPYTER_DATA_DIR": str(server.home / "data"),
-            "JUPYTER_PATH": str(server.home / "data"),
-            "JUPYTER_RUNTIME_DIR": str(server.home / "rt"),
-            "JUPYTER_CONFIG_DIR": str(server.home / "cfg"),
-            "JUPYTER_PLATFORM_DIRS": "1",
-        }
-    )
-    jupyssh = str(Path(sys.executable).parent / "jupyssh")
-    subprocess.run(
-        [jupyssh, "kernel", "add", "mcp-py", ssh_host.alias, "-F", str(config)],
-        env={**os.environ, "JUPYSSH_HOME": str(server.home), **server.env},
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    return "mcp-py"
 
 
 async def execute(client: Client, kernel_id: str, code: str) -> dict[str, Any]:
@@ -82,7 +52,7 @@ async def test_a_long_execute_is_a_task_and_its_cancel_interrupts_the_kernel(
     ssh_host: SSHContainer, home: Path
 ) -> None:
     server = write_settings(home, ssh_host)
-    spec = add_spec(server, ssh_host)
+    spec = add_spec(server, ssh_host, "mcp-py")
     async with mcp_client(server) as client:
         specs = ok(await client.call_tool("kernel_specs", {}))["specs"]
         assert [(row["name"], row["alias"], row["allowed"]) for row in specs] == [
@@ -152,3 +122,58 @@ async def test_a_long_execute_is_a_task_and_its_cancel_interrupts_the_kernel(
     assert len(key) >= 16
     for text in [*results, server.audit_log.read_text(), server.stderr.read_text()]:
         assert key not in text
+
+
+async def output_within(client: Client, kernel_id: str, code: str, seconds: float) -> str:
+    """The stdout of ``code`` once an execute completes; executes whose output was lost
+    while the link came back (zmq does not resend) are cancelled and tried again."""
+    deadline = time.monotonic() + seconds
+    while True:
+        task = ok(await client.call_tool("kernel_execute", {"kernel_id": kernel_id, "code": code}))
+        done = ok(await client.call_tool("task_wait", {"task_id": task["task_id"], "timeout": 10}))
+        outputs = done.get("result", {}).get("outputs", [])
+        if done["state"] == "completed" and done["result"]["status"] == "ok" and outputs:
+            return "".join(str(o.get("text", "")) for o in outputs)
+        if done["state"] == "running":
+            await client.call_tool("task_cancel", {"task_id": task["task_id"]})
+        assert time.monotonic() < deadline, f"no answer within {seconds} s: {done}"
+
+
+def kernel_master(server: Server, host: SSHContainer) -> int | None:
+    """The pid of the control master the kernel's spec rides (``ssh -O check``)."""
+    done = subprocess.run(
+        ["ssh", "-F", str(server.home / "ssh_config"), "-O", "check", host.alias],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    found = re.search(r"pid=(\d+)", done.stderr)
+    return int(found.group(1)) if found else None
+
+
+async def test_a_kernel_survives_a_network_drop_as_it_does_for_jupyterlab(
+    cuttable_host: SSHContainer, home: Path
+) -> None:
+    """The host is cut off the network for 20 s while its kernel runs (a Wi-Fi drop): the
+    master's keepalives go unanswered and it dies; once the network is back the same
+    kernel answers through MCP with its state, as under JupyterLab (the provisioner's
+    reconnection, kernel/test_kernel_resilience.py)."""
+    server = write_settings(home, cuttable_host)
+    spec = add_spec(server, cuttable_host, "mcp-cut")
+    async with mcp_client(server) as client:
+        kernel_id = ok(await client.call_tool("kernel_start", {"spec": spec}))["kernel_id"]
+        code = "import os\nx = 'kept'\nprint(x, os.getpid())"
+        before = await output_within(client, kernel_id, code, 30)
+        assert before.split()[0] == "kept"
+        master = kernel_master(server, cuttable_host)
+        assert master is not None
+        with cuttable_host.network_cut():
+            await asyncio.sleep(20)
+        after = await output_within(client, kernel_id, "print(x, os.getpid())", 90)
+        assert after.split() == before.split()  # the same kernel process, its state kept
+        # the link was really lost: the kernel's master died with it and another carries it
+        assert kernel_master(server, cuttable_host) not in (None, master)
+        assert ok(await client.call_tool("kernel_list", {}))["kernels"][0]["kernel_id"] == (
+            kernel_id
+        )

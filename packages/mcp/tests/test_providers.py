@@ -27,7 +27,13 @@ KERNEL_TOOLS = {
     "kernel_interrupt",
     "kernel_restart",
     "kernel_shutdown",
+    # Slurm jobs come with jupyssh-kernel, which brings Slurm
+    "slurm_submit",
+    "slurm_status",
+    "slurm_cancel",
 }
+FILES_TOOLS = {"files_read", "files_write", "files_list", "files_stat"}
+TUNNEL_TOOLS = {"tunnel_list", "tunnel_status", "tunnel_open", "tunnel_close"}
 TASK_TOOLS = {"task_list", "task_status", "task_wait", "task_cancel"}
 
 
@@ -79,11 +85,35 @@ async def test_without_jupyssh_kernel_installed_only_cores_tools_load(
     assert names == CORE_TOOLS | TASK_TOOLS
 
 
-async def test_with_jupyssh_kernel_installed_its_tools_load_too() -> None:
+async def test_with_every_package_installed_each_adds_its_tools() -> None:
+    """kernel (and Slurm), sftp (files) and tunnel, each through its entry point."""
+    assert list(load_providers()) == ["core", "kernel", "sftp", "tunnel"]
     server, _ = build_server(Settings())
     async with Client(server) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
-    assert names == CORE_TOOLS | TASK_TOOLS | KERNEL_TOOLS
+    assert names == CORE_TOOLS | TASK_TOOLS | KERNEL_TOOLS | FILES_TOOLS | TUNNEL_TOOLS
+
+
+@pytest.mark.parametrize(
+    ("installed", "tools"),
+    [("jupyssh-sftp", FILES_TOOLS), ("jupyssh-tunnel", TUNNEL_TOOLS)],
+)
+async def test_one_more_package_adds_its_tools_only(
+    monkeypatch: pytest.MonkeyPatch, installed: str, tools: set[str]
+) -> None:
+    from importlib.metadata import PackageNotFoundError
+
+    from jupyssh.mcp import toolset
+
+    def only(name: str) -> Any:
+        if name != installed:
+            raise PackageNotFoundError(name)
+
+    monkeypatch.setattr(toolset, "distribution", only)
+    server, _ = build_server(Settings(), providers=load_providers())
+    async with Client(server) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+    assert names == CORE_TOOLS | TASK_TOOLS | tools
 
 
 async def test_a_provider_of_a_package_not_installed_is_skipped(

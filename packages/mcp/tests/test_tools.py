@@ -126,6 +126,22 @@ async def test_every_call_is_in_the_audit_log_refusals_too(
     )
 
 
+async def test_a_long_argument_is_logged_by_its_start_and_size_a_known_secret_masked(
+    connect: Any, settings: Settings
+) -> None:
+    from jupyssh.mcp.audit import remember_secret
+
+    remember_secret("a-known-secret-0123456789")
+    command = "echo a-known-secret-0123456789; " + "x" * 5000
+    async with connect(settings) as client:
+        await client.call_tool("command_run", {"alias": "other", "command": command})
+    [line] = settings.audit_log.read_text().splitlines()
+    assert "echo <redacted>; xxx" in line
+    assert f"... [{len(command) - 25 + len('<redacted>')} characters]" in line
+    assert "a-known-secret" not in line
+    assert len(line) < 500
+
+
 async def test_the_masters_the_server_started_are_closed_when_it_stops(
     connect: Any, settings: Settings, hosts: Hosts
 ) -> None:

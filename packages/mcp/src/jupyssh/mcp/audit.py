@@ -18,16 +18,26 @@ from typing import Any
 from jupyssh.core.log import RedactingFilter, redact
 from jupyssh.core.paths import make_private_dirs
 
-__all__ = ["AUDIT_LOGGER", "log_call", "open_audit_log", "redact_value"]
+__all__ = ["AUDIT_LOGGER", "log_call", "open_audit_log", "redact_value", "remember_secret"]
 
 AUDIT_LOGGER = "jupyssh.mcp.audit"
 audit = logging.getLogger(AUDIT_LOGGER)
+#: Secrets the server knows literally (a listed Jupyter server's token, the HTTP token):
+#: masked wherever they appear, whatever their form (a file holding one, a message).
+_SECRETS: set[str] = set()
+
+
+def remember_secret(value: str | None) -> None:
+    """Mask ``value`` in every later result and audit line; called where the server reads
+    a secret of the user's."""
+    if value:
+        _SECRETS.add(value)
 
 
 def redact_value(value: Any) -> Any:
     """``value`` (a JSON-able result or argument) with every string redacted."""
     if isinstance(value, str):
-        return redact(value)
+        return redact(value, secrets=_SECRETS)
     if isinstance(value, Mapping):
         return {key: redact_value(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -36,11 +46,25 @@ def redact_value(value: Any) -> Any:
 
 
 def log_call(tool: str, arguments: Mapping[str, Any], outcome: str) -> None:
-    """One line per call: the tool, its JSON-able arguments (redacted), what came of it."""
-    shown = {k: v for k, v in arguments.items() if _jsonable(v)}
+    """One line per call: the tool, its JSON-able arguments (redacted; a long one, such as
+    a file's content, shortened to its start and size), what came of it."""
+    shown = {k: _short(redact_value(v)) for k, v in arguments.items() if _jsonable(v)}
     audit.info(
-        "%s %s -> %s", tool, json.dumps(redact_value(shown), sort_keys=True), redact(outcome)
+        "%s %s -> %s",
+        tool,
+        json.dumps(shown, sort_keys=True),
+        redact(outcome, secrets=_SECRETS),
     )
+
+
+#: Characters of an argument the audit line keeps (a file written, a job script).
+_KEEP = 200
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > _KEEP:
+        return f"{value[:_KEEP]}... [{len(value)} characters]"
+    return value
 
 
 def _jsonable(value: Any) -> bool:

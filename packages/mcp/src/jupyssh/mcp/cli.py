@@ -1,4 +1,5 @@
-"""``jupyssh mcp …``: serve the toolkit to an agent over stdio, list the tools it gets."""
+"""``jupyssh mcp …``: serve the toolkit to an agent (stdio, or HTTP on 127.0.0.1 with a
+token), list the tools it gets."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from rich.console import Console
 from rich.table import Table
 
 from jupyssh.core.cli import ssh_config_option, verbosity_option
+from jupyssh.core.errors import ConfigError
 from jupyssh.core.output import Output, json_option, pass_output
+from jupyssh.mcp.audit import remember_secret
+from jupyssh.mcp.http import TOKEN_ENV, read_token, serve_http
 from jupyssh.mcp.server import build_server, serving
 from jupyssh.mcp.settings import Settings, load_settings
 
@@ -48,14 +52,39 @@ def _settings(settings_file: Path | None, config_file: str | None, read_only: bo
 @_settings_option
 @_read_only_option
 @ssh_config_option
+@click.option(
+    "--http",
+    "http_port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    metavar="PORT",
+    help="Serve streamable HTTP on 127.0.0.1:PORT (0: a free one) instead of stdio.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"With --http: the file (mode 600) holding the bearer token; else ${TOKEN_ENV}.",
+)
 @verbosity_option
-def serve(settings_file: Path | None, read_only: bool, config_file: str | None) -> None:
-    """Serve the tools over stdio (the agent's client starts this command).
+def serve(
+    settings_file: Path | None,
+    read_only: bool,
+    config_file: str | None,
+    http_port: int | None,
+    token_file: Path | None,
+) -> None:
+    """Serve the tools over stdio (the agent's client starts this command), or with
+    --http over streamable HTTP on 127.0.0.1, every request with the bearer token.
 
     Only the ssh aliases the settings' allowlist names are reachable; every call is
     logged, with its arguments, to the audit log.
     """
     settings = _settings(settings_file, config_file, read_only)
+    if token_file is not None and http_port is None:
+        raise ConfigError("--token-file goes with --http")
+    token = read_token(token_file) if http_port is not None else None
+    remember_secret(token)
 
     async def run() -> None:
         # SIGTERM (a client stopping its server) ends the serving like a closed stdin
@@ -65,7 +94,10 @@ def serve(settings_file: Path | None, read_only: bool, config_file: str | None) 
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
         with contextlib.suppress(asyncio.CancelledError):
             async with serving(settings) as (server, _services):
-                await server.run_stdio_async()
+                if http_port is None or token is None:
+                    await server.run_stdio_async()
+                else:
+                    await serve_http(server, port=http_port, token=token)
 
     asyncio.run(run())
 

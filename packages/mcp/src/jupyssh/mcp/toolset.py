@@ -18,7 +18,6 @@ from importlib.metadata import EntryPoint, PackageNotFoundError, distribution, e
 from typing import Any, Protocol, TypeVar
 
 from jupyssh.core.errors import ConfigError, JupysshError
-from jupyssh.core.log import redact
 from jupyssh.mcp.audit import log_call, redact_value
 from jupyssh.mcp.hosts import HostPool
 from jupyssh.mcp.settings import Settings
@@ -91,7 +90,7 @@ def _guard(fn: _F, tool: str, *, read_only: bool, settings: Settings) -> _F:
         try:
             result = await fn(**arguments)
         except JupysshError as exc:
-            message = redact(str(exc))
+            message = redact_value(str(exc))
             log_call(tool, arguments, f"error {exc.kind}: {message}")
             raise ToolError(message) from None
         log_call(tool, arguments, "ok")

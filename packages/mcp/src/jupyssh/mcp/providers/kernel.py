@@ -10,6 +10,7 @@ the kernel, which then answers the next execute.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 import uuid
@@ -23,6 +24,7 @@ from jupyter_core.paths import jupyter_runtime_dir
 
 from jupyssh.core.errors import ConfigError, KernelConnectionError, OperationTimeoutError
 from jupyssh.kernel.specs import list_specs
+from jupyssh.mcp.providers import slurm
 from jupyssh.mcp.tasks import Reporter
 from jupyssh.mcp.toolset import Services, ToolSet
 
@@ -49,11 +51,15 @@ class _Kernel:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kernel_id": self.id, "spec": self.spec, "alias": self.alias}
+        data = {"kernel_id": self.id, "spec": self.spec, "alias": self.alias}
+        job = getattr(self.manager.provisioner, "job", None)
+        if job:  # a Slurm kernel: its job, and the compute node it runs on
+            data.update(job=str(job), node=str(getattr(self.manager.provisioner, "node", "")))
+        return data
 
 
 def register(tools: ToolSet) -> None:
-    """Add the kernel tools."""
+    """Add the kernel tools, and the Slurm job tools (jupyssh-kernel brings Slurm)."""
     kernels = _KernelTools(tools.services)
     tools.services.closers.append(kernels.close)
     tools.add(kernels.kernel_specs, read_only=True)
@@ -63,6 +69,7 @@ def register(tools: ToolSet) -> None:
     tools.add(kernels.kernel_interrupt, read_only=False)
     tools.add(kernels.kernel_restart, read_only=False)
     tools.add(kernels.kernel_shutdown, read_only=False)
+    slurm.register(tools)
 
 
 class _KernelTools:
@@ -83,6 +90,7 @@ class _KernelTools:
                         "name": row["name"],
                         "display_name": row["display_name"],
                         "alias": alias,
+                        "scheduler": str(row["options"].get("scheduler") or "none"),
                         "allowed": self.services.settings.allowed(alias),
                     }
                 )
@@ -92,24 +100,47 @@ class _KernelTools:
         """List the kernels this server started and that still run."""
         return {"kernels": [kernel.to_dict() for kernel in self.kernels.values()]}
 
-    async def kernel_start(self, spec: str, timeout: float = _START_TIMEOUT) -> dict[str, Any]:
+    async def kernel_start(
+        self, spec: str, timeout: float = _START_TIMEOUT, wait: bool = True
+    ) -> dict[str, Any]:
         """Start a kernel from a jupyssh kernelspec on its (allowed) ssh alias and wait
-        until it answers; returns its kernel_id."""
+        until it answers (at most `timeout` seconds); returns its kernel_id, and for a
+        Slurm spec its job and node. With wait=false it runs as a task and returns its
+        task_id at once: a Slurm start that queues reports the job's state and the
+        scheduler's reason as progress, and task_cancel cancels the job."""
         alias = self._alias_of(spec)
         self.services.settings.check_alias(alias)
+        if wait:
+            return await self._start(spec, alias, timeout, None)
+
+        async def work(report: Reporter) -> dict[str, Any]:
+            return await self._start(spec, alias, timeout, report)
+
+        return self.services.tasks.start("kernel_start", work).to_dict()
+
+    async def _start(
+        self, spec: str, alias: str, timeout: float, report: Reporter | None
+    ) -> dict[str, Any]:
         manager = AsyncKernelManager(kernel_name=spec, connection_file=_connection_file())
         client: AsyncKernelClient | None = None
+        starting = asyncio.ensure_future(manager.start_kernel())
         try:
-            await asyncio.wait_for(manager.start_kernel(), timeout)
+            await _progress_until(starting, manager, timeout, report)
             client = manager.client()  # after the start: it copies the connection info
             client.start_channels()
             await client.wait_for_ready(timeout=timeout)
         except BaseException as exc:
-            # Halfway (started, not answering): nothing may be left running.
+            # Halfway (queued, started, not answering): nothing may be left running.
+            if not starting.done():
+                starting.cancel()  # the provisioner cancels a queued job
+                with contextlib.suppress(BaseException):
+                    await starting
             if client is not None:
                 client.stop_channels()
             if manager.has_kernel:
                 await manager.shutdown_kernel(now=True)
+            # a start cancelled while its job queued leaves the connection file (its key)
+            manager.cleanup_connection_file()
             if isinstance(exc, (asyncio.TimeoutError, RuntimeError)):
                 raise OperationTimeoutError(
                     f"the kernel did not answer within {timeout:g} s ({exc or 'timeout'})",
@@ -183,6 +214,33 @@ class _KernelTools:
             if row["name"] == spec and row["ssh"]:
                 return str(row["options"].get("host", ""))
         raise ConfigError("no such jupyssh kernelspec", where=spec, hint="kernel_specs lists them")
+
+
+async def _progress_until(
+    starting: asyncio.Future[Any],
+    manager: AsyncKernelManager,
+    timeout: float,
+    report: Reporter | None,
+) -> None:
+    """Wait for a kernel's start, at most ``timeout`` seconds; meanwhile report what a
+    Slurm start says of its job (submitted, pending and why), or the time waited."""
+    started = time.monotonic()
+    while not starting.done():
+        left = timeout - (time.monotonic() - started)
+        if left <= 0:
+            raise asyncio.TimeoutError
+        await asyncio.wait({starting}, timeout=min(_TICK, left))
+        if report is not None and not starting.done():
+            elapsed = time.monotonic() - started
+            status = dict(getattr(manager.provisioner, "job_status", None) or {})
+            if status:
+                reason = status.get("reason") or "no reason given"
+                state = str(status.get("state", "submitted")).lower()
+                message = f"job {status.get('job')} {state} ({reason})"
+            else:
+                message = f"starting for {elapsed:.0f} s"
+            report(elapsed, timeout, message)
+    starting.result()
 
 
 def _connection_file() -> str:
