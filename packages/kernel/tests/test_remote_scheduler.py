@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from jupyssh.kernel.provisioner import job_summary
+from jupyssh.kernel.remote_launcher import LaunchError, Slurm
 
 from .test_remote_launcher import KEY, Launcher, alive
 
@@ -31,6 +32,13 @@ case "$(cat "$FAKE_SLURM/state")" in
     RUNNING) echo "salloc: Granted job allocation 42" >&2;;
     *) echo "salloc: Job allocation 42 has been revoked." >&2; exit 1;;
 esac
+""",
+    "sbatch": """
+echo "sbatch $*" >>"$FAKE_SLURM/calls"
+case "$*" in *--partition=nope*)
+    echo "sbatch: error: Batch job submission failed: Invalid partition name specified" >&2
+    exit 1;; esac
+echo "43;cluster"
 """,
     "scontrol": """
 echo "scontrol $*" >>"$FAKE_SLURM/calls"
@@ -278,4 +286,22 @@ def test_job_summary_says_submitted_then_state_and_reason() -> None:
     assert job_summary(queued, "login") == "job 42 pending (Resources)"
     assert job_summary({"event": "queued", "job": "42", "state": "PENDING", "reason": ""}, "h") == (
         "job 42 pending (no reason given)"
+    )
+
+
+def test_a_batch_job_takes_the_same_request_flags(fake_slurm: Path, tmp_path: Path) -> None:
+    """The MCP tools' user jobs: sbatch with the kernel options' flags, then the script."""
+    script = tmp_path / "job.sh"
+    options = {"partition": "debug", "time": "5", "cpus": 0, "sbatch_args": ["--exclusive"]}
+    assert Slurm().submit_batch(options, "mine", str(script)) == "43"
+    (sbatch,) = calls(fake_slurm, "sbatch")
+    assert (
+        sbatch
+        == f"sbatch --parsable --job-name=mine --partition=debug --time=5 --exclusive {script}"
+    )
+    with pytest.raises(LaunchError) as refused:
+        Slurm().submit_batch({"partition": "nope"}, "mine", str(script))
+    assert refused.value.message == (
+        "sbatch refused the job: "
+        "sbatch: error: Batch job submission failed: Invalid partition name specified"
     )

@@ -75,7 +75,11 @@ async def test_the_sdks_http_client_with_the_token_gets_the_tools(
     assert TOKEN not in stderr.read_text()
 
 
-@pytest.mark.parametrize("authorization", [None, "Bearer wrong-token-0123456789", TOKEN])
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong-token-0123456789", TOKEN],
+    ids=["no header", "a wrong token", "the token without Bearer"],
+)
 def test_a_request_without_the_right_bearer_token_is_refused(
     served: tuple[str, Path], authorization: str | None
 ) -> None:

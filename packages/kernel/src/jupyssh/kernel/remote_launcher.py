@@ -532,13 +532,31 @@ class Slurm:
         #: ``salloc`` while it waits for the allocation it asked for (see :meth:`submit`).
         self.salloc: Optional[subprocess.Popen[bytes]] = None
 
-    def submit_argv(self, options: Dict[str, Any], name: str) -> List[str]:
-        argv = ["salloc", "--no-shell", "--job-name=" + name, "--nodes=1", "--ntasks=1"]
+    def request_flags(self, options: Dict[str, Any]) -> List[str]:
+        """The options' flags (those unset are left to the cluster's defaults), then the
+        user's own ``sbatch_args``: what salloc and sbatch both take."""
+        flags = []
         for key, flag in self.FLAGS:
             value = options.get(key)
-            if value not in (None, "", 0):  # unset: the cluster's default
-                argv.append("{}={}".format(flag, value))
-        return argv + [str(arg) for arg in options.get("sbatch_args") or []]
+            if value not in (None, "", 0):
+                flags.append("{}={}".format(flag, value))
+        return flags + [str(arg) for arg in options.get("sbatch_args") or []]
+
+    def submit_argv(self, options: Dict[str, Any], name: str) -> List[str]:
+        argv = ["salloc", "--no-shell", "--job-name=" + name, "--nodes=1", "--ntasks=1"]
+        return argv + self.request_flags(options)
+
+    def submit_batch(self, options: Dict[str, Any], name: str, script: str) -> str:
+        """Submit the batch script at path ``script`` (a user's job, not a kernel: the
+        MCP tools' ``slurm_submit``); its job id."""
+        argv = ["sbatch", "--parsable", "--job-name=" + name, *self.request_flags(options)]
+        code, out, err = run_program([*argv, script])
+        job_id = out.strip().split(";")[0]
+        if code != 0 or not job_id.isdigit():
+            raise LaunchError(
+                "scheduler-submit", "sbatch refused the job: " + last_error_line(err or out)
+            )
+        return job_id
 
     def submit(self, options: Dict[str, Any], name: str) -> str:
         """Ask for the kernel's allocation; return its job id as soon as Slurm names it.

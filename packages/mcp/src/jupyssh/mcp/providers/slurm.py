@@ -2,7 +2,7 @@
 scheduler's reason, cancel. Added with the kernel tools (jupyssh-kernel brings Slurm).
 
 The scheduler commands and the reading of their answers are jupyssh-kernel's own: the
-``Slurm`` class of its remote launcher (``sbatch --parsable``, ``scontrol show job -o``,
+``Slurm`` class of its remote launcher (``submit_batch``, ``scontrol show job -o``,
 ``scancel``, the job states and reasons it knows). The launcher's text is shipped on the
 ssh session's stdin with a few lines that call that class for one operation, on the login
 node, where the scheduler's programs are; the answer comes back as one JSON line. Only a
@@ -29,27 +29,14 @@ _JOB_ID = re.compile(r"\d+(_\d+)?")
 _MARK = "JUPYSSH-SLURM "
 
 # Runs on the login node's python3 (3.7+), after the launcher's text. The launcher is run
-# as a library (its own main runs only under its two names), and Slurm's submit is given
-# the user's script instead of the kernel's holder.
+# as a library (its own main runs only under its two names); a user's job goes through
+# its Slurm.submit_batch, with the same request flags as a kernel's allocation.
 _DRIVER = """
 import json, os, sys, tempfile
 _ns = {"__name__": "jupyssh_scheduler"}
 exec(compile(_SOURCE, "jupyssh-launcher", "exec"), _ns)
 Slurm, LaunchError = _ns["Slurm"], _ns["LaunchError"]
 NEVER_STARTS = _ns["NEVER_STARTS"]
-
-
-class Job(Slurm):
-    path = ""
-
-    def submit_argv(self, options, name):
-        argv = ["sbatch", "--parsable", "--job-name=" + name]
-        for key, flag in self.FLAGS:
-            value = options.get(key)
-            if value not in (None, "", 0):
-                argv.append("{}={}".format(flag, value))
-        argv += [str(arg) for arg in options.get("sbatch_args") or []]
-        return argv + [self.path]
 
 
 def state(job_id):
@@ -68,14 +55,13 @@ def state(job_id):
 def main(params):
     op = params["op"]
     if op == "submit":
-        job = Job()
-        handle, job.path = tempfile.mkstemp(prefix="jupyssh-job-", suffix=".sh")
+        handle, path = tempfile.mkstemp(prefix="jupyssh-job-", suffix=".sh")
         try:
             with os.fdopen(handle, "w") as out:
                 out.write(params["script"])
-            job_id = job.submit(params["options"], params["name"])
+            job_id = Slurm().submit_batch(params["options"], params["name"], path)
         finally:
-            os.unlink(job.path)
+            os.unlink(path)
         return state(job_id)
     if op == "status":
         return state(params["job_id"])
