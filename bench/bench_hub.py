@@ -1,0 +1,317 @@
+"""jupyssh-hub on one real JupyterHub (issue 12): login-to-prompt and a 50 MB stream.
+
+One hub (``containers/hub``), alice's server running, all variants in the same run:
+
+- **OpenSSH sshd in alice's server**: an sshd that alice runs herself in her server's
+  container (her host key, her authorized_keys), as jupyter-sshd-proxy runs one in each
+  user's image and as the PyPI jupyterhub-ssh's sidecar does: the ceiling;
+- **jupyssh-bridge on alice's server**: the bridge alone, pointed at her server through the
+  hub's proxy (the bridge's own ratio to sshd, measured here, for the issue's target);
+- **jupyssh-hub (SSH port)**: the hub service in this process, as the integration tests run it;
+- **jupyssh-hub (WebSocket)**: the hub's own managed service, reached only through the hub's
+  proxy with ``jupyssh tunnel ws-proxy`` as ssh's ProxyCommand.
+
+jupyterhub-ssh 0.1.6, the PyPI release the issue names as the baseline, is probed rather
+than timed: :func:`_probe_jupyterhub_ssh` says what it is and why it does not run here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import os
+import select
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from _common import Context
+from jupyssh_harness import (
+    HUB_SERVICE_PACKAGES,
+    JupyterHub,
+    KeyPair,
+    generate_keypair,
+    prepare,
+    start_jupyterhub,
+    write_known_hosts,
+)
+from jupyssh_harness.containers import LOOPBACK, published_port
+from jupyssh_harness.lab import build_project_wheels
+from jupyssh_harness.openssh import pinned_argv
+
+from jupyssh.bridge.server import BridgeConfig, BridgeServer
+from jupyssh.core.jupyter import JupyterClient
+from jupyssh.core.server import ServerConfig, SSHServer
+from jupyssh.hub import HubServer, HubService
+
+SIZE = 50 * 1024 * 1024
+#: The port alice's own sshd listens on in the hub's container (published on 127.0.0.1).
+SSHD_PORT = 2200
+SSHD = "OpenSSH sshd in alice's server (ceiling)"
+BRIDGE = "jupyssh-bridge on alice's server"
+HUB_TCP = "jupyssh-hub (SSH port)"
+HUB_WS = "jupyssh-hub (WebSocket via the hub's proxy)"
+BASELINE = "jupyterhub-ssh 0.1.6 (PyPI)"
+WS_ALIAS = "hub-ws"
+#: What the user types once the shell is up; split by quotes so its echo does not match.
+READY = b"echo RE''ADY\n"
+SSHD_CONFIG = f"""\
+Port {SSHD_PORT}
+ListenAddress 0.0.0.0
+HostKey /home/alice/.bench-sshd/host_key
+PidFile /home/alice/.bench-sshd/sshd.pid
+AuthorizedKeysFile .ssh/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+Subsystem sftp internal-sftp
+"""
+
+
+def run(ctx: Context) -> None:
+    images = prepare(("hub",))
+    _probe_jupyterhub_ssh(ctx)
+    with tempfile.TemporaryDirectory(prefix="jh-bench-", dir="/tmp") as tmp:
+        root = Path(tmp)
+        wheels = root / "wheels"
+        build_project_wheels(wheels, HUB_SERVICE_PACKAGES)
+        keypair = generate_keypair(root)
+        with start_jupyterhub(
+            images["hub"].tag, wheels_dir=wheels, extra_ports=(SSHD_PORT,)
+        ) as hub:
+            hub.authorize("alice", keypair.public_line)
+            hub.start_server("alice")
+            token = hub.user_token("alice", note="jupyssh-hub benchmark")
+            sshd_blob = _start_user_sshd(hub)
+            service = HubService(api_url=hub.api_url, token=hub.service_token, proxy_url=hub.url)
+            config = ServerConfig(host_key=root / "hub-host-key", max_connections=64)
+            with (
+                HubServer(service, config, BridgeConfig(sftp=False)) as hub_server,
+                _bridge(hub, keypair, root) as bridge,
+            ):
+                hub_server.start()
+                sshd_port = published_port(hub.container, SSHD_PORT)
+                known_hosts = write_known_hosts(
+                    root / "known_hosts",
+                    [
+                        (LOOPBACK, sshd_port, sshd_blob),
+                        (LOOPBACK, bridge.address[1], _blob_of(bridge)),
+                        (LOOPBACK, hub_server.address[1], _blob_of(hub_server)),
+                        (WS_ALIAS, 22, hub.service_host_key()),
+                    ],
+                )
+                ws_options = {
+                    "ProxyCommand": f"{_jupyssh()} tunnel ws-proxy --token-env HUB_TOKEN "
+                    f"{hub.service_url}",
+                    "HostKeyAlias": WS_ALIAS,
+                }
+                targets = {
+                    SSHD: [*_ssh(keypair, known_hosts, sshd_port), "alice@127.0.0.1"],
+                    BRIDGE: [*_ssh(keypair, known_hosts, bridge.address[1]), "alice@127.0.0.1"],
+                    HUB_TCP: [
+                        *_ssh(keypair, known_hosts, hub_server.address[1]),
+                        "alice@127.0.0.1",
+                    ],
+                    HUB_WS: [*_ssh(keypair, known_hosts, None, ws_options), f"alice@{WS_ALIAS}"],
+                }
+                env = {**os.environ, "HUB_TOKEN": token}
+                _logins(ctx, targets, env)
+                _throughput(ctx, targets, env)
+    ctx.note(
+        "one hub, alice's server running (local-process spawner); sshd is alice's own, "
+        "in her server's container; ssh with aes128-gcm, no ControlMaster"
+    )
+
+
+def _probe_jupyterhub_ssh(ctx: Context) -> None:
+    """Install-and-look at the PyPI jupyterhub-ssh (in this venv: the bench group), and
+    record why it cannot be timed here."""
+    try:  # untyped third-party modules, imported by name
+        spawners = importlib.import_module("jupyterhub.spawner")
+        hooks = importlib.import_module("jupyterhub_ssh.hooks")
+        keys = importlib.import_module("jupyterhub_ssh.keys")
+    except ImportError as exc:
+        ctx.note(f"{BASELINE}: not measured: it does not import here ({exc})")
+        return
+    hook = hooks.make_ssh_pre_spawn_hook(key_store=keys.InMemoryKeyStore())
+    user = SimpleNamespace(
+        name="alice", url="/user/alice/", escaped_name="alice", id=1, orm_user=None,
+        settings={}, server=None, spawners={},
+    )  # fmt: skip
+    spawner: Any = spawners.LocalProcessSpawner(user=user, hub=None)
+    asyncio.run(hook(spawner))
+    containers = getattr(spawner, "extra_containers", [])
+    images = ", ".join(str(c.get("image")) for c in containers) or "none"
+    kept = spawner.has_trait("extra_containers")
+    ctx.note(
+        f"{BASELINE}: not measured, it cannot run here. The PyPI release is a KubeSpawner "
+        "pre_spawn_hook (jupyterhub_ssh.hooks.make_ssh_pre_spawn_hook) that adds an OpenSSH "
+        f"sidecar container to each user's pod (image {images}, not in the wheel) and keeps "
+        "keys in Kubernetes Secrets; it has no SSH server of its own. Run on this hub's "
+        "local-process spawner the hook only sets attributes the spawner "
+        f"{'uses' if kept else 'has no trait for (extra_containers ignored)'}, so nothing "
+        "listens; there is no Kubernetes here and no registry to pull the sidecar image "
+        "from. What its sidecar does (sshd beside the user's server, sharing the home) is "
+        f"the '{SSHD}' column."
+    )
+
+
+def _start_user_sshd(hub: JupyterHub) -> str:
+    """Start an sshd as alice in the hub's container (she owns it all: key, config, pid);
+    returns its host key's ``type blob``."""
+    folder = "/home/alice/.bench-sshd"
+    hub.exec(["mkdir", "-p", "-m", "700", folder], user="alice")
+    hub.exec(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{folder}/host_key"],
+             user="alice")  # fmt: skip
+    hub.exec(["sh", "-c", 'printf "%s" "$1" > "$2"', "sh", SSHD_CONFIG, f"{folder}/sshd_config"],
+             user="alice")  # fmt: skip
+    hub.container.get_wrapped_container().exec_run(
+        ["/usr/sbin/sshd", "-D", "-e", "-f", f"{folder}/sshd_config"], user="alice", detach=True
+    )
+    deadline = time.monotonic() + 30
+    while hub.exec(["test", "-s", f"{folder}/sshd.pid"], check=False).exit_code != 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError("alice's sshd did not start")
+        time.sleep(0.2)
+    public = hub.exec(["cat", f"{folder}/host_key.pub"], user="alice").stdout.split()
+    return f"{public[0]} {public[1]}"
+
+
+def _logins(ctx: Context, targets: dict[str, list[str]], env: dict[str, str]) -> None:
+    samples = max(3, min(ctx.samples, 10))
+    for variant, ssh in targets.items():
+        seconds = ctx.measure(lambda ssh=ssh: _login_to_prompt(ssh, env), n=samples)  # type: ignore[misc]
+        ctx.record("login to prompt (ssh -tt, shell answers)", variant, seconds)
+    for variant, ssh in targets.items():
+        seconds = ctx.measure(lambda ssh=ssh: _command(ssh, env, "true"), n=samples)  # type: ignore[misc]
+        ctx.record("login + command (ssh host true)", variant, seconds)
+    ctx.note(
+        "login to prompt: from starting `ssh -tt` (a shell) until the shell echoes a "
+        "marker typed once its first output arrived; login + command: `ssh -T host true`"
+    )
+
+
+def _throughput(ctx: Context, targets: dict[str, list[str]], env: dict[str, str]) -> None:
+    samples = max(3, min(ctx.samples, 5))
+    rates: dict[str, list[float]] = {}
+    command = f"head -c {SIZE} /dev/zero"
+    for variant, ssh in targets.items():
+        seconds = ctx.measure(lambda ssh=ssh: _command(ssh, env, command), n=samples)  # type: ignore[misc]
+        rates[variant] = [SIZE / 1e6 / s for s in seconds]
+        ctx.record(
+            "50 MB to the client", variant, rates[variant], unit="MB/s", lower_is_better=False
+        )
+    ceiling = statistics.median(rates[SSHD])
+    for variant in (BRIDGE, HUB_TCP, HUB_WS):
+        ctx.record(
+            "throughput relative to sshd",
+            variant,
+            [rate / ceiling for rate in rates[variant]],
+            unit="ratio",
+            lower_is_better=False,
+        )
+    bridge_ratio = statistics.median(rates[BRIDGE]) / ceiling
+    for variant in (HUB_TCP, HUB_WS):
+        ctx.target(
+            f"{variant}: throughput ratio to sshd at least the bridge's",
+            statistics.median(rates[variant]) / ceiling,
+            bridge_ratio,
+            unit="ratio",
+            at_most=False,
+        )
+    ctx.note(f"throughput: `ssh -T host head -c {SIZE} /dev/zero`, stdout to /dev/null")
+
+
+def _login_to_prompt(ssh: list[str], env: dict[str, str]) -> None:
+    proc = subprocess.Popen(
+        [*ssh[:-1], "-tt", ssh[-1]],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        _read_until(proc.stdout.fileno(), b"")  # the shell's first output (its prompt)
+        proc.stdin.write(READY)
+        proc.stdin.flush()
+        _read_until(proc.stdout.fileno(), b"READY")
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write(b"exit\n")
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
+        proc.stdout.close()
+
+
+def _command(ssh: list[str], env: dict[str, str], command: str) -> None:
+    with open(os.devnull, "wb") as sink:
+        subprocess.run(
+            [*ssh[:-1], "-T", ssh[-1], command],
+            stdout=sink,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            check=True,
+            timeout=600,
+        )
+
+
+def _read_until(fd: int, wanted: bytes, timeout: float = 60.0) -> None:
+    """Read ``fd`` until ``wanted`` has passed (any output at all when it is empty)."""
+    tail = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            raise TimeoutError(f"no {wanted!r} from ssh within {timeout} s")
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            raise EOFError("ssh ended early")
+        seen = tail + chunk
+        if wanted in seen:
+            return
+        tail = seen[-len(wanted) :] if wanted else b""
+
+
+def _ssh(
+    keypair: KeyPair, known_hosts: Path, port: int | None, extra: dict[str, str] | None = None
+) -> list[str]:
+    options = {"Ciphers": "aes128-gcm@openssh.com", "ControlPath": "none", **(extra or {})}
+    return pinned_argv("ssh", known_hosts, keypair.private_key, port=port, options=options)
+
+
+@contextlib.contextmanager
+def _bridge(hub: JupyterHub, keypair: KeyPair, root: Path) -> Iterator[BridgeServer]:
+    """jupyssh-bridge alone on alice's server (through the proxy, with the service's
+    token, which may reach every user's server)."""
+    authorized = root / "authorized_keys"
+    authorized.write_text(keypair.public_line + "\n")
+    authorized.chmod(0o600)
+    config = ServerConfig(host_key=root / "bridge-host-key", authorized_keys=authorized)
+    client = JupyterClient(hub.server_url("alice"), token=hub.service_token)
+    with BridgeServer(client, config, BridgeConfig(sftp=False)) as server:
+        server.start()
+        yield server
+
+
+def _blob_of(server: SSHServer) -> str:
+    return f"{server.host_key.get_name()} {server.host_key.get_base64()}"
+
+
+def _jupyssh() -> str:
+    found = shutil.which("jupyssh")
+    if found is None:
+        raise RuntimeError("no jupyssh on PATH (run through nox -s bench)")
+    return found
