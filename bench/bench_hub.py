@@ -12,7 +12,11 @@ One hub (``containers/hub``), alice's server running, all variants in the same r
   proxy with ``jupyssh tunnel ws-proxy`` as ssh's ProxyCommand.
 
 jupyterhub-ssh 0.1.6, the PyPI release the issue names as the baseline, is probed rather
-than timed: :func:`_probe_jupyterhub_ssh` says what it is and why it does not run here.
+than timed: :func:`_probe_jupyterhub_ssh` says what it is and why it does not run here. The
+project that first had the name (yuvipanda/jupyterhub-ssh, never released on PyPI: an
+asyncssh server beside the hub, the user's hub token as the password, a Jupyter terminal per
+session) is timed beside the others when ``$JUPYTERHUB_SSH_SOURCE`` names a checkout of it:
+it runs from that source in a venv of its own, with its dependencies from the package index.
 """
 
 from __future__ import annotations
@@ -59,6 +63,40 @@ BRIDGE = "jupyssh-bridge on alice's server"
 HUB_TCP = "jupyssh-hub (SSH port)"
 HUB_WS = "jupyssh-hub (WebSocket via the hub's proxy)"
 BASELINE = "jupyterhub-ssh 0.1.6 (PyPI)"
+ORIGINAL = "jupyterhub-ssh, yuvipanda's (source)"
+#: A checkout of yuvipanda/jupyterhub-ssh (a folder holding ``jupyterhub_ssh/``).
+ORIGINAL_ENV = "JUPYTERHUB_SSH_SOURCE"
+#: Its setup.py's dependencies; websockets before 14, whose ``connect`` still takes the
+#: ``extra_headers`` its terminado client passes.
+ORIGINAL_DEPS = ("asyncssh", "aiohttp", "yarl", "async-timeout", "traitlets", "websockets<14")
+#: Its own start-up (``JupyterHubSSH.start_server``) but on 127.0.0.1: it binds every
+#: address, which these benchmarks never do.
+ORIGINAL_LAUNCHER = """
+import asyncio, sys
+from functools import partial
+import asyncssh
+import jupyterhub_ssh as j
+app = j.JupyterHubSSH(hub_url=sys.argv[1], host_key_path=sys.argv[2], port=0, debug=False)
+app.init_logging()
+async def main():
+    server = await asyncssh.listen(
+        host="127.0.0.1", port=0, server_factory=partial(j.NotebookSSHServer, app),
+        line_editor=False, password_auth=True, server_host_keys=[app.host_key_path],
+        agent_forwarding=False, keepalive_interval=30,
+    )
+    print("listening", server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+#: ssh options that log in with the password SSH_ASKPASS types (the hub token).
+PASSWORD_ONLY = {
+    "BatchMode": "no",
+    "PreferredAuthentications": "password",
+    "PubkeyAuthentication": "no",
+    "NumberOfPasswordPrompts": "1",
+}
+#: Typed into a shell: SIZE bytes of text through its PTY, then an end marker.
+SHELL_STREAM = f"head -c {SIZE} /dev/zero | tr '\\0' x; echo; echo E''ND\n".encode()
 WS_ALIAS = "hub-ws"
 #: What the user types once the shell is up; split by quotes so its echo does not match.
 READY = b"echo RE''ADY\n"
@@ -95,6 +133,7 @@ def run(ctx: Context) -> None:
             with (
                 HubServer(service, config, BridgeConfig(sftp=False)) as hub_server,
                 _bridge(hub, keypair, root) as bridge,
+                _original_jupyterhub_ssh(ctx, hub, root) as original,
             ):
                 hub_server.start()
                 sshd_port = published_port(hub.container, SSHD_PORT)
@@ -105,6 +144,7 @@ def run(ctx: Context) -> None:
                         (LOOPBACK, bridge.address[1], _blob_of(bridge)),
                         (LOOPBACK, hub_server.address[1], _blob_of(hub_server)),
                         (WS_ALIAS, 22, hub.service_host_key()),
+                        *([] if original is None else [(LOOPBACK, original[0], original[1])]),
                     ],
                 )
                 ws_options = {
@@ -121,9 +161,16 @@ def run(ctx: Context) -> None:
                     ],
                     HUB_WS: [*_ssh(keypair, known_hosts, None, ws_options), f"alice@{WS_ALIAS}"],
                 }
-                env = {**os.environ, "HUB_TOKEN": token}
-                _logins(ctx, targets, env)
+                env = {**os.environ, "HUB_TOKEN": token, **_askpass(root)}
+                shells = {SSHD: targets[SSHD], HUB_TCP: targets[HUB_TCP], HUB_WS: targets[HUB_WS]}
+                if original is not None:
+                    shells[ORIGINAL] = [
+                        *_ssh(keypair, known_hosts, original[0], PASSWORD_ONLY),
+                        "alice@127.0.0.1",
+                    ]
+                _logins(ctx, targets, shells, env)
                 _throughput(ctx, targets, env)
+                _shell_throughput(ctx, shells, env)
     ctx.note(
         "one hub, alice's server running (local-process spawner); sshd is alice's own, "
         "in her server's container; ssh with aes128-gcm, no ControlMaster"
@@ -184,11 +231,23 @@ def _start_user_sshd(hub: JupyterHub) -> str:
     return f"{public[0]} {public[1]}"
 
 
-def _logins(ctx: Context, targets: dict[str, list[str]], env: dict[str, str]) -> None:
+def _logins(
+    ctx: Context,
+    targets: dict[str, list[str]],
+    shells: dict[str, list[str]],
+    env: dict[str, str],
+) -> None:
     samples = max(3, min(ctx.samples, 10))
-    for variant, ssh in targets.items():
+    for variant, ssh in {**targets, **shells}.items():
         seconds = ctx.measure(lambda ssh=ssh: _login_to_prompt(ssh, env), n=samples)  # type: ignore[misc]
         ctx.record("login to prompt (ssh -tt, shell answers)", variant, seconds)
+    if ORIGINAL in shells:
+        ctx.target(
+            f"login to prompt within 0.5 s of {ORIGINAL}'s, or faster ({HUB_TCP})",
+            ctx.figure("login to prompt (ssh -tt, shell answers)", HUB_TCP).median,
+            ctx.figure("login to prompt (ssh -tt, shell answers)", ORIGINAL).median + 0.5,
+            unit="s",
+        )
     for variant, ssh in targets.items():
         seconds = ctx.measure(lambda ssh=ssh: _command(ssh, env, "true"), n=samples)  # type: ignore[misc]
         ctx.record("login + command (ssh host true)", variant, seconds)
@@ -229,7 +288,43 @@ def _throughput(ctx: Context, targets: dict[str, list[str]], env: dict[str, str]
     ctx.note(f"throughput: `ssh -T host head -c {SIZE} /dev/zero`, stdout to /dev/null")
 
 
+def _shell_throughput(ctx: Context, shells: dict[str, list[str]], env: dict[str, str]) -> None:
+    """SIZE bytes of text through an interactive shell: the one thing every variant does
+    (yuvipanda's jupyterhub-ssh runs no command but a terminal, jupyterhub-ssh#41)."""
+    samples = max(3, min(ctx.samples, 3))
+    for variant, ssh in shells.items():
+        seconds = ctx.measure(lambda ssh=ssh: _shell_stream(ssh, env), n=samples)  # type: ignore[misc]
+        ctx.record(
+            "50 MB of text through a shell's PTY",
+            variant,
+            [SIZE / 1e6 / s for s in seconds],
+            unit="MB/s",
+            lower_is_better=False,
+        )
+    ctx.note(
+        "shell throughput: `ssh -tt host` (a shell), typing "
+        f"`head -c {SIZE} /dev/zero | tr '\\0' x` into it; time until its end marker arrives"
+    )
+
+
+def _shell_stream(ssh: list[str], env: dict[str, str]) -> None:
+    with _shell(ssh, env) as proc:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        proc.stdin.write(SHELL_STREAM)
+        proc.stdin.flush()
+        _read_until(proc.stdout.fileno(), b"END\r\n", timeout=600)
+
+
 def _login_to_prompt(ssh: list[str], env: dict[str, str]) -> None:
+    with _shell(ssh, env):
+        pass
+
+
+@contextlib.contextmanager
+def _shell(ssh: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """``ssh -tt`` (a shell) once it answers: its first output, then a marker typed and
+    echoed back; ``exit`` typed at the end."""
     proc = subprocess.Popen(
         [*ssh[:-1], "-tt", ssh[-1]],
         stdin=subprocess.PIPE,
@@ -244,6 +339,7 @@ def _login_to_prompt(ssh: list[str], env: dict[str, str]) -> None:
         proc.stdin.write(READY)
         proc.stdin.flush()
         _read_until(proc.stdout.fileno(), b"READY")
+        yield proc
     finally:
         with contextlib.suppress(BrokenPipeError):
             proc.stdin.write(b"exit\n")
@@ -304,6 +400,79 @@ def _bridge(hub: JupyterHub, keypair: KeyPair, root: Path) -> Iterator[BridgeSer
     with BridgeServer(client, config, BridgeConfig(sftp=False)) as server:
         server.start()
         yield server
+
+
+def _askpass(root: Path) -> dict[str, str]:
+    """What makes ssh type $HUB_TOKEN as the password (never in argv), where a password is
+    asked (yuvipanda's jupyterhub-ssh only)."""
+    script = root / "askpass"
+    script.write_text('#!/bin/sh\nprintf "%s\\n" "$HUB_TOKEN"\n', encoding="ascii")
+    script.chmod(0o700)
+    return {"SSH_ASKPASS": str(script), "SSH_ASKPASS_REQUIRE": "force"}
+
+
+@contextlib.contextmanager
+def _original_jupyterhub_ssh(
+    ctx: Context, hub: JupyterHub, root: Path
+) -> Iterator[tuple[int, str] | None]:
+    """yuvipanda's jupyterhub-ssh serving the hub, from ``$JUPYTERHUB_SSH_SOURCE``: its
+    port and host key blob; None (and a note) without a checkout."""
+    source = os.environ.get(ORIGINAL_ENV)
+    if not source or not (Path(source) / "jupyterhub_ssh" / "__init__.py").is_file():
+        ctx.note(
+            f"{ORIGINAL}: not timed: set ${ORIGINAL_ENV} to a checkout of "
+            "yuvipanda/jupyterhub-ssh (never released on PyPI) to time it too"
+        )
+        yield None
+        return
+    venv = root / "jupyterhub-ssh-venv"
+    subprocess.run(["uv", "venv", "-q", "-p", "python3", str(venv)], check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    subprocess.run(
+        ["uv", "pip", "install", "-q", "--python", python, *ORIGINAL_DEPS],
+        check=True, timeout=600,
+    )  # fmt: skip
+    key = root / "jupyterhub-ssh-host-key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+                   check=True, timeout=30)  # fmt: skip
+    blob = " ".join(key.with_suffix(".pub").read_text().split()[:2])
+    with (root / "jupyterhub-ssh.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [python, "-c", ORIGINAL_LAUNCHER, hub.url, str(key)],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env={**os.environ, "PYTHONPATH": source},
+        )
+    try:
+        assert proc.stdout is not None
+        ready = select.select([proc.stdout], [], [], 60)[0]
+        line = proc.stdout.readline().decode() if ready else ""
+        if not line.startswith("listening "):
+            raise RuntimeError(f"{ORIGINAL} did not start (see {root}/jupyterhub-ssh.log)")
+        ctx.note(
+            f"{ORIGINAL}: its own code, from {ORIGINAL_ENV} at "
+            f"{_commit_of(Path(source))}, started like its JupyterHubSSH.start_server but on "
+            "127.0.0.1 (it binds every address); the user's hub token as the password "
+            "(SSH_ASKPASS); it runs no command, only a terminal, so it has shell rows only"
+        )
+        yield int(line.split()[1]), blob
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _commit_of(source: Path) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(source), "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    return done.stdout.strip() or "an unknown commit"
 
 
 def _blob_of(server: SSHServer) -> str:
