@@ -29,9 +29,11 @@ import select
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -47,6 +49,7 @@ from jupyssh_harness import (
     write_known_hosts,
 )
 from jupyssh_harness.containers import LOOPBACK, published_port
+from jupyssh_harness.jupyterhub import HUB_IMAGE_PYTHON
 from jupyssh_harness.lab import build_project_wheels
 from jupyssh_harness.openssh import pinned_argv
 
@@ -61,6 +64,7 @@ SSHD_PORT = 2200
 SSHD = "OpenSSH sshd in alice's server (ceiling)"
 BRIDGE = "jupyssh-bridge on alice's server"
 HUB_TCP = "jupyssh-hub (SSH port)"
+HUB_TERMINALS = "jupyssh-hub (SSH port, terminals backend)"
 HUB_WS = "jupyssh-hub (WebSocket via the hub's proxy)"
 BASELINE = "jupyterhub-ssh 0.1.6 (PyPI)"
 ORIGINAL = "jupyterhub-ssh, yuvipanda's (source)"
@@ -119,7 +123,10 @@ def run(ctx: Context) -> None:
     with tempfile.TemporaryDirectory(prefix="jh-bench-", dir="/tmp") as tmp:
         root = Path(tmp)
         wheels = root / "wheels"
-        build_project_wheels(wheels, HUB_SERVICE_PACKAGES)
+        # the managed service gets the compiled reader too where the image's CPython can
+        # load it, as the service in this process has it
+        compiled = sys.version_info[:2] == HUB_IMAGE_PYTHON
+        build_project_wheels(wheels, HUB_SERVICE_PACKAGES, compiled=compiled)
         keypair = generate_keypair(root)
         with start_jupyterhub(
             images["hub"].tag, wheels_dir=wheels, extra_ports=(SSHD_PORT,)
@@ -130,12 +137,16 @@ def run(ctx: Context) -> None:
             sshd_blob = _start_user_sshd(hub)
             service = HubService(api_url=hub.api_url, token=hub.service_token, proxy_url=hub.url)
             config = ServerConfig(host_key=root / "hub-host-key", max_connections=64)
+            terminals = BridgeConfig(sftp=False, backend="terminals")
+            terminals_config = replace(config, host_key=root / "hub-terminals-host-key")
             with (
                 HubServer(service, config, BridgeConfig(sftp=False)) as hub_server,
+                HubServer(service, terminals_config, terminals) as terminals_server,
                 _bridge(hub, keypair, root) as bridge,
                 _original_jupyterhub_ssh(ctx, hub, root) as original,
             ):
                 hub_server.start()
+                terminals_server.start()
                 sshd_port = published_port(hub.container, SSHD_PORT)
                 known_hosts = write_known_hosts(
                     root / "known_hosts",
@@ -143,6 +154,7 @@ def run(ctx: Context) -> None:
                         (LOOPBACK, sshd_port, sshd_blob),
                         (LOOPBACK, bridge.address[1], _blob_of(bridge)),
                         (LOOPBACK, hub_server.address[1], _blob_of(hub_server)),
+                        (LOOPBACK, terminals_server.address[1], _blob_of(terminals_server)),
                         (WS_ALIAS, 22, hub.service_host_key()),
                         *([] if original is None else [(LOOPBACK, original[0], original[1])]),
                     ],
@@ -162,7 +174,15 @@ def run(ctx: Context) -> None:
                     HUB_WS: [*_ssh(keypair, known_hosts, None, ws_options), f"alice@{WS_ALIAS}"],
                 }
                 env = {**os.environ, "HUB_TOKEN": token, **_askpass(root)}
-                shells = {SSHD: targets[SSHD], HUB_TCP: targets[HUB_TCP], HUB_WS: targets[HUB_WS]}
+                shells = {
+                    SSHD: targets[SSHD],
+                    HUB_TCP: targets[HUB_TCP],
+                    HUB_TERMINALS: [
+                        *_ssh(keypair, known_hosts, terminals_server.address[1]),
+                        "alice@127.0.0.1",
+                    ],
+                    HUB_WS: targets[HUB_WS],
+                }
                 if original is not None:
                     shells[ORIGINAL] = [
                         *_ssh(keypair, known_hosts, original[0], PASSWORD_ONLY),
@@ -173,7 +193,14 @@ def run(ctx: Context) -> None:
                 _shell_throughput(ctx, shells, env)
     ctx.note(
         "one hub, alice's server running (local-process spawner); sshd is alice's own, "
-        "in her server's container; ssh with aes128-gcm, no ControlMaster"
+        "in her server's container; ssh with aes128-gcm, no ControlMaster; the kernel "
+        "backend starts a kernel per connection (its shells and commands run there), the "
+        "terminals backend runs shells in a Jupyter terminal as jupyterhub-ssh does"
+    )
+    ctx.note(
+        "the managed service (WebSocket) runs wheels built "
+        + ("with the compiled reader" if compiled else "pure (host CPython differs)")
+        + "; the in-process services use this checkout's reader"
     )
 
 
@@ -256,12 +283,13 @@ def _logins(
                 "answered (not timed; tried again)"
             )
     if ORIGINAL in shells:
-        ctx.target(
-            f"login to prompt within 0.5 s of {ORIGINAL}'s, or faster ({HUB_TCP})",
-            ctx.figure("login to prompt (ssh -tt, shell answers)", HUB_TCP).median,
-            ctx.figure("login to prompt (ssh -tt, shell answers)", ORIGINAL).median + 0.5,
-            unit="s",
-        )
+        for variant in (HUB_TCP, HUB_TERMINALS, HUB_WS):
+            ctx.target(
+                f"{variant}: login to prompt within 0.5 s of {ORIGINAL}'s, or faster",
+                ctx.figure("login to prompt (ssh -tt, shell answers)", variant).median,
+                ctx.figure("login to prompt (ssh -tt, shell answers)", ORIGINAL).median + 0.5,
+                unit="s",
+            )
     for variant, ssh in targets.items():
         seconds = ctx.measure(lambda ssh=ssh: _command(ssh, env, "true"), n=samples)  # type: ignore[misc]
         ctx.record("login + command (ssh host true)", variant, seconds)

@@ -40,7 +40,14 @@ from .containers import (
 )
 from .hosts import _Running
 
-__all__ = ["HUB_PORT", "HUB_SERVICE_PACKAGES", "HUB_USERS", "JupyterHub", "start_jupyterhub"]
+__all__ = [
+    "HUB_IMAGE_PYTHON",
+    "HUB_PORT",
+    "HUB_SERVICE_PACKAGES",
+    "HUB_USERS",
+    "JupyterHub",
+    "start_jupyterhub",
+]
 
 #: The proxy's port inside the container.
 HUB_PORT = 8000
@@ -48,6 +55,9 @@ HUB_PORT = 8000
 HUB_USERS = ("alice", "bob", "carol")
 #: The jupyssh packages whose wheels the managed service runs (``build_project_wheels``).
 HUB_SERVICE_PACKAGES = ("core", "bridge", "sftp", "hub")
+#: The CPython of the hub image's venv (Debian bookworm's): project wheels built with their
+#: compiled accelerators install there only when the host's is the same.
+HUB_IMAGE_PYTHON = (3, 11)
 #: Where the image mounts the project's wheels for the managed service.
 WHEELS_MOUNT = "/opt/jupyssh-wheels"
 #: The line `jupyssh hub serve` prints with its host key (in the hub's log when managed).

@@ -45,11 +45,16 @@ REMOTE_PORT = 2222
 LAB_HOME = "/home/sandbox"
 
 
-def build_project_wheels(out: Path, packages: Sequence[str] = ("core", "tunnel")) -> list[Path]:
+def build_project_wheels(
+    out: Path, packages: Sequence[str] = ("core", "tunnel"), *, compiled: bool = False
+) -> list[Path]:
     """Wheels of the jupyssh ``packages`` (default jupyssh-core and jupyssh-tunnel) from
-    the working tree, pure Python (no compiled accelerator: they install on the containers'
-    CPython whatever the host's)."""
-    env = {**os.environ, "JUPYSSH_NO_EXTENSIONS": "1"}
+    the working tree: pure Python, so that they install on the containers' CPython whatever
+    the host's; ``compiled`` keeps the accelerators (the wheels then need the host's CPython
+    version in the container too)."""
+    env = dict(os.environ)
+    if not compiled:
+        env["JUPYSSH_NO_EXTENSIONS"] = "1"
     for package in packages:
         subprocess.run(
             ["uv", "build", "--wheel", "--quiet", "--out-dir", str(out),

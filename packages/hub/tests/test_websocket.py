@@ -213,3 +213,22 @@ def _key_file(tmp_path: Path) -> str:
         )
     )
     return str(path)
+
+
+def test_a_websocket_port_in_use_is_one_error_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    service = HubService(
+        api_url="http://127.0.0.1:9/hub/api", token="s" * 48, proxy_url="http://127.0.0.1:9/"
+    )
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        server = HubServer(
+            service,
+            ServerConfig(host_key=tmp_path / "host_key"),
+            websocket=WebSocketConfig(port=port),
+        )
+        placeholder = server.config.authorized_keys
+        assert placeholder is not None
+        with pytest.raises(ServerConfigError, match="cannot listen for WebSockets"), server:
+            pass
+
+    assert not placeholder.exists()  # closed: its files, threads and listener are gone

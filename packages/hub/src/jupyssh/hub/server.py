@@ -277,6 +277,8 @@ class HubServer(BridgeServer):
         options: HubOptions | None = None,
         websocket: WebSocketConfig | None = None,
     ) -> None:
+        if websocket is not None and not (config or ServerConfig()).allow_non_loopback:
+            require_loopback(websocket.host)  # before anything is made that needs closing
         # Port forwarding stays off for hub users until the hub offers its policy options
         # (the bridge's default is sshd's: on).
         bridge = bridge or BridgeConfig(forwarding=ForwardingPolicy(forwarding="none"))
@@ -303,8 +305,6 @@ class HubServer(BridgeServer):
         #: Each user's authenticated connections (their slots, up to max_per_user).
         self._slots: dict[str, set[Connection]] = {}
         self._users_lock = threading.Lock()
-        if websocket is not None and not self.config.allow_non_loopback:
-            require_loopback(websocket.host)
         self.gate = (
             None if websocket is None else WebSocketGate(websocket, self._identify, self._take)
         )
@@ -317,7 +317,11 @@ class HubServer(BridgeServer):
         """Bind the SSH listener, then the WebSocket one (if any). Idempotent."""
         super().bind()
         if self.gate is not None:
-            self.gate.start()
+            try:
+                self.gate.start()
+            except BaseException:
+                self.close()  # a half-bound server leaves no listener, thread or file
+                raise
 
     @property
     def websocket_address(self) -> tuple[str, int] | None:

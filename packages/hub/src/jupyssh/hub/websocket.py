@@ -62,8 +62,14 @@ SERVICE_URL_ENV = "JUPYTERHUB_SERVICE_URL"
 PREFIX_ENV = "JUPYTERHUB_SERVICE_PREFIX"
 #: Seconds the hub may take to say whose a token is.
 IDENTIFY_TIMEOUT = 20.0
-#: Bytes read from the SSH side per frame (as ws-proxy's frames the other way).
+#: Bytes read from the SSH side at once, and at most gathered into one frame: the SSH
+#: server writes one packet (32 KiB at most) at a time, and a frame per packet would cost
+#: this side and the client's proxy a frame's work for each.
 CHUNK = 256 * 1024
+FRAME = 1024 * 1024
+#: Bytes a WebSocket may hold unsent before a send waits (websockets' default is 32 KiB,
+#: which would make every frame wait for the last).
+WRITE_LIMIT = 4 * 1024 * 1024
 #: Largest frame accepted from a client: ws-proxy sends at most 256 KiB.
 MAX_FRAME = 4 * 1024 * 1024
 #: Seconds a closing WebSocket waits for the SSH side to finish its last bytes.
@@ -177,7 +183,15 @@ class WebSocketGate:
         if self._io is not None:
             return
         self._io = LoopThread("jupyssh-hub-websocket")
-        self._server = self._io.submit(self._serve()).result(timeout)
+        try:
+            self._server = self._io.submit(self._serve()).result(timeout)
+        except OSError as exc:
+            self.stop()
+            raise ServerConfigError(
+                f"cannot listen for WebSockets ({exc.strerror or exc})",
+                where=f"{self.config.host}:{self.config.port}",
+                hint="pick another port (the service's url), or stop what is using this one",
+            ) from exc
         sockname = next(iter(self._server.sockets)).getsockname()
         self._address = (str(sockname[0]), int(sockname[1]))
         log.info("SSH over WebSocket on %s port %d, path %s", *self._address, self.path.rstrip("/"))
@@ -190,6 +204,7 @@ class WebSocketGate:
             process_request=self._check,
             compression=None,  # ssh's bytes are encrypted: nothing to gain
             max_size=MAX_FRAME,
+            write_limit=WRITE_LIMIT,
             # websockets logs each handshake's headers at DEBUG: never a token
             logger=RedactingLogger(logging.getLogger("websockets.server")),
         )
@@ -294,7 +309,7 @@ async def _pump(connection: ServerConnection, sock: socket.socket) -> None:
     async def outbound() -> None:
         with contextlib.suppress(ConnectionClosed, OSError):
             while data := await loop.sock_recv(sock, CHUNK):
-                await connection.send(data)
+                await connection.send(_gather(sock, data))
 
     to_server = asyncio.create_task(inbound())
     to_client = asyncio.create_task(outbound())
@@ -305,6 +320,22 @@ async def _pump(connection: ServerConnection, sock: socket.socket) -> None:
     to_server.cancel()
     await asyncio.gather(to_server, to_client, return_exceptions=True)
     await connection.close()
+
+
+def _gather(sock: socket.socket, first: bytes) -> bytes:
+    """``first`` and whatever else the (non-blocking) socket holds now, up to a frame."""
+    parts = [first]
+    size = len(first)
+    while size < FRAME:
+        try:
+            more = sock.recv(CHUNK)
+        except (BlockingIOError, InterruptedError):
+            break
+        if not more:
+            break  # end of file: the next sock_recv sees it too
+        parts.append(more)
+        size += len(more)
+    return b"".join(parts) if len(parts) > 1 else first
 
 
 def _answer(connection: ServerConnection, status: http.HTTPStatus, text: str) -> Response:
