@@ -56,7 +56,7 @@ from jupyssh_harness.openssh import pinned_argv
 from jupyssh.bridge.server import BridgeConfig, BridgeServer
 from jupyssh.core.jupyter import JupyterClient
 from jupyssh.core.server import ServerConfig, SSHServer
-from jupyssh.hub import HubServer, HubService
+from jupyssh.hub import HubOptions, HubServer, HubService
 
 SIZE = 50 * 1024 * 1024
 #: The port alice's own sshd listens on in the hub's container (published on 127.0.0.1).
@@ -65,6 +65,7 @@ SSHD = "OpenSSH sshd in alice's server (ceiling)"
 BRIDGE = "jupyssh-bridge on alice's server"
 HUB_TCP = "jupyssh-hub (SSH port)"
 HUB_TERMINALS = "jupyssh-hub (SSH port, terminals backend)"
+HUB_WARM = "jupyssh-hub (SSH port, --warm-kernels 1)"
 HUB_WS = "jupyssh-hub (WebSocket via the hub's proxy)"
 BASELINE = "jupyterhub-ssh 0.1.6 (PyPI)"
 ORIGINAL = "jupyterhub-ssh, yuvipanda's (source)"
@@ -139,14 +140,19 @@ def run(ctx: Context) -> None:
             config = ServerConfig(host_key=root / "hub-host-key", max_connections=64)
             terminals = BridgeConfig(sftp=False, backend="terminals")
             terminals_config = replace(config, host_key=root / "hub-terminals-host-key")
+            warm_config = replace(config, host_key=root / "hub-warm-host-key")
             with (
                 HubServer(service, config, BridgeConfig(sftp=False)) as hub_server,
                 HubServer(service, terminals_config, terminals) as terminals_server,
+                HubServer(
+                    service, warm_config, BridgeConfig(sftp=False), HubOptions(warm_kernels=1)
+                ) as warm_server,
                 _bridge(hub, keypair, root) as bridge,
                 _original_jupyterhub_ssh(ctx, hub, root) as original,
             ):
                 hub_server.start()
                 terminals_server.start()
+                warm_server.start()
                 sshd_port = published_port(hub.container, SSHD_PORT)
                 known_hosts = write_known_hosts(
                     root / "known_hosts",
@@ -155,6 +161,7 @@ def run(ctx: Context) -> None:
                         (LOOPBACK, bridge.address[1], _blob_of(bridge)),
                         (LOOPBACK, hub_server.address[1], _blob_of(hub_server)),
                         (LOOPBACK, terminals_server.address[1], _blob_of(terminals_server)),
+                        (LOOPBACK, warm_server.address[1], _blob_of(warm_server)),
                         (WS_ALIAS, 22, hub.service_host_key()),
                         *([] if original is None else [(LOOPBACK, original[0], original[1])]),
                     ],
@@ -173,6 +180,12 @@ def run(ctx: Context) -> None:
                     ],
                     HUB_WS: [*_ssh(keypair, known_hosts, None, ws_options), f"alice@{WS_ALIAS}"],
                 }
+                logins_only = {
+                    HUB_WARM: [
+                        *_ssh(keypair, known_hosts, warm_server.address[1]),
+                        "alice@127.0.0.1",
+                    ]
+                }
                 env = {**os.environ, "HUB_TOKEN": token, **_askpass(root)}
                 shells = {
                     SSHD: targets[SSHD],
@@ -188,7 +201,7 @@ def run(ctx: Context) -> None:
                         *_ssh(keypair, known_hosts, original[0], PASSWORD_ONLY),
                         "alice@127.0.0.1",
                     ]
-                _logins(ctx, targets, shells, env)
+                _logins(ctx, {**targets, **logins_only}, shells, env)
                 _throughput(ctx, targets, env)
                 _shell_throughput(ctx, shells, env)
     ctx.note(
@@ -283,7 +296,7 @@ def _logins(
                 "answered (not timed; tried again)"
             )
     if ORIGINAL in shells:
-        for variant in (HUB_TCP, HUB_TERMINALS, HUB_WS):
+        for variant in (HUB_TCP, HUB_TERMINALS, HUB_WARM, HUB_WS):
             ctx.target(
                 f"{variant}: login to prompt within 0.5 s of {ORIGINAL}'s, or faster",
                 ctx.figure("login to prompt (ssh -tt, shell answers)", variant).median,

@@ -125,6 +125,14 @@ def hub() -> None:
     "hub; it must reach the user's server).",
 )
 @click.option(
+    "--warm-kernels",
+    type=click.IntRange(min=0),
+    default=HubOptions().warm_kernels,
+    show_default=True,
+    help="Kernels kept started in each user's server once they have logged in, so that "
+    "their next logins skip a kernel's start (deleted when the service stops).",
+)
+@click.option(
     "--backend",
     type=click.Choice(BACKENDS),
     default="kernel",
@@ -152,6 +160,7 @@ def serve(
     start_servers: bool,
     start_timeout: float,
     token_password: bool,
+    warm_kernels: int,
     backend: Backend,
 ) -> None:
     """Serve SSH for the hub's users until interrupted (Ctrl-C, SIGTERM).
@@ -181,6 +190,7 @@ def serve(
         start_timeout=start_timeout,
         token_password=token_password,
         max_per_user=max_per_user,
+        warm_kernels=warm_kernels,
     )
     bridge = BridgeConfig(backend=backend, forwarding=ForwardingPolicy(forwarding="none"))
     with HubServer(service, config, bridge, options, websocket) as server:

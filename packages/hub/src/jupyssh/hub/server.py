@@ -112,12 +112,15 @@ class HubOptions:
         (checked against the hub; it must reach the user's server).
     :param max_per_user: authenticated connections one user may have at once (the global
         limit is core's ``ServerConfig.max_connections``).
+    :param warm_kernels: kernels kept started in each server once its user has logged in,
+        so that their next logins skip a kernel's start (deleted when the service stops).
     """
 
     start_servers: bool = True
     start_timeout: float = 60.0
     token_password: bool = False
     max_per_user: int = 10
+    warm_kernels: int = 0
 
 
 @dataclass(frozen=True)
@@ -245,6 +248,7 @@ class HubPolicy(BridgePolicy):
                 self.say(f"{user} has {limit} connections open, the most allowed; close one")
             return AUTH_FAILED
         self.connection.note_auth(method, key_fingerprint)
+        self.hub.warm_up(name)
         return AUTH_SUCCESSFUL
 
     def say(self, line: str) -> None:
@@ -453,13 +457,21 @@ class HubServer(BridgeServer):
             if backend is None or backend.url != url:
                 client = JupyterClient(url, token=self.service.token)
                 sftp = SFTPService(client, loop=self.io.loop) if self.serves_sftp else None
-                pool = KernelPool(client, self.bridge_config.kernel_name, 0)
+                pool = KernelPool(client, self.bridge_config.kernel_name, self.options.warm_kernels)
                 backend = UserBackend(name, url, client, pool, sftp)
                 # a server that moved: the old one's sessions keep their client until the end
                 if name in self._users:
                     self._retired.append(self._users[name])
                 self._users[name] = backend
             return backend
+
+    def warm_up(self, name: str) -> None:
+        """Start the warm kernels of the server ``name`` logs in to (``warm_kernels``), now
+        that someone did log in there: a failed login starts none. Transport thread."""
+        with self._users_lock:
+            backend = self._users.get(name)
+        if backend is not None and backend.pool.warm:
+            self.io.call(backend.pool.fill)
 
     def hold_slot(self, user: str, connection: Connection) -> bool:
         """Count ``connection`` among ``user``'s, unless they have the most allowed
