@@ -158,6 +158,8 @@ def test_the_listener_comes_from_the_option_or_the_hubs_environment() -> None:
     assert service_path("services/x") == "/services/x/"
     with pytest.raises(ConfigError):
         websocket_config({"JUPYTERHUB_SERVICE_URL": "https://hub.example"})
+    with pytest.raises(ConfigError, match="--ws-listen 'nowhere'"):
+        websocket_config({}, listen="nowhere")
 
 
 def test_other_addresses_than_loopback_need_the_servers_permission(tmp_path: Path) -> None:

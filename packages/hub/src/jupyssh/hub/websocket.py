@@ -104,7 +104,13 @@ def websocket_config(
     ``$JUPYTERHUB_SERVICE_PREFIX``, else :data:`DEFAULT_PREFIX`. Raises ``ConfigError``."""
     path = service_path(prefix or environ.get(PREFIX_ENV) or DEFAULT_PREFIX)
     if listen is not None:
-        host, port = parse_listen(listen)
+        try:
+            host, port = parse_listen(listen)
+        except ConfigError:
+            raise ConfigError(
+                f"--ws-listen {listen!r}: expected HOST:PORT with a port 0-65535",
+                hint="e.g. --ws-listen 127.0.0.1:8022 (the url the service is declared with)",
+            ) from None
         return WebSocketConfig(host, port, path)
     url = environ.get(SERVICE_URL_ENV, "").strip()
     if not url:
