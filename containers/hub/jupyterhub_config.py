@@ -38,9 +38,29 @@ c.Spawner.args = [
     "--ContentsManager.allow_hidden=True",
 ]
 
+# jupyssh-hub's service: what `jupyssh hub serve` authenticates as (run by the tests in their
+# own process), or, with $JUPYSSH_MANAGED=1, run by the hub itself as the system user
+# `jupyssh`: SSH on the container's 127.0.0.1:2222, SSH over WebSocket at the service's URL,
+# which the hub's proxy routes /services/jupyssh/ to (JUPYTERHUB_SERVICE_URL tells the
+# service where to listen). Users' servers are behind the proxy on :8000, not the hub's API.
+jupyssh_service = {"name": "jupyssh", "api_token": _token("JUPYSSH_SERVICE_TOKEN")}
+if os.environ.get("JUPYSSH_MANAGED") == "1":
+    jupyssh_service.update(
+        url="http://127.0.0.1:8022",
+        user="jupyssh",
+        command=[
+            "/opt/venv/bin/jupyssh",
+            "hub",
+            "serve",
+            "--listen",
+            "127.0.0.1:2222",
+            "--proxy-url",
+            "http://127.0.0.1:8000/",
+        ],
+    )
+
 c.JupyterHub.services = [
-    # jupyssh-hub's service: what `jupyssh hub serve` authenticates as.
-    {"name": "jupyssh", "api_token": _token("JUPYSSH_SERVICE_TOKEN")},
+    jupyssh_service,
     # The test harness: creates users' tokens and starts and stops their servers.
     {"name": "harness", "api_token": _token("HARNESS_SERVICE_TOKEN")},
 ]

@@ -34,7 +34,7 @@ from .hosts import (
     start_ssh_host,
 )
 from .images import HARNESS_LABEL, IMAGE_NAMES, BuiltImage, ensure_image, prepare
-from .jupyterhub import HUB_USERS, JupyterHub, start_jupyterhub
+from .jupyterhub import HUB_SERVICE_PACKAGES, HUB_USERS, JupyterHub, start_jupyterhub
 from .keys import KeyPair, generate_host_key, generate_keypair, write_known_hosts
 from .leaks import ArgvWatch, lines_with
 from .sandbox import SANDBOX_ALIAS, Sandbox
@@ -47,6 +47,7 @@ __all__ = [
     "BASE_IMAGE",
     "COMPUTE_NODES",
     "HARNESS_LABEL",
+    "HUB_SERVICE_PACKAGES",
     "HUB_USERS",
     "IMAGE_NAMES",
     "LOGIN_NODE",

@@ -29,7 +29,7 @@ from .sandbox import Sandbox
 __all__ = ["STEPS", "Demo", "DemoError", "run_demo"]
 
 #: The packages in the order they build on each other; a step is ``demos/<name>.py``.
-_ORDER = ("core", "sshconfig", "kernel", "bridge", "sftp", "tunnel")
+_ORDER = ("core", "sshconfig", "kernel", "bridge", "sftp", "tunnel", "hub")
 #: The demo steps that exist, in that order.
 STEPS = tuple(name for name in _ORDER if (Path(__file__).parent / "demos" / f"{name}.py").is_file())
 

@@ -5,6 +5,10 @@ The proxy is published on 127.0.0.1; the hub's API is reached through it
 (``<url>hub/api/``), as are users' servers (``<url>user/<name>/``). The ``jupyssh`` service
 has the least-privilege role jupyssh-hub documents; the ``harness`` service is what this
 fixture uses to make users' tokens and to start and stop their servers.
+
+Given the project's wheels (``start_jupyterhub(…, wheels_dir=…)``), the hub itself runs
+``jupyssh hub serve`` as its managed ``jupyssh`` service, reached as SSH over WebSocket
+through the proxy at :attr:`JupyterHub.service_url` (the way a hub's operators deploy it).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -35,12 +40,28 @@ from .containers import (
 )
 from .hosts import _Running
 
-__all__ = ["HUB_PORT", "HUB_USERS", "JupyterHub", "start_jupyterhub"]
+__all__ = [
+    "HUB_IMAGE_PYTHON",
+    "HUB_PORT",
+    "HUB_SERVICE_PACKAGES",
+    "HUB_USERS",
+    "JupyterHub",
+    "start_jupyterhub",
+]
 
 #: The proxy's port inside the container.
 HUB_PORT = 8000
 #: The hub's users, system users of the image.
 HUB_USERS = ("alice", "bob", "carol")
+#: The jupyssh packages whose wheels the managed service runs (``build_project_wheels``).
+HUB_SERVICE_PACKAGES = ("core", "bridge", "sftp", "hub")
+#: The CPython of the hub image's venv (Debian bookworm's): project wheels built with their
+#: compiled accelerators install there only when the host's is the same.
+HUB_IMAGE_PYTHON = (3, 11)
+#: Where the image mounts the project's wheels for the managed service.
+WHEELS_MOUNT = "/opt/jupyssh-wheels"
+#: The line `jupyssh hub serve` prints with its host key (in the hub's log when managed).
+_KNOWN_HOSTS = re.compile(r"known_hosts: \S+ (ssh-ed25519 [A-Za-z0-9+/=]+)")
 #: How long a user's server may take to start (the spawner's own start_timeout is 60 s).
 SERVER_START_TIMEOUT_S = 60.0
 _REQUEST_TIMEOUT_S = 30.0
@@ -64,6 +85,29 @@ class JupyterHub(_Running):
     def api_url(self) -> str:
         """The hub's REST API, ``<url>hub/api`` (what ``$JUPYTERHUB_API_URL`` says)."""
         return f"{self.url}hub/api"
+
+    @property
+    def service_url(self) -> str:
+        """The ``jupyssh`` service's URL through the proxy (``<url>services/jupyssh/``)."""
+        return f"{self.url}services/jupyssh/"
+
+    def service_host_key(self, timeout: float = 30.0) -> str:
+        """``ssh-ed25519 AAAA…`` of the managed ``jupyssh`` service, from the line it logs
+        as it starts (the hub's log); waits for it, bounded."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = _KNOWN_HOSTS.findall(self._logs())
+            if found:
+                return str(found[-1])
+            if time.monotonic() > deadline:
+                raise HarnessError(
+                    f"the managed jupyssh service logged no host key in {timeout:g} s"
+                )
+            time.sleep(_POLL_S)
+
+    def _logs(self) -> str:
+        stdout, stderr = self.container.get_logs()
+        return (stdout or b"").decode(errors="replace") + (stderr or b"").decode(errors="replace")
 
     def server_url(self, user: str, server_name: str = "") -> str:
         """The URL of ``user``'s (named) server behind the proxy, with a trailing slash."""
@@ -142,11 +186,16 @@ class JupyterHub(_Running):
         """How long the spawner took for the last start of ``user``'s (named) server, as the
         hub logged it ("User bob took 2.153 seconds to start"); ``None`` if it never did."""
         name = f"{user}:{server_name}" if server_name else user
-        stdout, stderr = self.container.get_logs()
-        text = (stdout or b"").decode(errors="replace") + (stderr or b"").decode(errors="replace")
+        text = self._logs()
         pattern = rf"User {re.escape(name)} took (\d+(?:\.\d+)?) seconds to start"
         found = re.findall(pattern, text)
         return float(found[-1]) if found else None
+
+    def authorize(self, user: str, public_line: str) -> None:
+        """Make ``public_line`` the only key in ``user``'s ~/.ssh/authorized_keys (written as
+        that user, in their home: what jupyssh-hub reads through their server)."""
+        script = 'mkdir -p -m 700 "$1/.ssh" && printf "%s\\n" "$2" > "$1/.ssh/authorized_keys"'
+        self.exec(["sh", "-c", script, "sh", f"/home/{user}", public_line], user=user)
 
     def exec(self, argv: Sequence[str], *, user: str = "root", check: bool = True) -> ExecResult:
         """Run ``argv`` inside the hub's container (as root unless told otherwise)."""
@@ -163,12 +212,25 @@ def _said(response: httpx.Response) -> str:
 
 
 def hub_container(
-    image: str, *, service_token: str, harness_token: str, role_label: str = TEST_LABEL
+    image: str,
+    *,
+    service_token: str,
+    harness_token: str,
+    role_label: str = TEST_LABEL,
+    wheels_dir: Path | None = None,
+    extra_ports: Sequence[int] = (),
 ) -> LoopbackContainer:
-    """A ``containers/hub`` container (not started yet), ready when ``/hub/api/`` answers."""
+    """A ``containers/hub`` container (not started yet), ready when ``/hub/api/`` answers;
+    with ``wheels_dir`` (the project's wheels) the hub runs the managed jupyssh service;
+    ``extra_ports`` are published too (on 127.0.0.1, as the proxy's)."""
+    container = LoopbackContainer(image)
+    if extra_ports:
+        container.with_exposed_ports(*extra_ports)
+    if wheels_dir is not None:
+        container.with_volume_mapping(str(wheels_dir), WHEELS_MOUNT, "ro")
+        container.with_env("JUPYSSH_MANAGED", "1")
     return (
-        LoopbackContainer(image)
-        .with_env("JUPYSSH_SERVICE_TOKEN", service_token)
+        container.with_env("JUPYSSH_SERVICE_TOKEN", service_token)
         .with_env("HARNESS_SERVICE_TOKEN", harness_token)
         .with_exposed_ports(HUB_PORT)
         .waiting_for(
@@ -181,13 +243,26 @@ def hub_container(
     )
 
 
-def start_jupyterhub(image: str, *, role_label: str = TEST_LABEL) -> JupyterHub:
+def start_jupyterhub(
+    image: str,
+    *,
+    role_label: str = TEST_LABEL,
+    wheels_dir: Path | None = None,
+    extra_ports: Sequence[int] = (),
+) -> JupyterHub:
     """Start the hub with fresh service tokens; ready when its API answers through the
-    proxy. Use the result as a context manager, or call its ``stop()``."""
+    proxy. With ``wheels_dir`` (jupyssh-core, -bridge, -sftp and -hub wheels, see
+    ``build_project_wheels``) the hub also runs ``jupyssh hub serve`` as its managed
+    ``jupyssh`` service. Use the result as a context manager, or call its ``stop()``."""
     service_token = secrets.token_hex(24)
     harness_token = secrets.token_hex(24)
     container = hub_container(
-        image, service_token=service_token, harness_token=harness_token, role_label=role_label
+        image,
+        service_token=service_token,
+        harness_token=harness_token,
+        role_label=role_label,
+        wheels_dir=wheels_dir,
+        extra_ports=extra_ports,
     )
     with ExitStack() as resources:
         resources.callback(container.stop)

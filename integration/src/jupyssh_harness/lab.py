@@ -11,10 +11,11 @@ test's side, the lab's sshd is reached *only* through the bastion's forwarded po
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,17 +45,25 @@ REMOTE_PORT = 2222
 LAB_HOME = "/home/sandbox"
 
 
-def build_project_wheels(out: Path) -> list[Path]:
-    """Wheels of jupyssh-core and jupyssh-tunnel from the working tree."""
-    for package in ("core", "tunnel"):
+def build_project_wheels(
+    out: Path, packages: Sequence[str] = ("core", "tunnel"), *, compiled: bool = False
+) -> list[Path]:
+    """Wheels of the jupyssh ``packages`` (default jupyssh-core and jupyssh-tunnel) from
+    the working tree: pure Python, so that they install on the containers' CPython whatever
+    the host's; ``compiled`` keeps the accelerators (the wheels then need the host's CPython
+    version in the container too)."""
+    env = dict(os.environ)
+    if not compiled:
+        env["JUPYSSH_NO_EXTENSIONS"] = "1"
+    for package in packages:
         subprocess.run(
             ["uv", "build", "--wheel", "--quiet", "--out-dir", str(out),
              str(repo_root() / "packages" / package)],
-            check=True, timeout=300, capture_output=True,
+            check=True, timeout=300, capture_output=True, env=env,
         )  # fmt: skip
     wheels = sorted(out.glob("*.whl"))
-    if len(wheels) != 2:
-        raise RuntimeError(f"expected two wheels in {out}, found {wheels}")
+    if len(wheels) != len(packages):
+        raise RuntimeError(f"expected {len(packages)} wheels in {out}, found {wheels}")
     return wheels
 
 

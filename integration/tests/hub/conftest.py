@@ -99,8 +99,7 @@ def stream_sha256(endpoint: HubEndpoint, user: str, identity: Path, size: int) -
 
 def authorize(hub: JupyterHub, user: str, keypair: KeyPair) -> None:
     """Write ``keypair``'s public key as ``user``'s ~/.ssh/authorized_keys, as that user."""
-    script = 'mkdir -p -m 700 "$1/.ssh" && printf "%s\\n" "$2" > "$1/.ssh/authorized_keys"'
-    hub.exec(["sh", "-c", script, "sh", f"/home/{user}", keypair.public_line], user=user)
+    hub.authorize(user, keypair.public_line)
 
 
 @pytest.fixture(scope="module")

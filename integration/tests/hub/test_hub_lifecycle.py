@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 from jupyssh_harness import JupyterHub, KeyPair, wait_for
 
 from jupyssh.bridge.server import BridgeConfig
@@ -29,15 +30,17 @@ def _kernels(hub: JupyterHub, user: str) -> list[str]:
     return [kernel["id"] for kernel in response.json()]
 
 
+@pytest.mark.parametrize("warm", [0, 1], ids=["no-warm-kernels", "one-warm-kernel"])
 def test_stopping_the_service_ends_every_kernel_it_started(
-    hub: JupyterHub, user_keys: dict[str, KeyPair], tmp_path: Path
+    hub: JupyterHub, user_keys: dict[str, KeyPair], tmp_path: Path, warm: int
 ) -> None:
     for user in USERS:
         hub.start_server(user)
         authorize(hub, user, user_keys[user])
     before = {user: set(_kernels(hub, user)) for user in USERS}
     service = HubService(api_url=hub.api_url, token=hub.service_token, proxy_url=hub.url)
-    server = HubServer(service, ServerConfig(host_key=tmp_path / "host_key"), BridgeConfig())
+    config = ServerConfig(host_key=tmp_path / "host_key")
+    server = HubServer(service, config, BridgeConfig(), HubOptions(warm_kernels=warm))
     clients: list[subprocess.Popen[bytes]] = []
     try:
         with server:
@@ -55,10 +58,13 @@ def test_stopping_the_service_ends_every_kernel_it_started(
                         stderr=subprocess.DEVNULL,
                     )
                 )
+            # each session's kernel, and the warm ones once the user has logged in
             wait_for(
-                lambda: all(set(_kernels(hub, user)) - before[user] for user in USERS),
+                lambda: all(
+                    len(set(_kernels(hub, user)) - before[user]) == 1 + warm for user in USERS
+                ),
                 60,
-                "a kernel of the service in each user's server",
+                f"{1 + warm} kernel(s) of the service in each user's server",
             )
         # the with block closed the server while both sessions ran
         wait_for(

@@ -99,7 +99,8 @@ def test_a_wrong_token_is_one_line_and_ssh_exits_255(
     ours = [line for line in done.stderr.decode().splitlines() if line.startswith("jupyssh:")]
     assert ours == [
         f"jupyssh: error: the server refused the token (HTTP 403) [ws://{ws_server.sshd_url[7:]}]"
-        ": check the token in the --token-env variable; it is the Jupyter server's own"
+        ": check the token in the --token-env variable (a Jupyter server's token, or your hub "
+        "API token for a hub service)"
     ]
 
 

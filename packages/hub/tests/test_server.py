@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives.serialization import (
     NoEncryption,
     PrivateFormat,
 )
-from paramiko.common import AUTH_FAILED
+from paramiko.common import AUTH_FAILED, AUTH_SUCCESSFUL
 
-from jupyssh.core.server import Connection, ServerConfig
-from jupyssh.hub import HubServer, HubService
+from jupyssh.core.server import AuthorizedKey, Connection, ServerConfig
+from jupyssh.hub import HubOptions, HubServer, HubService, UserBackend
 from jupyssh.hub.server import MAX_QUESTIONS, HubPolicy, Lookup, no_key
 
 
@@ -90,3 +90,51 @@ def _client_key() -> paramiko.PKey:
         Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption()
     )
     return paramiko.Ed25519Key.from_private_key(io.StringIO(pem.decode()))
+
+
+def test_warm_kernels_start_only_once_someone_logged_in(tmp_path: Path) -> None:
+    service = HubService(
+        api_url="http://127.0.0.1:9/hub/api", token="s" * 48, proxy_url="http://127.0.0.1:9/"
+    )
+    config = ServerConfig(host_key=tmp_path / "host_key")
+    with HubServer(service, config, options=HubOptions(warm_kernels=1)) as server:
+        filled: list[str] = []
+        pool = SimpleNamespace(warm=1, fill=lambda: filled.append("alice"))
+        backend = UserBackend("alice", "http://127.0.0.1:9/user/alice/", None, pool, None)  # type: ignore[arg-type]
+        server._users["alice"] = backend
+        key = _client_key()
+        allowed = AuthorizedKey(key.get_name(), key.asbytes())
+        server.keys_of = lambda name, say: Lookup((allowed,))  # type: ignore[method-assign]
+        connection = cast("Connection", _Connection())
+        policy = HubPolicy(connection, server)
+        policy.say = lambda line: None  # type: ignore[method-assign]
+
+        try:
+            assert policy.check_auth_publickey("alice", _client_key()) == AUTH_FAILED
+            wait_for_loop(server)
+            assert filled == []  # another key: no login, no warm kernel
+
+            assert policy.check_auth_publickey("alice", key) == AUTH_SUCCESSFUL
+            wait_for_loop(server)
+            assert filled == ["alice"]
+        finally:
+            server._users.clear()  # the stand-in backend has nothing to close
+
+
+def wait_for_loop(server: HubServer) -> None:
+    """Return once the server's loop has run what was handed to it before."""
+
+    async def nothing() -> None:
+        return None
+
+    server.io.submit(nothing()).result(5)
+
+
+class _Connection:
+    """What the policy uses of a connection (hashable: the server counts it in a set)."""
+
+    id = 1
+    transport = SimpleNamespace(get_username=lambda: "alice")
+
+    def note_auth(self, method: str, fingerprint: str | None) -> None:
+        pass

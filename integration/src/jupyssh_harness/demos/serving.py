@@ -1,6 +1,6 @@
-"""What the bridge and sftp demos share: a fresh client key that the server authorizes,
-and ``jupyssh PACKAGE serve --json`` in front of the sandbox's Jupyter server, from its
-announcement to its stop."""
+"""What the bridge, sftp and hub demos share: a fresh client key that the server authorizes,
+and ``jupyssh PACKAGE serve --json`` in front of the sandbox's Jupyter server (or the
+options and environment a step gives), from its announcement to its stop."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,13 +51,26 @@ class Served:
 
 
 @contextmanager
-def serving(demo: Demo, package: str, workdir: Path, intro: str) -> Iterator[Served]:
-    """Show and start ``jupyssh PACKAGE serve --json`` (token from $JUPYTER_TOKEN, its log
-    in ``workdir/serve.log``); stop it with SIGTERM at the end of the block."""
+def serving(
+    demo: Demo,
+    package: str,
+    workdir: Path,
+    intro: str,
+    *,
+    options: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Served]:
+    """Show and start ``jupyssh PACKAGE serve --json`` (its log in ``workdir/serve.log``);
+    stop it with SIGTERM at the end of the block. By default it serves the sandbox's
+    Jupyter server (token from $JUPYTER_TOKEN); ``options`` and ``env`` replace that."""
     server = demo.sandbox.jupyter
+    if options is None:
+        options = [
+            "--jupyter-url", server.url,
+            "--listen", "127.0.0.1:0", "--authorized-keys", str(workdir / "authorized_keys"),
+        ]  # fmt: skip
     shown = [
-        "jupyssh", package, "serve", "--json", "--jupyter-url", server.url,
-        "--listen", "127.0.0.1:0", "--authorized-keys", str(workdir / "authorized_keys"),
+        "jupyssh", package, "serve", "--json", *options,
         "--host-key", str(workdir / "host_key"),
     ]  # fmt: skip
     demo.say(intro)
@@ -69,7 +82,7 @@ def serving(demo: Demo, package: str, workdir: Path, intro: str) -> Iterator[Ser
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=log,
-            env={**os.environ, **demo.env, "JUPYTER_TOKEN": server.token},
+            env={**os.environ, **demo.env, **(env or {"JUPYTER_TOKEN": server.token})},
         )
     try:
         facts = _facts(proc, package)

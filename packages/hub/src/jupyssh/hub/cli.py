@@ -16,6 +16,7 @@ from jupyssh.core.server import MaxStartups, ServerConfig
 from jupyssh.core.server.options import parse_listen
 from jupyssh.hub.hubapi import API_URL_ENV, HubService
 from jupyssh.hub.server import AUTH_TIMEOUT, HubOptions, HubServer
+from jupyssh.hub.websocket import PREFIX_ENV, SERVICE_URL_ENV, websocket_config
 
 __all__ = ["hub"]
 
@@ -59,6 +60,19 @@ def hub() -> None:
     "--proxy-url",
     default=None,
     help="Where users' servers are (/user/<name>/); default: the API URL without hub/api.",
+)
+@click.option(
+    "--ws-listen",
+    default=None,
+    metavar="HOST:PORT",
+    help=f"Also serve SSH over WebSocket here, for the hub's proxy to route the service's "
+    f"URL to (default: ${SERVICE_URL_ENV}, which the hub gives a managed service declared "
+    "with a url; none without it).",
+)
+@click.option(
+    "--ws-prefix",
+    default=None,
+    help=f"The path the hub's proxy sends (default ${PREFIX_ENV}, else /services/jupyssh/).",
 )
 @click.option(
     "--max-connections",
@@ -111,6 +125,14 @@ def hub() -> None:
     "hub; it must reach the user's server).",
 )
 @click.option(
+    "--warm-kernels",
+    type=click.IntRange(min=0),
+    default=HubOptions().warm_kernels,
+    show_default=True,
+    help="Kernels kept started in each user's server once they have logged in, so that "
+    "their next logins skip a kernel's start (deleted when the service stops).",
+)
+@click.option(
     "--backend",
     type=click.Choice(BACKENDS),
     default="kernel",
@@ -129,6 +151,8 @@ def serve(
     host_key: Path | None,
     hub_api_url: str | None,
     proxy_url: str | None,
+    ws_listen: str | None,
+    ws_prefix: str | None,
     max_connections: int,
     max_per_user: int,
     max_startups: MaxStartups,
@@ -136,6 +160,7 @@ def serve(
     start_servers: bool,
     start_timeout: float,
     token_password: bool,
+    warm_kernels: int,
     backend: Backend,
 ) -> None:
     """Serve SSH for the hub's users until interrupted (Ctrl-C, SIGTERM).
@@ -143,9 +168,11 @@ def serve(
     A login as USER is USER's server: commands, shells and sftp run there, authenticated
     by the keys in ~/.ssh/authorized_keys of that server. The service's token comes from
     $JUPYTERHUB_API_TOKEN; its role needs read:users:name, read:servers, servers and
-    access:servers.
+    access:servers. With --ws-listen (or a url in the service's declaration) the service's
+    URL also takes SSH over WebSocket, opened with the user's hub API token.
     """
     service = HubService.from_env(os.environ, api_url=hub_api_url, proxy_url=proxy_url)
+    websocket = websocket_config(os.environ, listen=ws_listen, prefix=ws_prefix)
     host, port = parse_listen(listen)
     config = ServerConfig(
         host=host,
@@ -163,9 +190,10 @@ def serve(
         start_timeout=start_timeout,
         token_password=token_password,
         max_per_user=max_per_user,
+        warm_kernels=warm_kernels,
     )
     bridge = BridgeConfig(backend=backend, forwarding=ForwardingPolicy(forwarding="none"))
-    with HubServer(service, config, bridge, options) as server:
+    with HubServer(service, config, bridge, options, websocket) as server:
         bound_host, bound_port = server.address
         facts: dict[str, Any] = {
             "listen": f"{bound_host}:{bound_port}",
@@ -174,12 +202,18 @@ def serve(
             "host_key_fingerprint": server.host_key_fingerprint(),
             "known_hosts": server.known_hosts_line(),
             "backend": backend,
+            "websocket": None,
         }
+        if server.websocket_address is not None and websocket is not None:
+            ws_host, ws_port = server.websocket_address
+            facts["websocket"] = f"{ws_host}:{ws_port}{websocket.prefix}"
 
         def human(_console: Any) -> None:
             click.echo(f"jupyssh-hub serving {service.api_url} on {facts['listen']}")
             click.echo(f"host key {facts['host_key_fingerprint']}")
             click.echo(f"known_hosts: {facts['known_hosts']}")
+            if facts["websocket"]:
+                click.echo(f"SSH over WebSocket on {facts['websocket']}")
 
         output.emit(facts, human)
         server.serve_forever(handle_signals=True)

@@ -10,6 +10,10 @@ stops; each connection still gets its own kernel, deleted when it ends.
 Deny by default: a user the hub does not know, whose server is not running, or whose
 server holds no matching key, gets nothing; passwords and keyboard-interactive are never
 offered; no forwarding.
+
+With a :class:`~jupyssh.hub.websocket.WebSocketConfig`, the same server is also reached as
+SSH over a WebSocket at the service's URL (:mod:`jupyssh.hub.websocket`): the user whose hub
+token opened the WebSocket is the only one that connection may log in as.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import contextlib
 import hmac
 import logging
 import shutil
+import socket
 import tempfile
 import threading
 from collections.abc import Callable
@@ -42,6 +47,7 @@ from jupyssh.core.server import AuthorizedKey, Connection, ServerConfig, fingerp
 from jupyssh.hub.errors import HubAPIError
 from jupyssh.hub.hubapi import HubAPI, HubService, Login, UserServer
 from jupyssh.hub.keys import user_keys
+from jupyssh.hub.websocket import WebSocketConfig, WebSocketGate, require_loopback
 from jupyssh.sftp import SFTPService
 from jupyssh.sftp.interface import JupyterSFTPInterface
 from jupyssh.sftp.subsystem import JupyterSFTPServer
@@ -54,6 +60,7 @@ __all__ = [
     "Lookup",
     "UserBackend",
     "no_key",
+    "not_opener",
     "not_running",
 ]
 
@@ -84,6 +91,12 @@ def no_key(user: str) -> str:
     )
 
 
+def not_opener(opener: str) -> str:
+    """What a client is told when it logs in as another user than the one whose hub token
+    opened its WebSocket."""
+    return f"this connection came with {opener}'s hub token: log in as {opener}"
+
+
 def not_running(login: Login) -> str:
     return f"{login.server_label} is not running: start it on the hub, then log in again"
 
@@ -99,12 +112,15 @@ class HubOptions:
         (checked against the hub; it must reach the user's server).
     :param max_per_user: authenticated connections one user may have at once (the global
         limit is core's ``ServerConfig.max_connections``).
+    :param warm_kernels: kernels kept started in each server once its user has logged in,
+        so that their next logins skip a kernel's start (deleted when the service stops).
     """
 
     start_servers: bool = True
     start_timeout: float = 60.0
     token_password: bool = False
     max_per_user: int = 10
+    warm_kernels: int = 0
 
 
 @dataclass(frozen=True)
@@ -146,9 +162,13 @@ class HubPolicy(BridgePolicy):
     allowed_subsystems: ClassVar[frozenset[str]] = frozenset({"sftp"})
     hub: HubServer
 
-    def __init__(self, connection: Connection, hub: HubServer) -> None:
+    def __init__(
+        self, connection: Connection, hub: HubServer, *, opener: str | None = None
+    ) -> None:
         super().__init__(connection, hub)
         self.hub = hub
+        #: the hub user whose token opened this connection's WebSocket (None: TCP)
+        self.opener = opener
         self._keys: dict[str, Lookup] = {}
         self._told: set[str] = set()
         self._questions = 0  # to the hub, on this connection: bounded by MAX_QUESTIONS
@@ -160,8 +180,23 @@ class HubPolicy(BridgePolicy):
         self._questions += 1
         return self._questions <= MAX_QUESTIONS
 
+    def _not_the_opener(self, username: str) -> bool:
+        """Whether ``username`` is another user than the one whose hub token opened this
+        connection's WebSocket (told to the client once)."""
+        if self.opener is None:
+            return False
+        login = Login.parse(username)
+        if login is not None and login.user == self.opener:
+            return False
+        if f"opener:{username}" not in self._told:
+            self._told.add(f"opener:{username}")
+            self.say(not_opener(self.opener))
+        return True
+
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         if key.public_blob is not None:  # certificates: not handled, refused
+            return AUTH_FAILED
+        if self._not_the_opener(username):
             return AUTH_FAILED
         lookup = self._keys.get(username)
         if lookup is None:
@@ -189,7 +224,9 @@ class HubPolicy(BridgePolicy):
 
     def check_auth_password(self, username: str, password: str) -> int:
         """The user's hub API token as the password, when the service allows it."""
-        if not self.hub.options.token_password or not self._may_ask():
+        if not self.hub.options.token_password or self._not_the_opener(username):
+            return AUTH_FAILED
+        if not self._may_ask():
             return AUTH_FAILED
         refusal = self.hub.token_login(username, password, self.say)
         if refusal is not None:
@@ -211,6 +248,7 @@ class HubPolicy(BridgePolicy):
                 self.say(f"{user} has {limit} connections open, the most allowed; close one")
             return AUTH_FAILED
         self.connection.note_auth(method, key_fingerprint)
+        self.hub.warm_up(name)
         return AUTH_SUCCESSFUL
 
     def say(self, line: str) -> None:
@@ -230,7 +268,9 @@ class HubServer(BridgeServer):
     """One SSH endpoint for every user of the hub ``service`` describes.
 
     ``config`` is core's server configuration (its authorized_keys is not used: keys come
-    from each user's server); ``bridge`` the bridge's (kernel name, backend, reader, sftp).
+    from each user's server); ``bridge`` the bridge's (kernel name, backend, reader, sftp);
+    ``websocket``, when given, where SSH over WebSocket is served too (bound with the TCP
+    listener, closed with the server).
     """
 
     def __init__(
@@ -239,7 +279,10 @@ class HubServer(BridgeServer):
         config: ServerConfig | None = None,
         bridge: BridgeConfig | None = None,
         options: HubOptions | None = None,
+        websocket: WebSocketConfig | None = None,
     ) -> None:
+        if websocket is not None and not (config or ServerConfig()).allow_non_loopback:
+            require_loopback(websocket.host)  # before anything is made that needs closing
         # Port forwarding stays off for hub users until the hub offers its policy options
         # (the bridge's default is sshd's: on).
         bridge = bridge or BridgeConfig(forwarding=ForwardingPolicy(forwarding="none"))
@@ -266,6 +309,50 @@ class HubServer(BridgeServer):
         #: Each user's authenticated connections (their slots, up to max_per_user).
         self._slots: dict[str, set[Connection]] = {}
         self._users_lock = threading.Lock()
+        self.gate = (
+            None if websocket is None else WebSocketGate(websocket, self._identify, self._take)
+        )
+        #: who opened each WebSocket's socket, until its connection's policy is made
+        self._openers: dict[int, str] = {}
+
+    # --- SSH over WebSocket ------------------------------------------------------------------
+
+    def bind(self) -> None:
+        """Bind the SSH listener, then the WebSocket one (if any). Idempotent."""
+        super().bind()
+        if self.gate is not None:
+            try:
+                self.gate.start()
+            except BaseException:
+                self.close()  # a half-bound server leaves no listener, thread or file
+                raise
+
+    @property
+    def websocket_address(self) -> tuple[str, int] | None:
+        """(host, port) of the WebSocket listener once bound; None without one."""
+        return None if self.gate is None else self.gate.address
+
+    async def _identify(self, token: str) -> str | None:
+        """Whose hub API token ``token`` is (it must reach that user's server); the gate's
+        loop calls it, the hub is asked on the bridge's."""
+        return await asyncio.wrap_future(self.io.submit(self.hub_api.token_user(token)))
+
+    def _take(self, sock: socket.socket, peer: tuple[str, int], opener: str) -> str | None:
+        """Start an SSH connection on ``sock`` (one end of a WebSocket's socket pair) for
+        the WebSocket ``opener``'s token opened, under the same limits as a TCP one; the
+        reason it was not, else None. The gate's executor threads."""
+        refusal = self._pre_auth_refusal(peer[0])
+        if refusal is not None:
+            log.info("dropping WebSocket connection of %s: %s", opener, refusal)
+            return "too many connections waiting to log in; try again"
+        with self._users_lock:
+            self._openers[id(sock)] = opener
+        try:
+            self._start_connection(sock, peer)
+        finally:
+            with self._users_lock:
+                self._openers.pop(id(sock), None)
+        return None
 
     # --- users -------------------------------------------------------------------------------
 
@@ -370,13 +457,21 @@ class HubServer(BridgeServer):
             if backend is None or backend.url != url:
                 client = JupyterClient(url, token=self.service.token)
                 sftp = SFTPService(client, loop=self.io.loop) if self.serves_sftp else None
-                pool = KernelPool(client, self.bridge_config.kernel_name, 0)
+                pool = KernelPool(client, self.bridge_config.kernel_name, self.options.warm_kernels)
                 backend = UserBackend(name, url, client, pool, sftp)
                 # a server that moved: the old one's sessions keep their client until the end
                 if name in self._users:
                     self._retired.append(self._users[name])
                 self._users[name] = backend
             return backend
+
+    def warm_up(self, name: str) -> None:
+        """Start the warm kernels of the server ``name`` logs in to (``warm_kernels``), now
+        that someone did log in there: a failed login starts none. Transport thread."""
+        with self._users_lock:
+            backend = self._users.get(name)
+        if backend is not None and backend.pool.warm:
+            self.io.call(backend.pool.fill)
 
     def hold_slot(self, user: str, connection: Connection) -> bool:
         """Count ``connection`` among ``user``'s, unless they have the most allowed
@@ -412,7 +507,9 @@ class HubServer(BridgeServer):
         return backend.client, backend.pool
 
     def make_policy(self, connection: Connection) -> paramiko.ServerInterface:
-        return HubPolicy(connection, self)
+        with self._users_lock:
+            opener = self._openers.get(id(connection.transport.sock))
+        return HubPolicy(connection, self, opener=opener)
 
     def on_transport(self, transport: paramiko.Transport, connection: Connection) -> None:
         if self.serves_sftp:
@@ -428,6 +525,8 @@ class HubServer(BridgeServer):
         return JupyterSFTPInterface(server, sftp, *args)
 
     def close_backends(self) -> None:
+        if self.gate is not None:
+            self.gate.stop()
         with self._users_lock:
             backends = [*self._users.values(), *self._retired]
             self._users.clear()

@@ -133,7 +133,8 @@ def _explain(status: int, location: str | None, where: str) -> WebSocketProxyErr
         return WebSocketProxyError(
             f"the server refused the token (HTTP {status})",
             where=where,
-            hint="check the token in the --token-env variable; it is the Jupyter server's own",
+            hint="check the token in the --token-env variable (a Jupyter server's token, or "
+            "your hub API token for a hub service)",
         )
     if status == 404:
         return WebSocketProxyError(
