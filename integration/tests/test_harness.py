@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -17,10 +18,12 @@ from jupyssh_harness import (
     TEST_LABEL,
     BastionChain,
     BuiltImage,
+    HarnessError,
     JupyterServer,
     SSHContainer,
     cleanup,
     ensure_image,
+    read_announcement,
 )
 from jupyssh_harness.containers import labels_for
 from jupyssh_harness.engine import docker_client
@@ -261,3 +264,28 @@ def _pid_of_finished_process() -> int:
     process = subprocess.Popen(["true"], stdin=subprocess.DEVNULL)
     process.wait(timeout=10)
     return process.pid
+
+
+def _printing(script: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
+    )
+
+
+def test_read_announcement_reads_one_document_and_fails_bounded(tmp_path: Path) -> None:
+    announcing = _printing(
+        "import json, time; print(json.dumps({'listen': '127.0.0.1:22'}, indent=2), flush=True);"
+        " time.sleep(30)"
+    )
+    with announcing:
+        assert read_announcement(announcing, 30) == {"listen": "127.0.0.1:22"}
+        announcing.kill()
+    log = tmp_path / "serve.log"
+    log.write_text("jupyssh: error: the Jupyter server refused the token\n")
+    refused = pytest.raises(HarnessError, match=r"(?s)ended \(status 3\).*refused the token")
+    with _printing("import sys; sys.exit(3)") as ended, refused:
+        read_announcement(ended, 30, log=log)
+    with _printing("import time; time.sleep(30)") as silent:
+        with pytest.raises(HarnessError, match="no announcement within 1 s"):
+            read_announcement(silent, 1)
+        silent.kill()

@@ -11,6 +11,7 @@ whatever a run left behind by label (:func:`cleanup`). CLI: ``python -m jupyssh_
 from __future__ import annotations
 
 from ._common import HarnessError, cache_dir, containers_dir, repo_root
+from .announcement import read_announcement
 from .containers import (
     OWNER_LABEL,
     SANDBOX_LABEL,
@@ -86,6 +87,7 @@ __all__ = [
     "generate_keypair",
     "lines_with",
     "prepare",
+    "read_announcement",
     "repo_root",
     "start_bastion_chain",
     "start_jupyter_server",

@@ -3,7 +3,6 @@ host key that survives a restart, and kernels that never outlive their connectio
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jupyssh_harness import JupyterServer, KeyPair, generate_keypair
+from jupyssh_harness import JupyterServer, KeyPair, generate_keypair, read_announcement
 
 from .conftest import BridgeEndpoint, kernel_ids, write_authorized_keys
 
@@ -60,26 +59,11 @@ class ServeProcess:
         )
         log.close()
         try:
-            self.facts = self._read_facts()
+            self.facts = read_announcement(self.proc, log=self.log)
         except BaseException:
             self.stop()
             raise
         self.port = int(self.facts["listen"].rsplit(":", 1)[1])
-
-    def _read_facts(self) -> dict[str, object]:
-        assert self.proc.stdout is not None
-        text = ""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # one JSON document, then nothing until exit
-            line = self.proc.stdout.readline().decode()
-            if not line:
-                break
-            text += line
-            if line.startswith("}"):
-                break
-        assert text, self.log.read_text(errors="replace")
-        facts: dict[str, object] = json.loads(text)
-        return facts
 
     def stop(self) -> int:
         if self.proc.poll() is None:

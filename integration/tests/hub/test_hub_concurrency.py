@@ -5,19 +5,17 @@ environment, as a hub gives them); the service's peak RSS is reported."""
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
-from jupyssh_harness import HUB_USERS, JupyterHub, KeyPair
+from jupyssh_harness import HUB_USERS, JupyterHub, KeyPair, read_announcement
 
 from .conftest import HubEndpoint, authorize
 
@@ -59,25 +57,10 @@ class ServiceProcess:
         self.peak_rss = 0
         self._sampling = threading.Event()
         try:
-            self.facts = self._read_facts()
+            self.facts = read_announcement(self.proc, log=self.log)
         except BaseException:
             self.stop()
             raise
-
-    def _read_facts(self) -> dict[str, str]:
-        assert self.proc.stdout is not None
-        text = ""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # one JSON document, then nothing until exit
-            line = self.proc.stdout.readline().decode()
-            if not line:
-                break
-            text += line
-            if line.startswith("}"):
-                break
-        assert text, self.log.read_text(errors="replace")
-        facts: dict[str, str] = json.loads(text)
-        return facts
 
     def endpoint(self, workdir: Path) -> HubEndpoint:
         known_hosts = workdir / "known_hosts"

@@ -10,12 +10,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._common import HarnessError
+from ..announcement import read_announcement
 from ..demo import Demo, DemoError
 
 __all__ = ["Served", "fresh_workdir_and_key", "serving"]
@@ -96,19 +97,12 @@ def serving(
 
 def _facts(proc: subprocess.Popen[bytes], package: str) -> dict[str, object]:
     """The JSON document ``serve --json`` prints once it listens."""
-    if proc.stdout is None:
-        raise DemoError(f"jupyssh {package} serve has no output pipe")
-    text = ""
-    deadline = time.monotonic() + _START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline().decode()
-        if not line:
-            break
-        text += line
-        if line.startswith("}"):
-            facts: dict[str, object] = json.loads(text)
-            return facts
-    raise DemoError(f"jupyssh {package} serve did not start (see {package}/serve.log)")
+    try:
+        return read_announcement(proc, _START_TIMEOUT_S)
+    except HarnessError as exc:
+        raise DemoError(
+            f"jupyssh {package} serve did not start (see {package}/serve.log): {exc}"
+        ) from exc
 
 
 def _stop(proc: subprocess.Popen[bytes], package: str) -> None:
