@@ -8,6 +8,7 @@ import os
 import shlex
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -15,7 +16,6 @@ from rich.console import Console
 from jupyssh.core.cli import ssh_config_option, verbosity_option
 from jupyssh.core.errors import ConfigError
 from jupyssh.core.output import Output, json_option, pass_output
-from jupyssh.tunnel.jupyter import OpenedJupyter, StoppedJupyter, open_jupyter, stop_jupyter
 from jupyssh.tunnel.reverse import (
     add_tunnel,
     list_tunnels,
@@ -32,6 +32,9 @@ from jupyssh.tunnel.wsproxy import (
     token_from_env,
 )
 from jupyssh.tunnel.wsproxy import parse_target as parse_ws_target
+
+if TYPE_CHECKING:
+    from jupyssh.tunnel.jupyter import OpenedJupyter, StoppedJupyter
 
 __all__ = ["tunnel"]
 
@@ -118,6 +121,10 @@ def jupyter(
     checks /api/status with the token, then opens $BROWSER (or the system browser) and
     prints the URL. --stop closes the forward and stops a server it launched.
     """
+    # Here, not at the top: the ws-proxy command (ssh's ProxyCommand, run at every login)
+    # shares this module and must not pay for the Jupyter tunnel's HTTP client.
+    from jupyssh.tunnel.jupyter import open_jupyter, stop_jupyter  # noqa: PLC0415
+
     if stop:
         stopped = asyncio.run(stop_jupyter(alias, config_file=config_file, connect_timeout=timeout))
         output.emit(stopped.to_dict(), lambda console: _show_stopped(console, stopped))

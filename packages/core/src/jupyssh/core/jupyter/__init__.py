@@ -18,6 +18,8 @@ terminals), ``upload`` (``ChunkedUpload``, the chunked-save rules),
 ``kernel`` (``KernelConnection``), ``comm`` (``Comm``).
 """
 
+import importlib
+
 from jupyssh.core.jupyter.auth import (
     DEFAULT_TOKEN_ENV,
     RedactingFilter,
@@ -26,7 +28,6 @@ from jupyssh.core.jupyter.auth import (
     redact,
     resolve_token,
 )
-from jupyssh.core.jupyter.comm import Comm, CommOpenHandler, MessageHandler
 from jupyssh.core.jupyter.framing import (
     V1_SUBPROTOCOL,
     decode_legacy,
@@ -38,7 +39,6 @@ from jupyssh.core.jupyter.framing import (
     unpack_legacy_binary,
     unpack_v1,
 )
-from jupyssh.core.jupyter.kernel import ExecuteResult, KernelConnection, WireProtocol
 from jupyssh.core.jupyter.messages import Message, MessageHeader, new_message
 from jupyssh.core.jupyter.models import (
     ContentsModel,
@@ -48,9 +48,37 @@ from jupyssh.core.jupyter.models import (
     SessionModel,
     TerminalModel,
 )
-from jupyssh.core.jupyter.rest import JupyterClient, error_for_response
-from jupyssh.core.jupyter.upload import DEFAULT_CHUNK_SIZE, ChunkedUpload
 from jupyssh.core.jupyter.urls import ServerURL, parse_server_url, quote_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from jupyssh.core.jupyter.comm import Comm, CommOpenHandler, MessageHandler
+    from jupyssh.core.jupyter.kernel import ExecuteResult, KernelConnection, WireProtocol
+    from jupyssh.core.jupyter.rest import JupyterClient, error_for_response
+    from jupyssh.core.jupyter.upload import DEFAULT_CHUNK_SIZE, ChunkedUpload
+
+# The HTTP and WebSocket clients are imported when first used: a program that needs only
+# the token and redaction helpers (`jupyssh tunnel ws-proxy`, ssh's ProxyCommand, at
+# every login) does not pay for httpx (PEP 562).
+_LAZY = {
+    "Comm": "comm",
+    "CommOpenHandler": "comm",
+    "MessageHandler": "comm",
+    "ExecuteResult": "kernel",
+    "KernelConnection": "kernel",
+    "WireProtocol": "kernel",
+    "JupyterClient": "rest",
+    "error_for_response": "rest",
+    "DEFAULT_CHUNK_SIZE": "upload",
+    "ChunkedUpload": "upload",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
