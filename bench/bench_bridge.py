@@ -373,7 +373,11 @@ def _local_forward(ssh: list[str]) -> Iterator[int]:
         yield port
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # ssh was seen to outlive a SIGTERM by 30 s
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 def _one_connection(port: int) -> bool:

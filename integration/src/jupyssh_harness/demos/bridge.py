@@ -79,7 +79,11 @@ def _local_forward(demo: Demo, ssh: list[str], *, port: int, token: str) -> None
             raise DemoError("the Jupyter server did not answer through the bridge's forward")
     finally:
         proc.terminate()
-        _, stderr = proc.communicate(timeout=30)
+        try:
+            _, stderr = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # ssh was seen to outlive a SIGTERM by 30 s
+            proc.kill()
+            _, stderr = proc.communicate(timeout=30)
     if stderr.strip():
         print(stderr.decode(errors="replace").rstrip(), flush=True)
 
