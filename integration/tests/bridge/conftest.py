@@ -20,7 +20,7 @@ import pytest
 from jupyssh_harness import JupyterServer, KeyPair
 from jupyssh_harness.openssh import pinned_options
 
-from jupyssh.bridge.server import BridgeConfig, BridgeServer
+from jupyssh.bridge.server import MAX_CHANNELS, BridgeConfig, BridgeServer
 from jupyssh.core.jupyter import JupyterClient
 from jupyssh.core.server import MaxStartups, ServerConfig
 
@@ -139,11 +139,11 @@ def bridge_server(
     """A bridge in this process on 127.0.0.1 (shared by the module)."""
     workdir = tmp_path_factory.mktemp("bridge")
     authorized = write_authorized_keys(workdir / "authorized_keys", keypair)
-    config = ServerConfig(  # tests open 20 connections at once from 127.0.0.1, and
-        # 100 forwards at once on one connection
+    config = ServerConfig(  # tests open 20 connections at once from 127.0.0.1; 100
+        # forwards at once on one connection run with the bridge's shipped default
         host_key=workdir / "host_key",
         authorized_keys=authorized,
-        max_channels=256,
+        max_channels=MAX_CHANNELS,
         max_connections=64,
         max_startups=MaxStartups(64, 100, 64),
         max_startups_per_source=64,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from click.testing import CliRunner
 
 from jupyssh.bridge.cli import bridge
+from jupyssh.bridge.server import MAX_CHANNELS
+from jupyssh.core.server import ServerConfig
 
 
 def test_finding_10_serve_help_keeps_the_token_out_of_the_url() -> None:
@@ -31,3 +35,13 @@ def test_serve_help_names_the_forwarding_options() -> None:
     text = " ".join(CliRunner().invoke(bridge, ["serve", "--help"]).output.split())
     for option in ("--forwarding", "--permit-open", "--permit-listen", "--gateway-ports"):
         assert option in text
+
+
+def test_serve_allows_more_channels_than_core_servers_for_forwards() -> None:
+    """Forwarded connections are channels: the bridge's default is its own, above the
+    64 of core's servers (the integration test's 100 forwards run with it)."""
+    text = " ".join(CliRunner().invoke(bridge, ["serve", "--help"]).output.split())
+    shown = re.search(r"--max-channels .*?default: (\d+)", text)
+    assert shown is not None
+    assert int(shown.group(1)) == MAX_CHANNELS == 256
+    assert ServerConfig().max_channels < MAX_CHANNELS

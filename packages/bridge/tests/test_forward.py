@@ -20,7 +20,8 @@ import paramiko
 import pytest
 from paramiko.common import OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, OPEN_FAILED_CONNECT_FAILED
 
-from jupyssh.bridge.forward import ForwardChannel
+from jupyssh.bridge.channel import IN_CHUNK
+from jupyssh.bridge.forward import FORWARD_IN_CHUNK, ForwardChannel
 from jupyssh.bridge.forwarding import ForwardingPolicy, Permit, parse_permits
 from jupyssh.bridge.server import BridgeConfig, BridgeServer
 from jupyssh.core.server import ServerConfig
@@ -327,3 +328,58 @@ def test_a_kernel_that_cannot_start_fails_the_open_not_the_connection(
             with pytest.raises(paramiko.SSHException):
                 transport.request_port_forward("", 0)
             assert transport.is_active()
+
+
+class _Inline:
+    """A loop stand-in that runs each call at once, on the caller's thread."""
+
+    def call(self, callback: Callable[..., object], *args: Any) -> None:
+        callback(*args)
+
+
+class _Posted:
+    """A session stand-in that keeps what the forward posts to the agent, and
+    acknowledges each ``stdin`` at once, as an agent that wrote it would."""
+
+    def __init__(self) -> None:
+        self.posted: list[tuple[dict[str, Any], list[bytes]]] = []
+        self.forward: ForwardChannel | None = None
+
+    def post(self, data: dict[str, Any], buffers: Any = ()) -> None:
+        self.posted.append((data, list(buffers)))
+        if data["op"] == "stdin" and self.forward is not None:
+            self.forward.on_stdin_ack(sum(len(b) for b in buffers))
+
+
+class _Uploading:
+    """A client channel holding ``pending`` bytes, then the client's EOF: ``recv``
+    returns as much as asked, as paramiko's does from its buffer."""
+
+    eof_received = True
+    closed = False
+
+    def __init__(self, pending: bytes) -> None:
+        self.pending = pending
+        self.asked: list[int] = []
+
+    def recv(self, size: int) -> bytes:
+        self.asked.append(size)
+        data, self.pending = self.pending[:size], self.pending[size:]
+        return data
+
+
+def test_a_forward_sends_the_clients_bytes_in_large_messages() -> None:
+    """Towards the agent a forward reads FORWARD_IN_CHUNK at once (a command's stdin:
+    IN_CHUNK): each message costs the kernel a busy and an idle, so an upload goes in
+    few of them, and the EOF follows the bytes."""
+    sent = os.urandom(3 * FORWARD_IN_CHUNK + 5)
+    session = _Posted()
+    forward = session.forward = ForwardChannel(_Inline(), session, 7)  # type: ignore[arg-type]
+    channel = _Uploading(sent)
+    forward._read_loop(channel)  # type: ignore[arg-type]
+    assert FORWARD_IN_CHUNK > IN_CHUNK
+    assert set(channel.asked) == {FORWARD_IN_CHUNK}
+    stdin = [buffers[0] for data, buffers in session.posted if data["op"] == "stdin"]
+    assert [len(part) for part in stdin] == [FORWARD_IN_CHUNK] * 3 + [5]
+    assert b"".join(stdin) == sent
+    assert session.posted[-1][0] == {"op": "eof", "ch": 7}

@@ -877,3 +877,12 @@ def test_finding_19a_the_key_decides_not_the_user_name(
     stranger = connect(server, clients)
     with pytest.raises(paramiko.AuthenticationException):
         stranger.auth_publickey(user, keys.pkey("intruder"))
+
+
+def test_the_server_starts_no_rekey_before_sshd_would() -> None:
+    """paramiko's server-started rekey (after 512 MiB) can deadlock its transport thread
+    on a channel close that crossed our KEXINIT: the server rekeys where sshd does for
+    AES (2^32 blocks), and leaves earlier ones to the client's RekeyLimit."""
+    assert paramiko.Packetizer.REKEY_BYTES == 1 << 29  # what this replaces
+    assert ServerPacketizer.REKEY_BYTES == 16 << 32
+    assert ServerPacketizer.REKEY_PACKETS == 1 << 31

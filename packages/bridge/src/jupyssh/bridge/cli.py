@@ -14,7 +14,14 @@ from jupyssh.bridge.forwarding import (
     parse_permits,
 )
 from jupyssh.bridge.reader import READER_CHOICES, ReaderChoice
-from jupyssh.bridge.server import BACKENDS, Backend, BridgeConfig, BridgeServer, sftp_available
+from jupyssh.bridge.server import (
+    BACKENDS,
+    MAX_CHANNELS,
+    Backend,
+    BridgeConfig,
+    BridgeServer,
+    sftp_available,
+)
 from jupyssh.core.cli import verbosity_option
 from jupyssh.core.output import Output, json_option, pass_output
 from jupyssh.core.server import ServerConfig
@@ -29,7 +36,7 @@ def bridge() -> None:
 
 
 @bridge.command()
-@server_options(default_port=2222)
+@server_options(default_port=2222, max_channels=MAX_CHANNELS)
 @click.option(
     "--kernel-name",
     default=None,

@@ -70,6 +70,17 @@ class ServerPacketizer(Packetizer):
     transport starts.
     """
 
+    #: Bytes and packets each way before the server starts a key exchange: what OpenSSH's
+    #: sshd allows the 16-byte-block ciphers negotiated here (2^32 blocks, RFC 4344; at
+    #: most 2^31 packets), not paramiko's 512 MiB. A rekey the server starts can deadlock
+    #: paramiko: a channel CLOSE the client sent before it saw our KEXINIT is answered on
+    #: the transport thread, which then waits for the key exchange that only it can
+    #: finish, and the connection dies 30 s later ("Key-exchange timed out waiting for key
+    #: negotiation"; seen with forwards closing during 256 MB transfers). A client's own
+    #: rekey (its ``RekeyLimit``) sends nothing else until it is done, so it is safe.
+    REKEY_BYTES = 1 << 36
+    REKEY_PACKETS = 1 << 31
+
     def __init__(self, socket: socket.socket) -> None:
         super().__init__(socket)
         #: Channels the client may have open at once; more are refused.

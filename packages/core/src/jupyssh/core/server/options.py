@@ -91,7 +91,7 @@ def _limit(
     return click.option(name, type=kind, default=default, show_default=True, help=help)
 
 
-def _options(default_port: int) -> list[_Decorator]:
+def _options(default_port: int, max_channels: int) -> list[_Decorator]:
     return [
         click.option("--jupyter-url", required=True, help=_JUPYTER_URL_HELP),
         click.option(
@@ -155,8 +155,9 @@ def _options(default_port: int) -> list[_Decorator]:
         _limit(
             "--max-channels",
             click.IntRange(min=1),
-            _DEFAULTS.max_channels,
-            "Channels (shells, commands, sftp sessions) one connection may have open.",
+            max_channels,
+            "Channels (shells, commands, sftp sessions, forwarded connections) one "
+            "connection may have open.",
         ),
     ]
 
@@ -175,9 +176,13 @@ _NAMES = (
 )
 
 
-def server_options(*, default_port: int) -> Callable[[Callable[..., _R]], Callable[..., _R]]:
+def server_options(
+    *, default_port: int, max_channels: int = _DEFAULTS.max_channels
+) -> Callable[[Callable[..., _R]], Callable[..., _R]]:
     """Add ``--jupyter-url``, ``--listen`` (on ``default_port``), ``--authorized-keys``,
-    ``--host-key``, ``--allow-non-loopback`` and the limits to a click command.
+    ``--host-key``, ``--allow-non-loopback`` and the limits to a click command
+    (``--max-channels`` defaulting to ``max_channels``: a server whose clients keep many
+    forwarded connections open, the bridge, allows more than one serving sessions).
 
     The command receives ``jupyter_url`` and one ``server_config`` (:class:`ServerConfig`)
     instead of the separate values.
@@ -191,7 +196,7 @@ def server_options(*, default_port: int) -> Callable[[Callable[..., _R]], Callab
             return command(*args, **kwargs)
 
         decorated: Callable[..., _R] = wrapper
-        for option in reversed(_options(default_port)):
+        for option in reversed(_options(default_port, max_channels)):
             decorated = option(decorated)
         return decorated
 
