@@ -13,7 +13,6 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import paramiko
@@ -222,28 +221,17 @@ class GoneChannel:
         raise EOFError
 
 
-class Posts:
-    """Stands in for the loop thread: records what the forward posts to the agent."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-
-    def call(self, *args: Any) -> None:
-        self.calls.append(args)
-
-
 def test_a_forward_whose_connection_is_gone_ends_quietly() -> None:
     """The writer thread meets a dropped connection: it asks the agent to kill the
     forward, and ends without an exception (CI once saw EOFError escape the CLOSE)."""
-    posts = Posts()
-    session = SimpleNamespace(post=None)
-    forward = ForwardChannel(posts, session, 7)  # type: ignore[arg-type]
+    session = _Posted()
+    forward = ForwardChannel(_Inline(), session, 7)  # type: ignore[arg-type]
     forward.on_output(1, b"late bytes")
     forward.on_eof()
     forward.on_exit(0, None)
     forward._write_loop(GoneChannel())  # type: ignore[arg-type]
     assert forward.done
-    assert [args[1] for args in posts.calls] == [{"op": "kill", "ch": 7}]
+    assert [data for data, _ in session.posted] == [{"op": "kill", "ch": 7}]
 
 
 def test_tcpip_forward_listens_on_loopback_and_opens_forwarded_channels(
