@@ -166,6 +166,15 @@ def slurm_cluster_running(
 
 
 @pytest.fixture
+def cuttable_host(openssh_image: str, keypair: KeyPair, tmp_path: Path) -> Iterator[SSHContainer]:
+    """An sshd of the test's own whose network can be cut (``network_cut()``)."""
+    with start_ssh_host(
+        openssh_image, tmp_path / "cuttable", keypair=keypair, cap_add=["NET_ADMIN"]
+    ) as host:
+        yield host
+
+
+@pytest.fixture
 def slurm_cluster(slurm_cluster_running: SlurmCluster) -> Iterator[SlurmCluster]:
     """The run's cluster, idle at the start of the test and again after it (its jobs are
     cancelled)."""

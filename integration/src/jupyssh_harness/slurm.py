@@ -94,6 +94,23 @@ class SlurmCluster(_Running):
         """scancel every job of ``user`` (cleanup between tests)."""
         self.node_exec(LOGIN_NODE, ["scancel", "-u", user], check=False)
 
+    def fill_nodes(self, user: str = SSH_USER) -> list[str]:
+        """Make every compute node busy with a sleep job of ``user`` (each takes the
+        node's two CPUs, for five minutes at most); their job ids, once both run."""
+        jobs = []
+        for node in self.nodes:
+            argv = ["sbatch", "--parsable", "-c", "2", "-w", node, "-t", "5", "--output=/dev/null"]
+            done = self.node_exec(LOGIN_NODE, [*argv, "--wrap", "sleep 300"], user=user)
+            jobs.append(done.stdout.strip())
+        wait_for(
+            lambda: (
+                sorted(j.job_id for j in self.jobs(user) if j.state == "RUNNING") == sorted(jobs)
+            ),
+            30,
+            "every node's sleep job to run",
+        )
+        return jobs
+
     def node_states(self) -> dict[str, str]:
         """Each compute node's state as sinfo says it (``idle``, ``alloc``, ``mix`` ...)."""
         out = self.node_exec(LOGIN_NODE, ["sinfo", "-h", "-N", "-o", "%N %T"], check=False).stdout

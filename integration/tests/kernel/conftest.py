@@ -20,9 +20,7 @@ from pathlib import Path
 import pytest
 from jupyssh_harness import (
     BastionChain,
-    KeyPair,
     SSHContainer,
-    start_ssh_host,
     write_ssh_config,
 )
 
@@ -126,15 +124,6 @@ def kernel_spec(ssh_host: SSHContainer, jupyter_home: Path) -> tuple[str, Path]:
     config = kernel_config(ssh_host, jupyter_home)
     jupyssh("kernel", "add", "sandbox-py", ssh_host.alias, "-F", str(config))
     return "sandbox-py", config
-
-
-@pytest.fixture
-def cuttable_host(openssh_image: str, keypair: KeyPair, tmp_path: Path) -> Iterator[SSHContainer]:
-    """An sshd of the test's own whose network can be cut (``network_cut()``)."""
-    with start_ssh_host(
-        openssh_image, tmp_path / "cuttable", keypair=keypair, cap_add=["NET_ADMIN"]
-    ) as host:
-        yield host
 
 
 @pytest.fixture

@@ -10,10 +10,12 @@ jupyter_client does locally, instead of failing with ``cannot run python``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jupyssh_harness import SSH_USER, VENV_OFF_PATH, KeyPair, SSHContainer, start_ssh_host
@@ -52,29 +54,37 @@ def test_the_host_has_no_python_and_no_venv_on_path(venv_off_path_host: SSHConta
     assert spec["argv"][0] == "python", "ipykernel's own spec no longer says a bare python"
 
 
-@pytest.mark.asyncio
-async def test_the_venvs_own_python3_spec_starts_when_the_venv_is_not_on_path(
-    venv_off_path_host: SSHContainer, jupyter_home: Path
-) -> None:
-    config = kernel_config(venv_off_path_host, jupyter_home)
+@contextlib.asynccontextmanager
+async def venv_kernel(host: SSHContainer, jupyter_home: Path, name: str) -> AsyncIterator[Any]:
+    """The venv's own ``python3`` kernelspec on ``host``, added with the real ``jupyssh
+    kernel add`` and started by jupyter_client: its client, ready; shut down after."""
+    config = kernel_config(host, jupyter_home)
     jupyssh(
-        "kernel", "add", "venv-off-path", venv_off_path_host.alias, "-F", str(config),
+        "kernel", "add", name, host.alias, "-F", str(config),
         "--remote-python", VENV_PYTHON, "--remote-kernel", "python3",
     )  # fmt: skip
-    km = manager("venv-off-path")
+    km = manager(name)
     await km.start_kernel()
     try:
         kc = km.client()
         kc.start_channels()
         try:
             await kc.wait_for_ready(timeout=60)
-            content, out = await execute(kc, "import sys; print(sys.executable)")
-            assert content["status"] == "ok"
-            assert out.strip() == VENV_PYTHON
+            yield km, kc
         finally:
             kc.stop_channels()
     finally:
         await km.shutdown_kernel(now=True)
+
+
+@pytest.mark.asyncio
+async def test_the_venvs_own_python3_spec_starts_when_the_venv_is_not_on_path(
+    venv_off_path_host: SSHContainer, jupyter_home: Path
+) -> None:
+    async with venv_kernel(venv_off_path_host, jupyter_home, "venv-off-path") as (_, kc):
+        content, out = await execute(kc, "import sys; print(sys.executable)")
+        assert content["status"] == "ok"
+        assert out.strip() == VENV_PYTHON
 
 
 GREETING = "Welcome to the cluster"
@@ -123,25 +133,10 @@ async def test_a_kernel_starts_on_a_host_with_another_login_shell_or_a_chatty_ba
     odd_host: tuple[SSHContainer, str], jupyter_home: Path
 ) -> None:
     host, _ = odd_host
-    config = kernel_config(host, jupyter_home)
-    jupyssh(
-        "kernel", "add", "odd-py", host.alias, "-F", str(config),
-        "--remote-python", VENV_PYTHON, "--remote-kernel", "python3",
-    )  # fmt: skip
-    km = manager("odd-py")
-    await km.start_kernel()
-    try:
-        kc = km.client()
-        kc.start_channels()
-        try:
-            await kc.wait_for_ready(timeout=60)
-            content, out = await execute(kc, "print(6 * 7)")
-            assert (content["status"], out.strip()) == ("ok", "42")
-            await km.restart_kernel()
-            await kc.wait_for_ready(timeout=60)
-            content, out = await execute(kc, "print('again')")
-            assert (content["status"], out.strip()) == ("ok", "again")
-        finally:
-            kc.stop_channels()
-    finally:
-        await km.shutdown_kernel()
+    async with venv_kernel(host, jupyter_home, "odd-py") as (km, kc):
+        content, out = await execute(kc, "print(6 * 7)")
+        assert (content["status"], out.strip()) == ("ok", "42")
+        await km.restart_kernel()
+        await kc.wait_for_ready(timeout=60)
+        content, out = await execute(kc, "print('again')")
+        assert (content["status"], out.strip()) == ("ok", "again")

@@ -105,26 +105,11 @@ async def test_a_slurm_kernel_runs_on_a_compute_node_and_leaves_nothing(
     wait_for(lambda: not leftovers(slurm_cluster), 30, "no job and no process left")
 
 
-def fill_nodes(cluster: SlurmCluster) -> list[str]:
-    """Both compute nodes busy with sleep jobs; returns their job ids."""
-    jobs = []
-    for node in COMPUTE_NODES:
-        argv = ["sbatch", "--parsable", "-c", "2", "-w", node, "-t", "5", "--output=/dev/null"]
-        done = cluster.node_exec(LOGIN_NODE, [*argv, "--wrap", "sleep 300"], user="sandbox")
-        jobs.append(done.stdout.strip())
-    wait_for(
-        lambda: sorted(j.job_id for j in cluster.jobs() if j.state == "RUNNING") == sorted(jobs),
-        30,
-        "both sleep jobs to run",
-    )
-    return jobs
-
-
 async def test_a_queued_start_shows_its_reason_and_cancelling_it_leaves_no_job(
     slurm_cluster: SlurmCluster, slurm_spec: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    sleepers = fill_nodes(slurm_cluster)
+    sleepers = slurm_cluster.fill_nodes()
     km = manager(slurm_spec)
     start = asyncio.ensure_future(km.start_kernel())
     await until(lambda: bool(km.provisioner and km.provisioner.job_status.get("reason")), 30,
@@ -160,7 +145,7 @@ async def test_kernel_launch_shows_the_queued_job_and_ctrl_c_cancels_it(
     """``jupyssh kernel launch`` while both nodes are busy: its status line names the job
     and Slurm's reason (a line per change, stderr being a pipe here); Ctrl+C exits 130 and
     leaves no job of its own."""
-    sleepers = fill_nodes(slurm_cluster)
+    sleepers = slurm_cluster.fill_nodes()
     pending = re.compile(r"jupyssh-kernel: job (\d+) pending \((Resources|Priority)\)\n")
     lines: queue.Queue[str] = queue.Queue()
     with kernel_launch(slurm_spec) as launch:

@@ -25,7 +25,6 @@ from jupyssh_harness import (
     KeyPair,
     SSHContainer,
     generate_host_key,
-    start_ssh_host,
     wait_for,
     write_ssh_config,
 )
@@ -88,15 +87,6 @@ def jupyter_host(
             "the container's Jupyter server to write its runtime file",
         )
         yield JupyterHost(host, token)
-
-
-@pytest.fixture
-def cuttable_host(openssh_image: str, keypair: KeyPair, tmp_path: Path) -> Iterator[SSHContainer]:
-    """An sshd of the test's own whose network can be cut (``network_cut()``)."""
-    with start_ssh_host(
-        openssh_image, tmp_path / "cuttable", keypair=keypair, cap_add=["NET_ADMIN"]
-    ) as host:
-        yield host
 
 
 @pytest.fixture

@@ -64,21 +64,6 @@ async def status_until(
         await asyncio.sleep(0.5)
 
 
-def fill_nodes(cluster: SlurmCluster) -> list[str]:
-    """Both compute nodes busy with sleep jobs (submitted outside MCP); their ids."""
-    jobs = []
-    for node in COMPUTE_NODES:
-        argv = ["sbatch", "--parsable", "-c", "2", "-w", node, "-t", "5", "--output=/dev/null"]
-        done = cluster.node_exec(LOGIN_NODE, [*argv, "--wrap", "sleep 300"], user="sandbox")
-        jobs.append(done.stdout.strip())
-    wait_for(
-        lambda: sorted(j.job_id for j in cluster.jobs() if j.state == "RUNNING") == sorted(jobs),
-        30,
-        "both sleep jobs to run",
-    )
-    return jobs
-
-
 async def test_jobs_are_submitted_followed_with_their_reason_and_cancelled(
     slurm_cluster: SlurmCluster, home: Path
 ) -> None:
@@ -108,7 +93,7 @@ async def test_jobs_are_submitted_followed_with_their_reason_and_cancelled(
         assert done["nodes"] in COMPUTE_NODES
         assert out.read_text().strip() == done["nodes"]
 
-        sleepers = fill_nodes(slurm_cluster)
+        sleepers = slurm_cluster.fill_nodes()
         queued = ok(
             await call(
                 client, seen, "slurm_submit", alias=alias, script="sleep 100", cpus=2, time="5"
@@ -162,7 +147,7 @@ async def test_a_slurm_kernel_starts_as_a_task_and_says_why_it_waits(
         assert (row["name"], row["scheduler"], row["allowed"]) == (spec, "slurm", True)
 
         # Both nodes busy: the start queues, its task says the job's state and reason.
-        sleepers = fill_nodes(slurm_cluster)
+        sleepers = slurm_cluster.fill_nodes()
         task = ok(await call(client, seen, "kernel_start", spec=spec, wait=False, timeout=300))
         assert task["state"] == "running"
         deadline = time.monotonic() + 60
