@@ -14,6 +14,7 @@ import json
 import math
 import os
 import platform
+import select
 import statistics
 import subprocess
 import tempfile
@@ -335,3 +336,46 @@ def _real_ssh() -> str:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
     raise RuntimeError("no ssh on PATH")
+
+
+# -- reading what ssh prints -------------------------------------------------------
+
+
+def read_until(fd: int, wanted: bytes, timeout: float = 60.0) -> None:
+    """Read ``fd`` (a pipe or a PTY of ssh) until ``wanted`` has passed, though it may span
+    two reads; any output at all when ``wanted`` is empty."""
+    tail = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            raise TimeoutError(f"no {wanted!r} from ssh within {timeout} s")
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            raise EOFError("ssh ended early")
+        seen = tail + chunk
+        if wanted in seen:
+            return
+        # keep only what could be the start of ``wanted`` (a long prompt after it in the
+        # same read must not push it out of view)
+        tail = seen[len(seen) - len(wanted) + 1 :] if len(wanted) > 1 else b""
+
+
+# -- a private Jupyter home ------------------------------------------------------------
+
+
+def private_jupyter(root: Path) -> Path:
+    """Point this process's Jupyter and jupyssh folders into ``root``, so that a benchmark
+    never reads or writes the user's; returns the data folder (kernelspecs go in its
+    ``kernels/``). The runtime folder exists, 0700 (sshpyk fails without it). The caller
+    restores ``os.environ``."""
+    data = root / "data"
+    (root / "rt").mkdir(mode=0o700, exist_ok=True)
+    os.environ.update(
+        JUPYTER_DATA_DIR=str(data),
+        JUPYTER_PATH=str(data),
+        JUPYTER_RUNTIME_DIR=str(root / "rt"),
+        JUPYTER_CONFIG_DIR=str(root / "cfg"),
+        JUPYSSH_HOME=str(root / "js"),
+    )
+    return data

@@ -34,7 +34,6 @@ import importlib
 import os
 import pty
 import resource
-import select
 import socket
 import statistics
 import subprocess
@@ -46,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from _common import Context
+from _common import Context, read_until
 from jupyssh_harness import KeyPair, generate_keypair, prepare, write_known_hosts
 from jupyssh_harness.containers import (
     JUPYTER_PORT,
@@ -667,9 +666,9 @@ def _shell_stream(ssh: list[str]) -> None:
     assert proc.stdout is not None
     try:
         _type(proc, b"echo RE''ADY\n")  # typed ahead of the shell's start-up it may be lost
-        _read_until(proc.stdout.fileno(), b"READY\r\n")
+        read_until(proc.stdout.fileno(), b"READY\r\n")
         _type(proc, STREAM_SCRIPT.encode())
-        _read_until(proc.stdout.fileno(), b"END\r\n", timeout=600)
+        read_until(proc.stdout.fileno(), b"END\r\n", timeout=600)
     finally:
         _end_shell(proc, b"exit\n")
 
@@ -724,40 +723,21 @@ def _echo(ssh: list[str], command: str | None = "echo READY; exec cat") -> list[
     try:
         if command is None:
             _type(proc, b"echo RE''ADY\n")  # typed ahead of the shell's start-up it may be lost
-            _read_until(out, b"READY\r\n")
+            read_until(out, b"READY\r\n")
             _type(proc, b"echo CA''T; exec cat\n")
-            _read_until(out, b"CAT\r\n")
+            read_until(out, b"CAT\r\n")
         else:
-            _read_until(out, b"READY\r\n")
+            read_until(out, b"READY\r\n")
         latencies = []
         for i in range(KEYSTROKES):
             key = bytes([ord("a") + i % 26])
             started = time.perf_counter()
             _type(proc, key)
-            _read_until(out, key)
+            read_until(out, key)
             latencies.append(time.perf_counter() - started)
         return latencies
     finally:
         _end_shell(proc)
-
-
-def _read_until(fd: int, wanted: bytes, timeout: float = 60.0) -> None:
-    """Read ``fd`` until ``wanted`` has passed (it may span two reads)."""
-    tail = b""
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-            raise TimeoutError(f"no {wanted!r} from ssh within {timeout} s")
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            raise EOFError("ssh ended early")
-        seen = tail + chunk
-        if wanted in seen:
-            return
-        # keep only what could be the start of ``wanted`` (a long prompt after it in the
-        # same read must not push it out of view)
-        tail = seen[len(seen) - len(wanted) + 1 :] if len(wanted) > 1 else b""
 
 
 def _p99(values: list[float]) -> float:

@@ -38,7 +38,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from _common import Context
+from _common import Context, read_until
 from jupyssh_harness import (
     HUB_SERVICE_PACKAGES,
     JupyterHub,
@@ -382,7 +382,7 @@ def _shell_stream(ssh: list[str], env: dict[str, str]) -> float:
         started = time.perf_counter()
         proc.stdin.write(SHELL_STREAM)
         proc.stdin.flush()
-        _read_until(proc.stdout.fileno(), b"END\r\n", timeout=600)
+        read_until(proc.stdout.fileno(), b"END\r\n", timeout=600)
         return time.perf_counter() - started
 
 
@@ -407,10 +407,10 @@ def _shell(ssh: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[byt
     assert proc.stdin is not None
     assert proc.stdout is not None
     try:
-        _read_until(proc.stdout.fileno(), b"")  # the shell's first output (its prompt)
+        read_until(proc.stdout.fileno(), b"")  # the shell's first output (its prompt)
         proc.stdin.write(READY)
         proc.stdin.flush()
-        _read_until(proc.stdout.fileno(), b"READY")
+        read_until(proc.stdout.fileno(), b"READY")
         yield proc
     finally:
         with contextlib.suppress(BrokenPipeError):
@@ -434,23 +434,6 @@ def _command(ssh: list[str], env: dict[str, str], command: str) -> None:
             check=True,
             timeout=600,
         )
-
-
-def _read_until(fd: int, wanted: bytes, timeout: float = 60.0) -> None:
-    """Read ``fd`` until ``wanted`` has passed (any output at all when it is empty)."""
-    tail = b""
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-            raise TimeoutError(f"no {wanted!r} from ssh within {timeout} s")
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            raise EOFError("ssh ended early")
-        seen = tail + chunk
-        if wanted in seen:
-            return
-        tail = seen[-len(wanted) :] if wanted else b""
 
 
 def _ssh(

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from _common import Context, SSHCounter, ssh_host
+from _common import Context, SSHCounter, private_jupyter, ssh_host
 from jupyssh_harness import HostEntry, SSHContainer, write_ssh_config
 
 from jupyssh.kernel.specs import SpecOptions, kernel_json
@@ -111,17 +111,9 @@ def _workspace(host: SSHContainer) -> Iterator[_Space]:
         root = Path(tmp)
         space = _Space(root, host, _write_configs(root, host))
         space.ssh.install()
-        data = root / "data"
-        # sshpyk writes its persistence file there and fails (leaving the remote kernel
-        # running) when the folder is missing: make it, or sshpyk cannot be measured.
-        (root / "rt").mkdir(mode=0o700)
-        os.environ.update(
-            JUPYTER_DATA_DIR=str(data),
-            JUPYTER_PATH=str(data),
-            JUPYTER_RUNTIME_DIR=str(root / "rt"),
-            JUPYTER_CONFIG_DIR=str(root / "cfg"),
-            JUPYSSH_HOME=str(root / "js"),
-        )
+        # sshpyk writes its persistence file in the runtime folder and fails (leaving the
+        # remote kernel running) when it is missing: private_jupyter makes it.
+        data = private_jupyter(root)
         _write_specs(data / "kernels", space)
         try:
             yield space

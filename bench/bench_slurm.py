@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import Context, SSHCounter
+from _common import Context, SSHCounter, private_jupyter
 from jupyssh_harness import (
     LOGIN_NODE,
     SlurmCluster,
@@ -113,15 +113,7 @@ def _setup(root: Path, cluster: SlurmCluster) -> Path:
     }
     entry = dataclasses.replace(cluster.login.entry(alias=ALIAS), options=master)
     config = write_ssh_config(root / "ssh_config", [entry])
-    data = root / "data"
-    (root / "rt").mkdir(mode=0o700)
-    os.environ.update(
-        JUPYTER_DATA_DIR=str(data),
-        JUPYTER_PATH=str(data),
-        JUPYTER_RUNTIME_DIR=str(root / "rt"),
-        JUPYTER_CONFIG_DIR=str(root / "cfg"),
-        JUPYSSH_HOME=str(root / "js"),
-    )
+    data = private_jupyter(root)
 
     def write(name: str, spec: dict[str, Any]) -> None:
         (data / "kernels" / name).mkdir(parents=True)
