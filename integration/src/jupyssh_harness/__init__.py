@@ -41,6 +41,7 @@ from .leaks import ArgvWatch, lines_with
 from .sandbox import SANDBOX_ALIAS, Sandbox
 from .slurm import COMPUTE_NODES, LOGIN_NODE, SlurmCluster, SlurmJob, start_slurm_cluster
 from .sshconfig import HostEntry, write_ssh_config
+from .streams import HashedStream, stream_random
 from .waiting import until, wait_for
 from .wheelhouse import Wheelhouse, ensure_wheelhouse
 
@@ -65,6 +66,7 @@ __all__ = [
     "CleanupScope",
     "ExecResult",
     "HarnessError",
+    "HashedStream",
     "HostEntry",
     "JupyterHub",
     "JupyterServer",
@@ -94,6 +96,7 @@ __all__ = [
     "start_jupyterhub",
     "start_slurm_cluster",
     "start_ssh_host",
+    "stream_random",
     "until",
     "wait_for",
     "write_known_hosts",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import shlex
 import subprocess
 import time
@@ -77,49 +76,6 @@ class BridgeEndpoint:
             timeout=timeout,
             check=False,
         )
-
-
-@dataclass(frozen=True)
-class HashedStream:
-    """What :func:`stream_random` saw: the bytes received, their SHA-256, and what the
-    kernel's side reported."""
-
-    received: int
-    digest: str
-    kernel_digest: str
-    status: int
-    stderr: bytes
-
-
-def stream_random(
-    bridge: BridgeEndpoint, size: int, *, pause_after: int | None = None, pause: float = 0.0
-) -> HashedStream:
-    """``head -c SIZE /dev/urandom`` through the bridge, hashed on both sides (the kernel's
-    side on stderr); with ``pause_after`` the client stops reading for ``pause`` seconds
-    once that many bytes arrived. Bounded: 300 s."""
-    command = f"head -c {size} /dev/urandom | tee >(sha256sum >&2)"
-    with subprocess.Popen(
-        bridge.argv(command),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    ) as proc:
-        assert proc.stdout is not None
-        assert proc.stderr is not None
-        digest = hashlib.sha256()
-        received = 0
-        deadline = time.monotonic() + 300
-        while chunk := proc.stdout.read(1 << 20 if pause_after is None else 1 << 16):
-            digest.update(chunk)
-            received += len(chunk)
-            if pause_after is not None and received >= pause_after:
-                time.sleep(pause)
-                pause_after = None
-            assert time.monotonic() < deadline, "the stream took more than 300 s"
-        stderr = proc.stderr.read()
-        status = proc.wait(timeout=60)
-    reported = stderr.split()[0].decode() if stderr.split() else ""
-    return HashedStream(received, digest.hexdigest(), reported, status, stderr)
 
 
 def write_authorized_keys(path: Path, keypair: KeyPair) -> Path:

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 
 import paramiko
 import pytest
-from jupyssh_harness import KeyPair
+from jupyssh_harness import KeyPair, stream_random
 
 from jupyssh.bridge.server import BridgeServer
 
-from .conftest import BridgeEndpoint, stream_random
+from .conftest import BridgeEndpoint
 
 pytestmark = [
     pytest.mark.integration,
@@ -41,10 +41,10 @@ def test_a_large_stream_arrives_byte_exact(bridge: BridgeEndpoint) -> None:
     """200 MB of random bytes: exactly what the kernel's side hashed, none lost to the
     IOPub rate limits (left at their defaults) or the SSH window."""
     size = 200_000_000
-    stream = stream_random(bridge, size)
+    stream = stream_random(bridge.argv, size)
     assert stream.status == 0, stream.stderr
     assert stream.received == size
-    assert stream.kernel_digest == stream.digest
+    assert stream.remote_digest == stream.digest
 
 
 def test_twenty_concurrent_connections_each_get_their_own_output(

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jupyssh_harness import JupyterServer, wait_for
+from jupyssh_harness import JupyterServer, stream_random, wait_for
 
 from jupyssh.bridge.server import BridgeServer
 
-from .conftest import BridgeEndpoint, kernel_ids, stream_random
+from .conftest import BridgeEndpoint, kernel_ids
 
 pytestmark = [pytest.mark.integration]
 
@@ -121,10 +121,10 @@ def test_a_slow_client_loses_nothing(bridge: BridgeEndpoint) -> None:
     acknowledging, the agent's reader waits, the producer blocks; then all of it arrives."""
     size = 40_000_000
     # 5 s: far longer than every window in the path takes to fill
-    stream = stream_random(bridge, size, pause_after=4_000_000, pause=5.0)
+    stream = stream_random(bridge.argv, size, pause_after=4_000_000, pause=5.0)
     assert stream.status == 0, stream.stderr
     assert stream.received == size
-    assert stream.kernel_digest == stream.digest
+    assert stream.remote_digest == stream.digest
 
 
 def test_the_master_leaves_no_kernel_when_it_exits(

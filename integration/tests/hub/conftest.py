@@ -4,7 +4,6 @@ jupyssh-hub serving it in this process with OpenSSH's ``ssh`` pinned to it."""
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from jupyssh_harness import (
     KeyPair,
     generate_keypair,
     start_jupyterhub,
+    stream_random,
 )
 from jupyssh_harness.openssh import Program, pinned_argv
 
@@ -77,24 +77,10 @@ def write_file(hub: JupyterHub, user: str, name: str, text: str) -> None:
 def stream_sha256(endpoint: HubEndpoint, user: str, identity: Path, size: int) -> tuple[str, int]:
     """``head -c SIZE /dev/urandom`` in ``user``'s server, hashed on both sides (the server's
     side on stderr); asserts both digests agree and returns it and the bytes received."""
-    command = f"head -c {size} /dev/urandom | tee >(sha256sum >&2)"
-    with subprocess.Popen(
-        endpoint.ssh_argv(user, identity, command),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    ) as proc:
-        assert proc.stdout is not None
-        digest = hashlib.sha256()
-        received = 0
-        while chunk := proc.stdout.read(1 << 20):
-            digest.update(chunk)
-            received += len(chunk)
-        _, stderr = proc.communicate(timeout=COMMAND_TIMEOUT)
-        assert proc.returncode == 0, stderr.decode()
-    reported = stderr.split()[0].decode() if stderr.split() else ""
-    assert reported == digest.hexdigest()
-    return reported, received
+    stream = stream_random(lambda command: endpoint.ssh_argv(user, identity, command), size)
+    assert stream.status == 0, stream.stderr.decode()
+    assert stream.remote_digest == stream.digest
+    return stream.remote_digest, stream.received
 
 
 def authorize(hub: JupyterHub, user: str, keypair: KeyPair) -> None:

@@ -10,7 +10,6 @@ an environment variable (never in argv).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from jupyssh_harness import (
     JupyterHub,
     KeyPair,
     start_jupyterhub,
+    stream_random,
     write_known_hosts,
 )
 from jupyssh_harness.lab import build_project_wheels
@@ -114,26 +114,16 @@ def test_ssh_through_the_hubs_proxy_is_the_users_server(
 def test_a_50_mb_stream_through_the_websocket_is_byte_exact(
     ssh_config: Path, running: dict[str, str], user_keys: dict[str, KeyPair]
 ) -> None:
-    command = f"head -c {SIZE} /dev/urandom | tee >(sha256sum >&2)"
-    argv = _ssh(ssh_config, user_keys["alice"].private_key, f"alice@{ALIAS}", command)
-    with subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    key = user_keys["alice"].private_key
+    stream = stream_random(
+        lambda command: _ssh(ssh_config, key, f"alice@{ALIAS}", command),
+        SIZE,
         env=_env(running["alice"]),
-    ) as proc:
-        assert proc.stdout is not None
-        digest = hashlib.sha256()
-        received = 0
-        while chunk := proc.stdout.read(1 << 20):
-            digest.update(chunk)
-            received += len(chunk)
-        _, stderr = proc.communicate(timeout=COMMAND_TIMEOUT)
+    )
 
-    assert proc.returncode == 0, stderr.decode()
-    assert received == SIZE
-    assert stderr.split()[0].decode() == digest.hexdigest()
+    assert stream.status == 0, stream.stderr.decode()
+    assert stream.received == SIZE
+    assert stream.remote_digest == stream.digest
 
 
 def test_a_wrong_token_is_one_line_and_ssh_exits_255(
