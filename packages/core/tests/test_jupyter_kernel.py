@@ -736,3 +736,32 @@ async def test_no_pongs_by_default() -> None:
         await until(lambda: kc.execution_state == "busy")
         await asyncio.sleep(0.01)
     assert sock.pongs == 0
+
+
+class _HangingClose(FakeSocket):
+    """A WebSocket whose closing handshake never completes (the peer never answers)."""
+
+    def __init__(self) -> None:
+        super().__init__(V1_SUBPROTOCOL)
+        self.transport = self
+        self.aborted = False
+
+    async def close(self) -> None:
+        await asyncio.Event().wait()
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+@pytest.mark.asyncio
+async def test_a_close_cancelled_mid_handshake_drops_the_connection() -> None:
+    """A server stopping cancels what still runs: a kernel connection then closing must
+    not leave its socket open past its loop (seen as ResourceWarnings in a later test)."""
+    sock = _HangingClose()
+    kc = await connection_for(sock).open()
+    closing = asyncio.create_task(kc.close())
+    await asyncio.sleep(0.05)
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    assert sock.aborted

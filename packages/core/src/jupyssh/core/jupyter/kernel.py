@@ -627,8 +627,17 @@ async def _reply_then_idle(execution: _Execution) -> Message:
 
 
 async def _close_quietly(ws: WebSocketLike) -> None:
-    with contextlib.suppress(ConnectionClosed, OSError):
-        await ws.close()
+    """Close ``ws`` with its handshake; cancelled meanwhile (a server stopping cancels
+    what still runs), drop its connection at once instead: the closing handshake may wait
+    for the peer, and a socket left open then outlives its loop."""
+    try:
+        with contextlib.suppress(ConnectionClosed, OSError):
+            await ws.close()
+    except BaseException:
+        transport = getattr(ws, "transport", None)
+        if transport is not None:
+            transport.abort()
+        raise
 
 
 def _lost_error(exc: ConnectionClosed, where: str) -> KernelConnectionError:
