@@ -20,7 +20,7 @@ from jupyssh.bridge.reader import (
     kernel_reader_choice,
 )
 from jupyssh.bridge.session import KernelSession
-from jupyssh.core.errors import ConfigError
+from jupyssh.core.errors import ConfigError, KernelConnectionError
 
 TIMEOUT = 20.0
 
@@ -173,3 +173,40 @@ def test_closing_the_session_kills_its_processes_and_deletes_the_kernel(
     assert jupyter.deleted == jupyter.started == [session.kernel_id]
     assert jupyter.comms[0].closed
     until(lambda: not processes, timeout=5, what="the process's end")
+
+
+class _DropsFirstKernel:
+    """Wraps a FakeJupyter whose first kernel's WebSocket is lost while it starts."""
+
+    def __init__(self, jupyter: Any) -> None:
+        self.jupyter = jupyter
+        self.connections: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.jupyter, name)
+
+    def connect_kernel(self, kernel_id: str, **options: Any) -> Any:
+        connection = self.jupyter.connect_kernel(kernel_id, **options)
+        self.connections.append(connection)
+        if len(self.connections) == 1:
+
+            async def lost(timeout: float = 60.0) -> dict[str, Any]:
+                raise KernelConnectionError("kernel connection lost (close code 1011)")
+
+            connection.wait_ready = lost
+        return connection
+
+
+def test_a_kernel_lost_while_starting_is_deleted_and_another_started(
+    io: LoopThread, jupyter: Any
+) -> None:
+    dropping = _DropsFirstKernel(jupyter)
+    session = start(io, dropping)
+    try:
+        first, second = dropping.connections
+        assert not first.is_open  # closed, not left to the garbage collector
+        assert jupyter.deleted == [first.kernel_id]
+        assert session.kernel_id == second.kernel_id != first.kernel_id
+        assert session.reader_impl in ("compiled", "pure")
+    finally:
+        close(io, session)

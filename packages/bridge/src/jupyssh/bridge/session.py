@@ -181,7 +181,7 @@ class KernelSession:
             self.ready = loop.create_future()
         self._outbox = asyncio.Queue()
         try:
-            await asyncio.wait_for(self._start(), START_TIMEOUT)
+            await asyncio.wait_for(self._start_once_more_if_lost(), START_TIMEOUT)
         except asyncio.TimeoutError:
             error: BaseException = OperationTimeout(
                 f"the kernel and agent did not start within {START_TIMEOUT:g} s",
@@ -202,6 +202,30 @@ class KernelSession:
         if self.ready is not None and not self.ready.done():
             self.ready.set_exception(error)
             self.ready.exception()  # retrieved: a session nobody waits on logs no warning
+
+    async def _start_once_more_if_lost(self) -> None:
+        """:meth:`_start`; once more, with another kernel, if the kernel's WebSocket was
+        lost meanwhile (a Jupyter server starting many kernels at once on a busy host was
+        seen to drop one)."""
+        try:
+            await self._start()
+        except KernelConnectionError as exc:
+            if self._closed:
+                raise
+            log.info("%s: %s while starting; starting another kernel", self.name, exc)
+            await self._abandon_start()
+            await self._start()
+
+    async def _abandon_start(self) -> None:
+        """Close what a failed start opened and delete its kernel (each step bounded)."""
+        connection, self._connection, self._comm = self._connection, None, None
+        if connection is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(connection.close(), 5.0)
+        kernel_id, self.kernel_id = self.kernel_id, None
+        if kernel_id is not None:
+            with contextlib.suppress(JupysshError):
+                await self.pool.delete(kernel_id)
 
     async def _start(self) -> None:
         self.kernel_id = await self.pool.take()
