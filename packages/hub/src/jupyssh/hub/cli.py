@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -12,20 +12,13 @@ from jupyssh.bridge.forwarding import ForwardingPolicy
 from jupyssh.bridge.server import BACKENDS, Backend, BridgeConfig
 from jupyssh.core.cli import verbosity_option
 from jupyssh.core.output import Output, json_option, pass_output
-from jupyssh.core.server import MaxStartups, ServerConfig
-from jupyssh.core.server.options import parse_listen
+from jupyssh.core.server import ServerConfig
+from jupyssh.core.server.options import server_options
 from jupyssh.hub.hubapi import API_URL_ENV, HubService
 from jupyssh.hub.server import AUTH_TIMEOUT, HubOptions, HubServer
 from jupyssh.hub.websocket import PREFIX_ENV, SERVICE_URL_ENV, websocket_config
 
 __all__ = ["hub"]
-
-
-def _max_startups(_ctx: click.Context, _param: click.Parameter, value: str) -> MaxStartups:
-    try:
-        return MaxStartups.parse(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 @click.group()
@@ -34,23 +27,7 @@ def hub() -> None:
 
 
 @hub.command()
-@click.option(
-    "--listen",
-    default="127.0.0.1:2222",
-    show_default=True,
-    help="Address to listen on: HOST:PORT, [IPv6]:PORT or PORT (0 picks a free one).",
-)
-@click.option(
-    "--allow-non-loopback",
-    is_flag=True,
-    help="Allow a listen address other machines can reach.",
-)
-@click.option(
-    "--host-key",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="ed25519 host key file, created if missing (default: jupyssh's per-installation key).",
-)
+@server_options(default_port=2222, login_grace_time=None, one_server=False)
 @click.option(
     "--hub-api-url",
     default=None,
@@ -75,35 +52,11 @@ def hub() -> None:
     help=f"The path the hub's proxy sends (default ${PREFIX_ENV}, else /services/jupyssh/).",
 )
 @click.option(
-    "--max-connections",
-    type=click.IntRange(min=1),
-    default=ServerConfig().max_connections,
-    show_default=True,
-    help="Authenticated connections at once, all users together.",
-)
-@click.option(
     "--max-per-user",
     type=click.IntRange(min=1),
     default=HubOptions().max_per_user,
     show_default=True,
     help="Authenticated connections one user may have at once.",
-)
-@click.option(
-    "--max-startups",
-    metavar="START:RATE:FULL",
-    default=str(ServerConfig().max_startups),
-    callback=_max_startups,
-    show_default=True,
-    help="Unauthenticated connections, as sshd's MaxStartups: from START on, new ones are "
-    "dropped with RATE%% chance, rising to all at FULL.",
-)
-@click.option(
-    "--max-startups-per-source",
-    type=click.IntRange(min=1),
-    default=ServerConfig().max_startups_per_source,
-    show_default=True,
-    help="Unauthenticated connections from one client address (behind a load balancer, "
-    "every user comes from one address: raise it).",
 )
 @click.option(
     "--start-servers/--no-start-servers",
@@ -146,17 +99,13 @@ def hub() -> None:
 def serve(
     output: Output,
     *,
-    listen: str,
-    allow_non_loopback: bool,
-    host_key: Path | None,
+    server_config: ServerConfig,
+    login_grace_time: float | None,
     hub_api_url: str | None,
     proxy_url: str | None,
     ws_listen: str | None,
     ws_prefix: str | None,
-    max_connections: int,
     max_per_user: int,
-    max_startups: MaxStartups,
-    max_startups_per_source: int,
     start_servers: bool,
     start_timeout: float,
     token_password: bool,
@@ -170,21 +119,14 @@ def serve(
     $JUPYTERHUB_API_TOKEN; its role needs read:users:name, read:servers, servers and
     access:servers. With --ws-listen (or a url in the service's declaration) the service's
     URL also takes SSH over WebSocket, opened with the user's hub API token.
+    --login-grace-time defaults to 20 s, plus --start-timeout when servers are started at
+    login (the login waits for the start).
     """
     service = HubService.from_env(os.environ, api_url=hub_api_url, proxy_url=proxy_url)
     websocket = websocket_config(os.environ, listen=ws_listen, prefix=ws_prefix)
-    host, port = parse_listen(listen)
-    config = ServerConfig(
-        host=host,
-        port=port,
-        allow_non_loopback=allow_non_loopback,
-        host_key=host_key,
-        max_connections=max_connections,
-        max_startups=max_startups,
-        max_startups_per_source=max_startups_per_source,
-        # a login may wait for the hub to start the user's server
-        login_grace_time=AUTH_TIMEOUT + (start_timeout if start_servers else 0),
-    )
+    if login_grace_time is None:  # a login may wait for the hub to start the user's server
+        login_grace_time = AUTH_TIMEOUT + (start_timeout if start_servers else 0)
+    config = replace(server_config, login_grace_time=login_grace_time)
     options = HubOptions(
         start_servers=start_servers,
         start_timeout=start_timeout,

@@ -1,9 +1,10 @@
 """The command-line options every jupyssh SSH server shares, declared once.
 
 ``jupyssh bridge serve`` and ``jupyssh sftp serve`` both listen for SSH clients in front
-of a Jupyter server. Their common options — where to listen, which keys, the limits of
-:class:`~jupyssh.core.server.ServerConfig` and the Jupyter URL — live here, with the one
-``--listen`` parser and the check of the Jupyter server made before listening::
+of a Jupyter server, and ``jupyssh hub serve`` in front of every server of a hub. Their
+common options — where to listen, which keys, the limits of
+:class:`~jupyssh.core.server.ServerConfig` and (for one server) the Jupyter URL — live here,
+with the one ``--listen`` parser and the check of the Jupyter server made before listening::
 
     @sftp.command()
     @server_options(default_port=2022)
@@ -91,21 +92,27 @@ def _limit(
     return click.option(name, type=kind, default=default, show_default=True, help=help)
 
 
-def _options(default_port: int, max_channels: int) -> list[_Decorator]:
+def _options(
+    default_port: int, max_channels: int, login_grace_time: float | None, *, one_server: bool
+) -> list[_Decorator]:
+    jupyter = [click.option("--jupyter-url", required=True, help=_JUPYTER_URL_HELP)]
+    keys = [
+        click.option(
+            "--authorized-keys",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Public keys that may log in (default ~/.ssh/authorized_keys).",
+        )
+    ]
     return [
-        click.option("--jupyter-url", required=True, help=_JUPYTER_URL_HELP),
+        *(jupyter if one_server else []),
         click.option(
             "--listen",
             default=f"127.0.0.1:{default_port}",
             show_default=True,
             help="Address to listen on: HOST:PORT, [IPv6]:PORT or PORT (0 picks a free one).",
         ),
-        click.option(
-            "--authorized-keys",
-            type=click.Path(dir_okay=False, path_type=Path),
-            default=None,
-            help="Public keys that may log in (default ~/.ssh/authorized_keys).",
-        ),
+        *(keys if one_server else []),
         click.option(
             "--host-key",
             type=click.Path(dir_okay=False, path_type=Path),
@@ -142,8 +149,9 @@ def _options(default_port: int, max_channels: int) -> list[_Decorator]:
         _limit(
             "--login-grace-time",
             click.FloatRange(min=0, min_open=True),
-            _DEFAULTS.login_grace_time,
-            "Seconds a client has to authenticate.",
+            login_grace_time,
+            "Seconds a client has to authenticate"
+            + ("." if login_grace_time is not None else " (default: as the command says)."),
         ),
         _limit(
             "--idle-timeout",
@@ -164,7 +172,6 @@ def _options(default_port: int, max_channels: int) -> list[_Decorator]:
 
 _NAMES = (
     "listen",
-    "authorized_keys",
     "host_key",
     "allow_non_loopback",
     "max_connections",
@@ -177,7 +184,11 @@ _NAMES = (
 
 
 def server_options(
-    *, default_port: int, max_channels: int = _DEFAULTS.max_channels
+    *,
+    default_port: int,
+    max_channels: int = _DEFAULTS.max_channels,
+    login_grace_time: float | None = _DEFAULTS.login_grace_time,
+    one_server: bool = True,
 ) -> Callable[[Callable[..., _R]], Callable[..., _R]]:
     """Add ``--jupyter-url``, ``--listen`` (on ``default_port``), ``--authorized-keys``,
     ``--host-key``, ``--allow-non-loopback`` and the limits to a click command
@@ -185,18 +196,25 @@ def server_options(
     forwarded connections open, the bridge, allows more than one serving sessions).
 
     The command receives ``jupyter_url`` and one ``server_config`` (:class:`ServerConfig`)
-    instead of the separate values.
+    instead of the separate values. With ``one_server=False`` (the hub: each user's server
+    and keys are found at login) there is no ``--jupyter-url`` nor ``--authorized-keys``.
+    With ``login_grace_time=None`` the command derives it: it receives ``login_grace_time``
+    (None unless given on the command line) beside a ``server_config`` holding the default.
     """
+    names = _NAMES + (("authorized_keys",) if one_server else ())
+    options = _options(default_port, max_channels, login_grace_time, one_server=one_server)
 
     def decorate(command: Callable[..., _R]) -> Callable[..., _R]:
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> _R:
-            values = {name: kwargs.pop(name) for name in _NAMES}
+            values = {name: kwargs.pop(name) for name in names}
+            if login_grace_time is None:  # the command's to derive
+                kwargs["login_grace_time"] = values.pop("login_grace_time")
             kwargs["server_config"] = _server_config(**values)
             return command(*args, **kwargs)
 
         decorated: Callable[..., _R] = wrapper
-        for option in reversed(_options(default_port, max_channels)):
+        for option in reversed(options):
             decorated = option(decorated)
         return decorated
 
