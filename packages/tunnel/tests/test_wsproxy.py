@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -188,3 +189,24 @@ def test_finding_3_ws_config_url_cannot_run_shell(tmp_path: Path, path: str) -> 
     assert not (tmp_path / "pwned").exists()
     argv = (recorder.parent / "proxy-argv").read_text().splitlines()
     assert argv == ["tunnel", "ws-proxy", "--token-env", "JUPYTER_TOKEN", parse_target(url).uri]
+
+
+#: What ``jupyssh tunnel ws-proxy`` must not import: it is ssh's ProxyCommand, started at
+#: every login, and each of these cost it tens of milliseconds it has no use for.
+_NOT_FOR_WS_PROXY = ("asyncio", "httpx", "rich", "jupyssh.tunnel.reverse", "jupyssh.tunnel.jupyter")
+
+
+def test_ws_proxy_starts_without_the_other_commands_machinery() -> None:
+    probe = (
+        "import sys\n"
+        "from jupyssh.core.cli import main\n"
+        "try:\n"
+        "    main(['tunnel', 'ws-proxy', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(sorted(m for m in {_NOT_FOR_WS_PROXY!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from importlib.metadata import distributions
 from typing import ClassVar
 
 __all__ = [
@@ -282,6 +281,9 @@ def installed_error_classes() -> list[type[JupysshError]]:
     ``jupyssh-<name>``); a package without that module has no error class of its own.
     Classes come package by package, then by exit status and kind.
     """
+    # here, not at the top: importlib.metadata costs every importer of this module ~40 ms
+    from importlib.metadata import distributions  # noqa: PLC0415
+
     modules = {__name__}
     for dist in distributions():
         name = (dist.metadata["Name"] or "").lower()

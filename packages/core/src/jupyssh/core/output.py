@@ -11,10 +11,12 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
-from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["Output", "StatusLine", "json_option", "pass_output"]
 
@@ -25,7 +27,18 @@ class Output:
 
     json: bool = False
     verbosity: int = 0
-    console: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
+    _console: Console | None = field(default=None, repr=False)
+
+    @property
+    def console(self) -> Console:
+        """The console human output goes to, made on first use: rich costs a command
+        that prints nothing for a person (``tunnel ws-proxy``, ssh's ProxyCommand at every
+        login) ~20 ms to import."""
+        if self._console is None:
+            from rich.console import Console  # noqa: PLC0415
+
+            self._console = Console(highlight=False, soft_wrap=True)
+        return self._console
 
     def emit(self, data: Any, render: Callable[[Console], None]) -> None:
         """Print ``data`` as JSON with ``--json``; otherwise call ``render``."""
@@ -37,6 +50,8 @@ class Output:
     def step(self, message: str) -> None:
         """A progress line for a person (to stderr, so JSON on stdout stays clean)."""
         if not self.json:
+            from rich.console import Console  # noqa: PLC0415 - see console
+
             Console(stderr=True, highlight=False).print(f"[dim]…[/dim] {message}")
 
 

@@ -1,8 +1,12 @@
-"""``jupyssh tunnel …``: a remote Jupyter server in the local browser; SSH over WebSocket."""
+"""``jupyssh tunnel …``: a remote Jupyter server in the local browser; SSH over WebSocket.
+
+``ws-proxy`` runs as ssh's ProxyCommand at every login, so this module imports only what
+it needs at the top; each other command imports its machinery (asyncio, the reverse
+tunnels' systemd code) when it runs.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shlex
@@ -11,19 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
 from jupyssh.core.cli import ssh_config_option, verbosity_option
 from jupyssh.core.errors import ConfigError
 from jupyssh.core.output import Output, json_option, pass_output
-from jupyssh.tunnel.reverse import (
-    add_tunnel,
-    list_tunnels,
-    remove_tunnel,
-    tunnel_logs,
-    tunnel_status,
-)
-from jupyssh.tunnel.reverse.spec import parse_target
 from jupyssh.tunnel.wsproxy import (
     DEFAULT_TOKEN_ENV,
     cleartext_warning,
@@ -34,6 +29,8 @@ from jupyssh.tunnel.wsproxy import (
 from jupyssh.tunnel.wsproxy import parse_target as parse_ws_target
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from jupyssh.tunnel.jupyter import OpenedJupyter, StoppedJupyter
 
 __all__ = ["tunnel"]
@@ -123,6 +120,8 @@ def jupyter(
     """
     # Here, not at the top: the ws-proxy command (ssh's ProxyCommand, run at every login)
     # shares this module and must not pay for the Jupyter tunnel's HTTP client.
+    import asyncio  # noqa: PLC0415
+
     from jupyssh.tunnel.jupyter import open_jupyter, stop_jupyter  # noqa: PLC0415
 
     if stop:
@@ -308,6 +307,11 @@ def reverse_add(
 ) -> None:
     """Keep port --remote-port of the bastion ALIAS (an ssh alias) forwarded to --to on
     this machine, across reboots and network failures."""
+    import asyncio  # noqa: PLC0415 - see the module's docstring
+
+    from jupyssh.tunnel.reverse import add_tunnel  # noqa: PLC0415
+    from jupyssh.tunnel.reverse.spec import parse_target  # noqa: PLC0415
+
     bastion = _positional_or_deprecated(
         alias, via, "--via", "jupyssh tunnel reverse add NAME ALIAS", "ALIAS"
     )
@@ -363,6 +367,8 @@ def _positional_or_deprecated(
 @pass_output
 def reverse_list(output: Output) -> None:
     """The reverse tunnels recorded here (no probe: see status)."""
+    from jupyssh.tunnel.reverse import list_tunnels  # noqa: PLC0415 - see the module's docstring
+
     specs = list_tunnels()
 
     def render(console: Console) -> None:
@@ -388,6 +394,10 @@ def reverse_status(output: Output, *, name: str | None, no_probe: bool) -> None:
 
     Exit status 1 when one is down.
     """
+    import asyncio  # noqa: PLC0415 - see the module's docstring
+
+    from jupyssh.tunnel.reverse import list_tunnels, tunnel_status  # noqa: PLC0415
+
     names = [name] if name else [spec.name for spec in list_tunnels()]
     statuses = [asyncio.run(tunnel_status(n, probe=not no_probe)) for n in names]
 
@@ -413,6 +423,10 @@ def reverse_status(output: Output, *, name: str | None, no_probe: bool) -> None:
 @pass_output
 def reverse_logs(output: Output, *, name: str, lines: int) -> None:
     """What the tunnel's ssh printed lately (the journal, or the nohup log)."""
+    import asyncio  # noqa: PLC0415 - see the module's docstring
+
+    from jupyssh.tunnel.reverse import tunnel_logs  # noqa: PLC0415
+
     text = asyncio.run(tunnel_logs(name, lines=lines))
     output.emit({"name": name, "lines": text.splitlines()}, lambda _c: click.echo(text))
 
@@ -424,6 +438,10 @@ def reverse_logs(output: Output, *, name: str, lines: int) -> None:
 @pass_output
 def reverse_remove(output: Output, *, name: str) -> None:
     """Stop NAME and remove what jupyssh created for it (unit or pidfile, and record)."""
+    import asyncio  # noqa: PLC0415 - see the module's docstring
+
+    from jupyssh.tunnel.reverse import remove_tunnel  # noqa: PLC0415
+
     spec = asyncio.run(remove_tunnel(name))
     output.emit(
         {"name": spec.name, "scope": spec.scope, "removed": True},
