@@ -10,6 +10,7 @@ is printed and written down, not raised.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -19,13 +20,15 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 from jupyssh_harness import SSHContainer, generate_keypair, prepare, start_ssh_host
+from testcontainers.core.container import DockerContainer
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -267,6 +270,66 @@ def _fmt(value: float, unit: str) -> str:
     if unit == "":
         return f"{value:.3g}"
     return f"{value:.3g} {unit}"
+
+
+# -- CPU accounting, read from the host --------------------------------------------------
+
+
+class ContainerCgroup:
+    """A running container's cgroup, read from the host (cgroup v1 or v2)."""
+
+    def __init__(self, container: DockerContainer) -> None:
+        init = int(container.get_wrapped_container().attrs["State"]["Pid"])
+        self.usage: Path | None = None
+        self.procs: Path | None = None
+        for line in Path(f"/proc/{init}/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if "cpuacct" in controllers.split(","):
+                self.usage = Path(f"/sys/fs/cgroup/cpuacct{path}/cpuacct.usage")
+                self.procs = self.usage.with_name("cgroup.procs")
+                break
+            if controllers == "" and Path(f"/sys/fs/cgroup{path}/cpu.stat").is_file():
+                self.usage = Path(f"/sys/fs/cgroup{path}/cpu.stat")
+                self.procs = self.usage.with_name("cgroup.procs")
+        if self.usage is None or self.procs is None:
+            raise RuntimeError(f"no CPU accounting found for container pid {init}")
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds of every process the container ran."""
+        assert self.usage is not None
+        text = self.usage.read_text()
+        if self.usage.name == "cpuacct.usage":
+            return int(text) / 1e9
+        fields = dict(line.split() for line in text.splitlines())
+        return int(fields["usage_usec"]) / 1e6
+
+    def pids(self) -> dict[int, psutil.Process]:
+        """The container's processes by their pid inside it (``NSpid``'s last field)."""
+        assert self.procs is not None
+        found: dict[int, psutil.Process] = {}
+        for line in self.procs.read_text().split():
+            with contextlib.suppress(OSError, psutil.Error):
+                status = Path(f"/proc/{line}/status").read_text()
+                nspid = next(row for row in status.splitlines() if row.startswith("NSpid:"))
+                found[int(nspid.split()[-1])] = psutil.Process(int(line))
+        return found
+
+
+def cmdline(proc: psutil.Process) -> list[str]:
+    """``proc``'s argv; empty once it has gone (or is a zombie)."""
+    with contextlib.suppress(psutil.Error):
+        return list(proc.cmdline())
+    return []
+
+
+def cpu_of(processes: Iterable[psutil.Process]) -> float:
+    """CPU seconds of ``processes`` (their own threads, not their children)."""
+    total = 0.0
+    for proc in processes:
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 # -- containers (through the integration harness) ---------------------------------------

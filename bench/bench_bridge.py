@@ -40,12 +40,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
-from _common import Context, read_until
+from _common import ContainerCgroup, Context, cmdline, cpu_of, read_until
 from jupyssh_harness import KeyPair, generate_keypair, prepare, write_known_hosts
 from jupyssh_harness.containers import (
     JUPYTER_PORT,
@@ -560,73 +560,17 @@ def _cpu_snapshot(container: DockerContainer, session: KernelSession | None) -> 
     snapshot = {
         "ssh client": children.ru_utime + children.ru_stime,
         "bridge process": own.ru_utime + own.ru_stime,
-        "docker-proxy": _cpu_of(
+        "docker-proxy": cpu_of(
             p for p in psutil.process_iter(["name"]) if p.info["name"] == "docker-proxy"
         ),
         "container": cgroup.cpu_seconds(),
-        "Jupyter server": _cpu_of(
-            p for p in pids.values() if any("jupyter-server" in a for a in _cmdline(p))
+        "Jupyter server": cpu_of(
+            p for p in pids.values() if any("jupyter-server" in a for a in cmdline(p))
         ),
     }
     if session is not None and session.kernel_pid in pids:
-        snapshot["kernel (its own threads)"] = _cpu_of([pids[session.kernel_pid]])
+        snapshot["kernel (its own threads)"] = cpu_of([pids[session.kernel_pid]])
     return snapshot
-
-
-class ContainerCgroup:
-    """A running container's cgroup, read from the host (cgroup v1 or v2)."""
-
-    def __init__(self, container: DockerContainer) -> None:
-        init = int(container.get_wrapped_container().attrs["State"]["Pid"])
-        self.usage: Path | None = None
-        self.procs: Path | None = None
-        for line in Path(f"/proc/{init}/cgroup").read_text().splitlines():
-            _, controllers, path = line.split(":", 2)
-            if "cpuacct" in controllers.split(","):
-                self.usage = Path(f"/sys/fs/cgroup/cpuacct{path}/cpuacct.usage")
-                self.procs = self.usage.with_name("cgroup.procs")
-                break
-            if controllers == "" and Path(f"/sys/fs/cgroup{path}/cpu.stat").is_file():
-                self.usage = Path(f"/sys/fs/cgroup{path}/cpu.stat")
-                self.procs = self.usage.with_name("cgroup.procs")
-        if self.usage is None or self.procs is None:
-            raise RuntimeError(f"no CPU accounting found for container pid {init}")
-
-    def cpu_seconds(self) -> float:
-        """CPU seconds of every process the container ran."""
-        assert self.usage is not None
-        text = self.usage.read_text()
-        if self.usage.name == "cpuacct.usage":
-            return int(text) / 1e9
-        fields = dict(line.split() for line in text.splitlines())
-        return int(fields["usage_usec"]) / 1e6
-
-    def pids(self) -> dict[int, psutil.Process]:
-        """The container's processes by their pid inside it (``NSpid``'s last field)."""
-        assert self.procs is not None
-        found: dict[int, psutil.Process] = {}
-        for line in self.procs.read_text().split():
-            with contextlib.suppress(OSError, psutil.Error):
-                status = Path(f"/proc/{line}/status").read_text()
-                nspid = next(row for row in status.splitlines() if row.startswith("NSpid:"))
-                found[int(nspid.split()[-1])] = psutil.Process(int(line))
-        return found
-
-
-def _cmdline(proc: psutil.Process) -> list[str]:
-    with contextlib.suppress(psutil.Error):
-        return list(proc.cmdline())
-    return []
-
-
-def _cpu_of(processes: Iterable[psutil.Process]) -> float:
-    """CPU seconds of ``processes`` (their own threads, not their children)."""
-    total = 0.0
-    for proc in processes:
-        with contextlib.suppress(psutil.Error):
-            times = proc.cpu_times()
-            total += times.user + times.system
-    return total
 
 
 def _measure_shells(ctx: Context, targets: dict[str, list[str]]) -> None:
