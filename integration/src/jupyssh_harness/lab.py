@@ -22,7 +22,7 @@ from pathlib import Path
 
 from testcontainers.core.network import Network
 
-from ._common import repo_root
+from ._common import HarnessError, repo_root
 from .containers import (
     LOOPBACK,
     SSH_PORT,
@@ -43,6 +43,42 @@ __all__ = ["REMOTE_PORT", "ReverseEnv", "build_project_wheels", "start_reverse_e
 
 REMOTE_PORT = 2222
 LAB_HOME = "/home/sandbox"
+#: Seconds a port holder lives at most, should nothing stop it.
+HOLDER_LIFETIME_S = 300
+
+#: Listens on a port of 127.0.0.1 that the kernel picks, then writes ``listening PORT PID``
+#: (or ``error REASON``) to the FIFO argv[1] and sleeps argv[2] seconds.
+_PORT_HOLDER = """\
+import os, socket, sys, time
+with open(sys.argv[1], "w") as report:
+    sock = socket.socket()
+    try:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+    except OSError as exc:
+        report.write(f"error {exc}\\n")
+        sys.exit(1)
+    report.write(f"listening {sock.getsockname()[1]} {os.getpid()}\\n")
+time.sleep(float(sys.argv[2]))
+"""
+#: Starts the holder ($1, lifetime $2) in the background and prints what it reports, so
+#: that this exec ends once the holder listens or failed (at most $3 seconds); a holder
+#: that never reports is stopped, and its output printed instead.
+_START_PORT_HOLDER = """\
+fifo=$(mktemp -u /tmp/port-holder.XXXXXX)
+mkfifo "$fifo"
+/opt/venv/bin/python -c "$1" "$fifo" "$2" >"$fifo.log" 2>&1 &
+holder=$!
+timeout "$3" cat "$fifo"
+status=$?
+rm -f "$fifo"
+if [ "$status" -ne 0 ]; then
+    kill "$holder" 2>/dev/null
+    echo "no report within $3 s (cat: $status): $(cat "$fifo.log")"
+    exit 1
+fi
+rm -f "$fifo.log"
+"""
 
 
 def build_project_wheels(
@@ -155,6 +191,28 @@ class ReverseEnv:
     def restart_bastion(self) -> None:
         self.bastion.get_wrapped_container().restart(timeout=2)
         self.write_host_config()
+
+    @contextmanager
+    def hold_bastion_port(self, timeout: float = 10.0) -> Iterator[int]:
+        """A port of the bastion's 127.0.0.1 that a process there listens on, so that a
+        forward asking for it is refused; stopped on the way out.
+
+        The kernel picks the port: a fixed one may still be held for a minute after an
+        earlier test, in TIME-WAIT, by a connection through its tunnel that sshd closed
+        first (it does when the tunnel's ssh is killed), and then binding it fails.
+        Returns once the holder itself says it listens; raises with its reason if not.
+        """
+        argv = ["sh", "-c", _START_PORT_HOLDER, "sh", _PORT_HOLDER, str(HOLDER_LIFETIME_S)]
+        done = exec_in(self.bastion, [*argv, f"{timeout:g}"], check=False)
+        report = done.stdout.split()
+        if done.exit_code != 0 or report[:1] != ["listening"]:
+            said = (done.stdout + done.stderr).strip()
+            raise HarnessError(f"the port holder on the bastion did not listen: {said}")
+        port, pid = int(report[1]), report[2]
+        try:
+            yield port
+        finally:
+            exec_in(self.bastion, ["kill", pid], check=False)
 
     def tunnel_processes(self) -> list[str]:
         """Every ssh/autossh process holding the -R forward on the lab."""

@@ -241,32 +241,13 @@ def test_a_taken_port_or_unreachable_bastion_is_refused_before_installing(
     plain_lab: ReverseEnv,
 ) -> None:
     env = plain_lab
-    holder = env.bastion.get_wrapped_container().exec_run(
-        [
-            "/opt/venv/bin/python", "-c",
-            "import os, socket, time; s = socket.socket(); "
-            f"s.bind(('127.0.0.1', {REMOTE_PORT})); s.listen(); "
-            "open('/tmp/holder.pid', 'w').write(str(os.getpid())); time.sleep(60)",
-        ],
-        detach=True,
-    )  # fmt: skip
-    assert holder is not None
-    deadline = time.monotonic() + 10
-    while (
-        "LISTEN"
-        not in env.bastion.get_wrapped_container()
-        .exec_run(["ss", "-ltn", f"sport = :{REMOTE_PORT}"])
-        .output.decode()
-    ):
-        assert time.monotonic() < deadline, "the port holder did not start"
-        time.sleep(0.1)
-    taken = env.jupyssh(
-        "tunnel", "reverse", "add", "lab", "bastion", "--remote-port",
-        str(REMOTE_PORT), user="sandbox",
-    )  # fmt: skip
-    env.bastion.get_wrapped_container().exec_run(["sh", "-c", 'kill "$(cat /tmp/holder.pid)"'])
+    with env.hold_bastion_port() as port:
+        taken = env.jupyssh(
+            "tunnel", "reverse", "add", "lab", "bastion", "--remote-port", str(port),
+            user="sandbox",
+        )  # fmt: skip
     assert taken.exit_code == 4, taken.stderr
-    assert f"the bastion refused to listen on 127.0.0.1:{REMOTE_PORT}" in taken.stderr
+    assert f"the bastion refused to listen on 127.0.0.1:{port}" in taken.stderr
     assert len(taken.stderr.strip().splitlines()) == 1
 
     unreachable = env.jupyssh(

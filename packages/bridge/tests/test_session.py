@@ -3,7 +3,11 @@ told to run and reports, what is shipped, routing of the agent's messages, clean
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import queue
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +15,7 @@ from typing import Any
 import pytest
 
 from jupyssh.bridge import agent
-from jupyssh.bridge.errors import ReaderUnavailableError
+from jupyssh.bridge.errors import AgentError, ReaderUnavailableError
 from jupyssh.bridge.loop import LoopThread
 from jupyssh.bridge.pool import KernelPool
 from jupyssh.bridge.reader import (
@@ -210,3 +214,64 @@ def test_a_kernel_lost_while_starting_is_deleted_and_another_started(
         assert session.reader_impl in ("compiled", "pure")
     finally:
         close(io, session)
+
+
+class _OpensLate:
+    """Wraps a FakeJupyter whose kernel WebSockets finish their handshake only once
+    ``gate`` is set (on the loop); ``opening`` tells the test one has begun."""
+
+    def __init__(self, jupyter: Any) -> None:
+        self.jupyter = jupyter
+        self.connections: list[Any] = []
+        self.opening = threading.Event()
+        self.gate: asyncio.Event | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.jupyter, name)
+
+    def connect_kernel(self, kernel_id: str, **options: Any) -> Any:
+        connection = self.jupyter.connect_kernel(kernel_id, **options)
+        self.connections.append(connection)
+        handshake = connection.open
+
+        async def open_late() -> Any:
+            self.gate = asyncio.Event()
+            self.opening.set()
+            await self.gate.wait()
+            return await handshake()
+
+        connection.open = open_late
+        return connection
+
+
+def test_a_session_closed_while_its_kernel_connection_opens_leaves_it_closed(
+    io: LoopThread, jupyter: Any
+) -> None:
+    """The connection ends while its kernel's WebSocket is still opening: the start must
+    not go on to open it after the close (nothing would close it then, and its socket
+    would outlive the loop)."""
+    late = _OpensLate(jupyter)
+    session = KernelSession(late, KernelPool(late, None), "test", reader="pure")  # type: ignore[arg-type]
+    started = io.submit(session.start())
+    assert late.opening.wait(TIMEOUT)
+    close(io, session)
+    assert late.gate is not None
+    io.call(late.gate.set)  # the handshake completes after the close
+    with contextlib.suppress(concurrent.futures.CancelledError):
+        started.result(TIMEOUT)
+    [connection] = late.connections
+    assert not connection.is_open
+    assert jupyter.deleted == jupyter.started == [connection.kernel_id]
+    assert session.ready is not None
+    assert isinstance(session.ready.exception(), AgentError)
+
+
+def test_a_session_closed_before_its_start_ran_starts_no_kernel(
+    io: LoopThread, jupyter: Any
+) -> None:
+    session = KernelSession(jupyter, KernelPool(jupyter, None), "test")
+    close(io, session)
+    io.submit(session.start()).result(TIMEOUT)
+    assert jupyter.started == []
+    assert session.ready is not None
+    assert isinstance(session.ready.exception(), AgentError)

@@ -765,3 +765,28 @@ async def test_a_close_cancelled_mid_handshake_drops_the_connection() -> None:
     with pytest.raises(asyncio.CancelledError):
         await closing
     assert sock.aborted
+
+
+@pytest.mark.asyncio
+async def test_a_reader_cancelled_without_close_drops_the_connection() -> None:
+    """A loop stopping cancels every task, the reader of a connection nobody closed
+    included (a session still starting when its server stopped): its socket must not
+    outlive the loop."""
+    sock = _HangingClose()
+    kc = await connection_for(sock).open()
+    reader = kc._reader
+    assert reader is not None
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    assert sock.aborted
+
+
+@pytest.mark.asyncio
+async def test_a_reader_cancelled_by_close_leaves_the_handshake_alone() -> None:
+    sock = _HangingClose()
+    sock.close = FakeSocket.close.__get__(sock)  # type: ignore[method-assign]
+    kc = await connection_for(sock).open()
+    await kc.close()
+    assert sock.closed
+    assert not sock.aborted

@@ -158,6 +158,8 @@ class KernelSession:
         self._sender: asyncio.Task[None] | None = None
         self._channels: dict[int, ChannelSink] = {}
         self._closed = False
+        #: The task running :meth:`start`, while it runs (``close`` cancels it).
+        self._starting: asyncio.Task[None] | None = None
         #: Requests to the agent waiting for its ``reply``, by number.
         self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._requests = 0
@@ -179,7 +181,11 @@ class KernelSession:
         loop = asyncio.get_running_loop()
         if self.ready is None:
             self.ready = loop.create_future()
+        if self._closed:  # the connection ended before its start was scheduled
+            self._fail(AgentError("the connection ended before its kernel started"))
+            return
         self._outbox = asyncio.Queue()
+        self._starting = asyncio.current_task()
         try:
             await asyncio.wait_for(self._start_once_more_if_lost(), START_TIMEOUT)
         except asyncio.TimeoutError:
@@ -191,11 +197,13 @@ class KernelSession:
         except (JupysshError, OSError) as exc:
             self._fail(exc)
         except asyncio.CancelledError:
-            self._fail(AgentError("the bridge is shutting down"))
+            self._fail(AgentError("the connection ended or the bridge stopped meanwhile"))
             raise
         else:
             if not self.ready.done():
                 self.ready.set_result(None)
+        finally:
+            self._starting = None
 
     def _fail(self, error: BaseException) -> None:
         log.warning("%s: %s", self.name, error)
@@ -301,6 +309,13 @@ class KernelSession:
         if self._closed:
             return
         self._closed = True
+        starting = self._starting
+        if starting is not None and starting is not asyncio.current_task():
+            # A start still under way would go on to open the kernel's WebSocket after
+            # this close, and nothing would close it: stop it first (a handshake cut short
+            # drops its socket), so that what it opened is closed below.
+            starting.cancel()
+            await asyncio.wait({starting}, timeout=5.0)
         if self._outbox is not None:
             self._outbox.put_nowait(None)
         if self._sender is not None:

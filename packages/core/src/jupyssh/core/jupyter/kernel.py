@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -284,8 +285,16 @@ class KernelConnection:
         self.protocol = "v1" if selected == V1_SUBPROTOCOL else "legacy"
         self._ws, self._lost = ws, None
         self._reader = asyncio.create_task(self._read_loop(ws), name=f"kernel {self.kernel_id}")
+        self._reader.add_done_callback(functools.partial(self._reader_done, ws))
         log.debug("kernel %s connected (%s)", self.kernel_id, self.protocol)
         return self
+
+    def _reader_done(self, ws: WebSocketLike, reader: asyncio.Task[None]) -> None:
+        if reader.cancelled() and self._ws is ws:
+            # Cancelled without close() (a loop stopping cancels every task, perhaps
+            # before the reader even ran): nothing would close this socket any more, and
+            # it would outlive its loop.
+            _drop(ws)
 
     async def _connect_websocket(self, url: str, subprotocols: Sequence[str]) -> WebSocketLike:
         """Open the real WebSocket (core's shared opener: token header, typed errors)."""
@@ -634,10 +643,15 @@ async def _close_quietly(ws: WebSocketLike) -> None:
         with contextlib.suppress(ConnectionClosed, OSError):
             await ws.close()
     except BaseException:
-        transport = getattr(ws, "transport", None)
-        if transport is not None:
-            transport.abort()
+        _drop(ws)
         raise
+
+
+def _drop(ws: WebSocketLike) -> None:
+    """Drop ``ws``'s connection at once, without a closing handshake."""
+    transport = getattr(ws, "transport", None)
+    if transport is not None:
+        transport.abort()
 
 
 def _lost_error(exc: ConnectionClosed, where: str) -> KernelConnectionError:
