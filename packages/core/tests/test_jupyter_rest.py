@@ -1,14 +1,17 @@
-"""jupyssh.core.jupyter.rest: JupyterClient against httpx.MockTransport, no network."""
+"""jupyssh.core.jupyter.rest: JupyterClient against httpx.MockTransport (no network), and one
+local HTTP server for connection reuse."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from http.server import BaseHTTPRequestHandler
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -21,8 +24,10 @@ from jupyssh.core.errors import (
     JupyterNotFoundError,
     OperationTimeout,
 )
+from jupyssh.core.jupyter.http import KEEPALIVE_EXPIRY
 from jupyssh.core.jupyter.rest import JupyterClient, error_for_response
 from jupyssh.core.jupyter.upload import DEFAULT_CHUNK_SIZE, ChunkedUpload
+from jupyssh.core.testing import serve_http, url_of
 
 TOKEN = "0123456789abcdef0123456789abcdef0123456789abcdef"
 BASE = "https://jupyter.test/user/ada/"
@@ -708,3 +713,39 @@ def test_connect_kernel_builds_a_connection() -> None:
     assert connection.open_timeout == 7
     assert connection.wanted_protocol == "legacy"
     assert TOKEN not in repr(connection)
+
+
+class _KeepAliveHandler(BaseHTTPRequestHandler):
+    """``GET /api`` over HTTP/1.1 keep-alive; notes the client port of each request."""
+
+    protocol_version = "HTTP/1.1"
+    ports: ClassVar[list[int]] = []
+
+    def do_GET(self) -> None:
+        self.ports.append(self.client_address[1])
+        body = b'{"version": "2.21.1"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.mark.asyncio
+async def test_an_idle_connection_is_not_reused_past_the_keepalive_bound() -> None:
+    """Node's HTTP servers (the hub's proxy) close idle connections after 5 s: past
+    KEEPALIVE_EXPIRY a request must go out on a new one, never on one being closed."""
+    assert KEEPALIVE_EXPIRY < 5.0
+    _KeepAliveHandler.ports = []
+    with serve_http(_KeepAliveHandler) as server:
+        async with JupyterClient(url_of(server), token="t" * 32) as client:
+            await client.version()
+            await client.version()  # at once: the same connection
+            await asyncio.sleep(KEEPALIVE_EXPIRY + 0.5)
+            await client.version()  # after the bound: a new one
+    first, again, later = _KeepAliveHandler.ports
+    assert first == again
+    assert later != first

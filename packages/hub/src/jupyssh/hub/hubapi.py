@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import httpx
 
+from jupyssh.core.jupyter.http import KEEPALIVE_EXPIRY
 from jupyssh.hub.errors import HubAPIError, HubAuthError, HubConfigError
 
 __all__ = [
@@ -157,6 +158,7 @@ class HubAPI:
             timeout=httpx.Timeout(timeout),
             transport=transport,
             follow_redirects=False,  # a redirect must not carry the token elsewhere
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY),  # the hub's proxy is Node
         )
 
     async def aclose(self) -> None:

@@ -36,11 +36,16 @@ from jupyssh.core.jupyter.auth import authorization_headers, redact
 from jupyssh.core.jupyter.upload import DEFAULT_CHUNK_SIZE
 from jupyssh.core.jupyter.urls import ServerURL, api_url, parse_server_url
 
-__all__ = ["HTTPClient", "error_for_response"]
+__all__ = ["KEEPALIVE_EXPIRY", "HTTPClient", "error_for_response"]
 
 log = logging.getLogger(__name__)
 
 _REASON_LIMIT = 300
+#: Seconds an idle connection is kept for reuse: under the 5 s after which Node's HTTP
+#: servers (JupyterHub's configurable-http-proxy) close idle ones, and which is httpx's own
+#: default. At equal bounds a request can go out on a connection the proxy is closing:
+#: "Server disconnected without sending a response" (encode/httpx#2983), a failed POST.
+KEEPALIVE_EXPIRY = 2.0
 _Client = TypeVar("_Client", bound="HTTPClient")
 
 
@@ -164,6 +169,7 @@ class HTTPClient:
             trust_env=trust_env,
             follow_redirects=False,  # a redirect must not carry the token to another host
             cookies=_no_cookies(),
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY),
         )
 
     def __repr__(self) -> str:
