@@ -272,6 +272,25 @@ def _fmt(value: float, unit: str) -> str:
     return f"{value:.3g} {unit}"
 
 
+# -- interactive ssh sessions --------------------------------------------------------------
+
+
+def end_shell(proc: subprocess.Popen[bytes], goodbye: bytes = b"\n\x04") -> None:
+    """Type ``goodbye`` (by default a newline and Ctrl+D, which end ``cat``), then wait for
+    ssh to exit; kill it after 30 s."""
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.write(goodbye)
+        proc.stdin.close()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
+    proc.stdout.close()
+
+
 # -- CPU accounting, read from the host --------------------------------------------------
 
 

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from _common import ContainerCgroup, Context, cmdline, cpu_of, read_until
+from _common import ContainerCgroup, Context, cmdline, cpu_of, end_shell, read_until
 from jupyssh_harness import KeyPair, generate_keypair, prepare, write_known_hosts
 from jupyssh_harness.containers import (
     JUPYTER_PORT,
@@ -614,29 +614,13 @@ def _shell_stream(ssh: list[str]) -> None:
         _type(proc, STREAM_SCRIPT.encode())
         read_until(proc.stdout.fileno(), b"END\r\n", timeout=600)
     finally:
-        _end_shell(proc, b"exit\n")
+        end_shell(proc, b"exit\n")
 
 
 def _type(proc: subprocess.Popen[bytes], keys: bytes) -> None:
     assert proc.stdin is not None
     proc.stdin.write(keys)
     proc.stdin.flush()
-
-
-def _end_shell(proc: subprocess.Popen[bytes], goodbye: bytes = b"\n\x04") -> None:
-    """Type ``goodbye`` (by default a newline and Ctrl+D, which end ``cat``), then wait for
-    ssh to exit; kill it after 30 s."""
-    assert proc.stdin is not None
-    assert proc.stdout is not None
-    with contextlib.suppress(BrokenPipeError):
-        proc.stdin.write(goodbye)
-        proc.stdin.close()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=30)
-    proc.stdout.close()
 
 
 def _stream(ssh: list[str]) -> None:
@@ -681,7 +665,7 @@ def _echo(ssh: list[str], command: str | None = "echo READY; exec cat") -> list[
             latencies.append(time.perf_counter() - started)
         return latencies
     finally:
-        _end_shell(proc)
+        end_shell(proc)
 
 
 def _p99(values: list[float]) -> float:

@@ -41,7 +41,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import psutil
-from _common import ContainerCgroup, Context, cmdline, cpu_of, read_until
+from _common import ContainerCgroup, Context, cmdline, cpu_of, end_shell, read_until
 from jupyssh_harness import (
     HUB_SERVICE_PACKAGES,
     JupyterHub,
@@ -582,15 +582,7 @@ def _shell(ssh: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[byt
         read_until(proc.stdout.fileno(), b"READY")
         yield proc
     finally:
-        with contextlib.suppress(BrokenPipeError):
-            proc.stdin.write(b"exit\n")
-            proc.stdin.close()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
-        proc.stdout.close()
+        end_shell(proc, b"exit\n")
 
 
 def _command(ssh: list[str], env: dict[str, str], command: str) -> None:
