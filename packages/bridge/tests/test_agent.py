@@ -372,7 +372,13 @@ def test_unlisten_and_shutdown_close_the_listeners(harness: Harness) -> None:
             [],
         )
         ports.append(harness.next("reply")[0]["port"])
-    harness.agent.handle({"op": "unlisten", "listener": 1}, [])
+    harness.agent.handle({"op": "unlisten", "req": 3, "listener": 1}, [])
+    # The reply comes after the close: the bridge answers the client's cancel on it.
+    assert harness.next("reply")[0] == {"op": "reply", "req": 3, "ok": True}
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", ports[0]), timeout=10).close()
+    harness.agent.handle({"op": "unlisten", "req": 4, "listener": 1}, [])
+    assert harness.next("reply")[0] == {"op": "reply", "req": 4, "ok": False}
     harness.agent.shutdown()
     for port in ports:
         with pytest.raises(ConnectionRefusedError):

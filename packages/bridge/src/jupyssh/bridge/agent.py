@@ -786,6 +786,7 @@ class Agent:
             listener = self.listeners.pop(int(data.get("listener", -1)), None)
         if listener is not None:
             listener.close()
+        self._reply(data, ok=listener is not None)
 
     def accepted(self, listener: Listener, sock: socket.socket, origin: Any) -> None:
         """A listener accepted ``sock``: hold it until the bridge opened its channel."""

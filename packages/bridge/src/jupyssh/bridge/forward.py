@@ -239,14 +239,17 @@ class RemoteForwards:
             self._listeners[number] = (address, bound)
         return bound
 
-    def cancel(self, address: str, port: int) -> bool:
-        """Close the listener the client asked for as ``address:port`` (any thread)."""
+    async def cancel(self, address: str, port: int) -> bool:
+        """Close the listener the client asked for as ``address:port``, and return once
+        the agent has closed it: the client's ``cancel-tcpip-forward`` is answered after
+        this, and by then the port must refuse connections (CI once connected in the
+        gap and got a reset)."""
         with self._lock:
             numbers = [n for n, key in self._listeners.items() if key == (address, port)]
             for number in numbers:
                 del self._listeners[number]
         for number in numbers:
-            self.io.call(self.session.post, {"op": "unlisten", "listener": number})
+            await self.session.request({"op": "unlisten", "listener": number}, REQUEST_TIMEOUT)
         return bool(numbers)
 
     def _on_accepted(self, data: dict[str, Any]) -> None:

@@ -231,7 +231,7 @@ class BridgePolicy(ServerPolicy):
         with self._lock:
             remote = self.remote
         if remote is not None:
-            remote.cancel(address, port)
+            self._wait_for_agent(remote.cancel(address, port), f"cancel {address}:{port}")
 
     # --- session channels ----------------------------------------------------------------------
 
