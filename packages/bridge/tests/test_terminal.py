@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 
 import pytest
 
 from jupyssh.bridge.channel import ChannelRequest, PtyRequest
+from jupyssh.bridge.loop import LoopThread
 from jupyssh.bridge.server import BridgeConfig, BridgeServer
 from jupyssh.bridge.terminal import (
     StdinDecoder,
+    TerminalChannel,
     decode_server_message,
     set_size_message,
     stdin_message,
@@ -91,3 +95,88 @@ def test_kernel_backend_never_uses_terminals() -> None:
         assert not server.serves_with_terminal(ChannelRequest(pty=PtyRequest("xterm", 80, 24)))
     finally:
         server.close()
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.aborted = asyncio.Event()
+
+    def abort(self) -> None:
+        self.aborted.set()
+
+
+class _SilentTerminalSocket:
+    """A terminal WebSocket whose server has gone quiet: no output, and a closing
+    handshake that only an abort of the transport ends."""
+
+    def __init__(self) -> None:
+        self.transport = _Transport()
+        self.reading = threading.Event()
+
+    def __aiter__(self) -> _SilentTerminalSocket:
+        return self
+
+    async def __anext__(self) -> str:
+        self.reading.set()
+        await asyncio.Event().wait()
+        raise StopAsyncIteration
+
+    async def send(self, message: str) -> None:
+        pass
+
+    async def close(self) -> None:
+        await self.transport.aborted.wait()
+
+
+class _TerminalServer:
+    def __init__(self, ws: _SilentTerminalSocket) -> None:
+        self.ws = ws
+        self.deleted: list[str] = []
+
+    async def create_terminal(self) -> dict[str, str]:
+        return {"name": "7"}
+
+    async def connect_terminal(self, name: str) -> _SilentTerminalSocket:
+        return self.ws
+
+    async def delete_terminal(self, name: str) -> None:
+        self.deleted.append(name)
+
+
+class _QuietChannel:
+    """The client side: it types nothing until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.status_event = threading.Event()
+        self.release = threading.Event()
+
+    def get_id(self) -> int:
+        return 3
+
+    def get_transport(self) -> None:
+        return None
+
+    def recv(self, size: int) -> bytes:
+        self.release.wait(30)
+        self.closed = True
+        return b""
+
+
+def test_a_stopping_loop_aborts_the_terminal_socket_and_deletes_the_terminal() -> None:
+    """LoopThread.stop gives its tasks 5 s; a closing handshake with a quiet server must
+    not outlast that and leave the socket open in a closed loop."""
+    io = LoopThread()
+    ws = _SilentTerminalSocket()
+    server = _TerminalServer(ws)
+    channel = _QuietChannel()
+    terminal = TerminalChannel(io, server, channel, ChannelRequest())  # type: ignore[arg-type]
+    try:
+        terminal.start()
+        assert ws.reading.wait(10), "the terminal never started reading"
+        io.stop()
+        assert ws.transport.aborted.is_set()
+        assert server.deleted == ["7"]
+    finally:
+        channel.release.set()
+        io.stop()

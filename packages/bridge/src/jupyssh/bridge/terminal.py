@@ -184,6 +184,12 @@ class TerminalChannel:
             await self._fail(f"cannot serve this shell with a Jupyter terminal: {exc}")
         except (ConnectionClosed, OSError) as exc:
             await self._fail(f"the Jupyter terminal's connection was lost: {exc}")
+        except asyncio.CancelledError:
+            # The loop is stopping (LoopThread.stop gives its tasks 5 s): a closing
+            # handshake the server may be slow to answer must not leave the socket open
+            # in a closed loop.
+            self._abort_socket()
+            raise
         finally:
             await self._delete()
 
@@ -251,6 +257,11 @@ class TerminalChannel:
                 await asyncio.wait_for(asyncio.shield(task), SEND_TIMEOUT)
         await self._delete()
         self._writer.shutdown(wait=False)
+
+    def _abort_socket(self) -> None:
+        ws = self._ws
+        if ws is not None:
+            ws.transport.abort()
 
     async def _delete(self) -> None:
         name, self.name = self.name, None
