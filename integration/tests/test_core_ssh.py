@@ -8,15 +8,24 @@ import dataclasses
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jupyssh_harness import BastionChain, SSHContainer, write_ssh_config
+from jupyssh_harness import (
+    SSH_USER,
+    BastionChain,
+    KeyPair,
+    SSHContainer,
+    start_ssh_host,
+    write_ssh_config,
+)
 
 from jupyssh.core.errors import (
     HostKeyChangedError,
     HostKeyUnknownError,
+    OperationTimeoutError,
     RemoteCommandError,
     RemoteCommandNotFound,
     SSHAuthenticationError,
@@ -218,3 +227,68 @@ async def test_missing_command_and_failing_command(ssh_host: SSHContainer) -> No
         with pytest.raises(RemoteCommandError) as caught:
             await host.run(["bash", "-c", "echo oops >&2; exit 3"])
     assert (caught.value.returncode, caught.value.stderr) == (3, "oops")
+
+
+@pytest.fixture(scope="module")
+def dash_login_host(
+    openssh_image: str, keypair: KeyPair, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SSHContainer]:
+    """A host whose user's login shell is dash, which forks a command where bash execs it."""
+    with start_ssh_host(openssh_image, tmp_path_factory.mktemp("dash"), keypair=keypair) as host:
+        host.exec(["usermod", "-s", "/bin/sh", SSH_USER])
+        yield host
+
+
+#: How many pid files of bounded commands are on the host.
+COUNT_PID_FILES = "ls ${TMPDIR:-/tmp} | grep -c '^jupyssh-.*[.]pid$' || true"
+
+
+def remote_processes(host: SSHContainer, command_line: str) -> int:
+    """How many processes run ``command_line`` on the host (read from /proc)."""
+    script = "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f 2>/dev/null; echo; done"
+    lines = host.exec(["sh", "-c", script]).stdout.splitlines()
+    return sum(line.strip() == command_line for line in lines)
+
+
+@pytest.mark.parametrize("login_shell", ["bash", "dash"])
+async def test_a_timeout_through_the_master_stops_the_command_on_the_host(
+    request: pytest.FixtureRequest, login_shell: str, control_dir: Path
+) -> None:
+    """The master holds a killed client's pipes until the remote command ends: without
+    killing it on the host, a 2 s timeout on this command waited 47 s and left it running."""
+    container: SSHContainer = request.getfixturevalue(
+        "ssh_host" if login_shell == "bash" else "dash_login_host"
+    )
+    control = str(control_dir / "cm-%C")
+    async with client(container.alias, container.config_file, control_path=control) as host:
+        await host.start_master()
+        started = time.monotonic()
+        with pytest.raises(OperationTimeoutError, match="did not finish within 2 s"):
+            await host.run(["sh", "-c", "sleep 47; echo never"], timeout=2)
+        assert time.monotonic() - started < 10
+        assert remote_processes(container, "sleep 47") == 0
+        # the master serves the next command, and the wrapper left no pid file behind
+        # (unbounded: a bounded run would count its own pid file)
+        leftovers = await host.run(["sh", "-c", COUNT_PID_FILES], timeout=None)
+        assert leftovers.stdout_text.strip() == "0"
+
+
+async def test_a_cancelled_command_is_stopped_on_the_host(
+    ssh_host: SSHContainer, control_dir: Path
+) -> None:
+    control = str(control_dir / "cm-%C")
+    async with client(ssh_host.alias, ssh_host.config_file, control_path=control) as host:
+        await host.start_master()
+        running = asyncio.ensure_future(host.run(["sleep", "53"], timeout=600))
+        for _ in range(100):
+            if remote_processes(ssh_host, "sleep 53") == 1:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("the command never started on the host")
+        started = time.monotonic()
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        assert time.monotonic() - started < 10
+        assert remote_processes(ssh_host, "sleep 53") == 0

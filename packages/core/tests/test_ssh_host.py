@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
 import time
 from pathlib import Path
 
@@ -22,6 +23,10 @@ from jupyssh.core.errors import (
 from jupyssh.core.ssh import AsyncSSHHost, SSHHost
 from jupyssh.core.testing import FakeSSH
 from jupyssh.core.testing.fake_ssh import MASTER_PID
+
+
+def _running(command_line: str) -> bool:
+    return subprocess.run(["pgrep", "-fx", command_line], check=False).returncode == 0
 
 
 @pytest.fixture
@@ -48,7 +53,7 @@ async def test_remote_words_are_quoted_and_options_come_first(fake_ssh: FakeSSH)
     assert "ControlPath=/run/cm-%C" in argv
     assert "BatchMode=yes" in argv
     assert argv[-3:-1] == ["--", "lab"]
-    assert shlex.split(argv[-1]) == ["echo", "a b; rm -rf ~", "$HOME"]
+    assert fake_ssh.commands() == [["echo", "a b; rm -rf ~", "$HOME"]]
     assert result.stdout_text == "a b; rm -rf ~ $HOME\n"  # the "remote" shell's words
 
 
@@ -63,7 +68,7 @@ async def test_secrets_travel_on_stdin_never_in_argv(fake_ssh: FakeSSH) -> None:
 @pytest.mark.asyncio
 async def test_script_goes_on_stdin_with_arguments(fake_ssh: FakeSSH) -> None:
     result = await host(fake_ssh).run_script("print(1)", interpreter=("python3", "-"), args=["x y"])
-    assert shlex.split(fake_ssh.calls()[0][-1]) == ["python3", "-", "x y"]
+    assert fake_ssh.commands() == [["python3", "-", "x y"]]
     assert result.stdout_text == "1\n"  # python3 read the script from stdin
 
 
@@ -114,6 +119,45 @@ async def test_timeout_kills_ssh(fake_ssh: FakeSSH) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_timeout_through_a_master_kills_the_command_on_the_host(
+    fake_ssh: FakeSSH,
+) -> None:
+    """A master holds a killed client's pipes until the remote command ends: the command
+    itself is killed on the host, by the token its wrapper recorded its pid under."""
+    fake_ssh.start_master()
+    marker = f"{time.monotonic_ns() % 10**6 + 1000}.5"  # this test's own sleep
+    started = time.monotonic()
+    with pytest.raises(OperationTimeout, match=r"ssh lab did not finish within 0\.5 s"):
+        # a grandchild of the wrapper: found by the tree walk, not by a group kill
+        await host(fake_ssh).run(["sh", "-c", f"sleep {marker}; true"], timeout=0.5)
+    assert time.monotonic() - started < 5
+    run, kill = [argv for argv in fake_ssh.calls() if "-O" not in argv]
+    wrapper, killer = shlex.split(run[-1]), shlex.split(kill[-1])
+    assert killer[:2] == ["sh", "-c"]
+    assert killer[-1] == wrapper[-2]  # the same token
+    assert fake_ssh.commands()[0] == ["sh", "-c", f"sleep {marker}; true"]
+    assert not _running(f"sleep {marker}")
+
+
+@pytest.mark.asyncio
+async def test_a_timeout_without_a_master_kills_only_the_client(fake_ssh: FakeSSH) -> None:
+    """No master holds the pipes: the client's death ends the session, and no new login
+    is made just to kill (the host may be what hangs)."""
+    with pytest.raises(OperationTimeout):
+        await host(fake_ssh).run(["sleep", "100"], timeout=0.5)
+    assert [argv for argv in fake_ssh.calls() if "-O" not in argv] == fake_ssh.calls()[:1]
+    assert fake_ssh.count("-O", "check") == 1
+
+
+@pytest.mark.asyncio
+async def test_a_bounded_command_keeps_its_status_output_and_stdin(fake_ssh: FakeSSH) -> None:
+    result = await host(fake_ssh).run(
+        ["sh", "-c", "cat; echo err >&2; exit 7"], input=b"in", timeout=30, check=False
+    )
+    assert (result.returncode, result.stdout, result.stderr_text) == (7, b"in", "err\n")
+
+
+@pytest.mark.asyncio
 async def test_master_pid_parses_check_output(fake_ssh: FakeSSH) -> None:
     fake_ssh.start_master()  # -O check says "Master running (pid=4242)\r\n"
     assert await host(fake_ssh).master_pid() == MASTER_PID
@@ -161,7 +205,9 @@ async def test_command_argv_is_the_same_client_argv_run_uses(fake_ssh: FakeSSH) 
     lab = host(fake_ssh)
     argv = await lab.command_argv(["python3", "-c", "print('a b')"])
     await lab.run(["python3", "-c", "print('a b')"])
-    assert argv[1:] == fake_ssh.calls()[0]
+    # the same client argv; run's command is only wrapped so that a timeout can kill it
+    assert argv[1:-1] == fake_ssh.calls()[0][:-1]
     assert shlex.split(argv[-1]) == ["python3", "-c", "print('a b')"]
+    assert fake_ssh.commands() == [["python3", "-c", "print('a b')"]]
     with pytest.raises(ValueError, match="program"):
         await lab.command_argv([])

@@ -30,11 +30,14 @@ from typing import Any, TypeVar
 from jupyssh.core.errors import (
     ControlMasterError,
     ForwardingError,
+    JupysshError,
+    OperationTimeoutError,
     RemoteCommandError,
     RemoteCommandNotFound,
 )
 from jupyssh.core.paths import ensure_private_dir, runtime_dir
 from jupyssh.core.process import Completed, run_program
+from jupyssh.core.ssh import stoppable
 from jupyssh.core.ssh.classify import classify_ssh_failure, last_line, match_ssh_failure
 from jupyssh.core.ssh.hostconfig import HostConfig
 from jupyssh.core.ssh.resolve import Hop, Resolver
@@ -49,6 +52,8 @@ _MASTER_PID = re.compile(r"Master running \(pid=(\d+)\)")
 _NOT_FOUND = 127
 #: How often forward_local tries a fresh port when the one it picked was taken meanwhile.
 _FORWARD_ATTEMPTS = 5
+#: How long a stopped command's local ssh client may take to exit once killed.
+_STOP_TIMEOUT = 15.0
 
 
 #: A remote command that ran: the ssh argv, the command's exit status and what it printed.
@@ -219,12 +224,61 @@ class AsyncSSHHost:
         timeout: float | None,
         check: bool,
     ) -> CommandResult:
-        argv = [*await self._argv(), "-T", "--", self.destination, remote]
-        done = await run_program(argv, input=input, timeout=timeout, what=f"ssh {self.destination}")
+        if timeout is None:
+            done = await self._ssh(remote, input=input)
+        else:
+            done = await self._exec_bounded(remote, input=input, timeout=timeout)
         self._raise_for_ssh(done)
         if check and done.returncode != 0:
             raise _command_error(remote, done, self.destination)
         return done
+
+    async def _ssh(self, remote: str, *, input: bytes | None = None) -> Completed:
+        argv = [*await self._argv(), "-T", "--", self.destination, remote]
+        return await run_program(argv, input=input, timeout=None, what=f"ssh {self.destination}")
+
+    async def _exec_bounded(self, remote: str, *, input: bytes | None, timeout: float) -> Completed:
+        """Run ``remote`` for at most ``timeout`` s; past it, or when the caller is
+        cancelled, stop it on the host too (see :mod:`jupyssh.core.ssh.stoppable`)."""
+        token = stoppable.new_token()
+        runner = asyncio.ensure_future(self._ssh(stoppable.wrap(remote, token), input=input))
+        try:
+            finished, _ = await asyncio.wait({runner}, timeout=timeout)
+        except asyncio.CancelledError:
+            await self._stop(runner, token)
+            raise
+        if not finished:
+            await self._stop(runner, token)
+            raise OperationTimeoutError(
+                f"ssh {self.destination} did not finish within {timeout:g} s",
+                hint="check the host is reachable, or raise the timeout",
+            )
+        return runner.result()
+
+    async def _stop(self, runner: asyncio.Future[Completed], token: str) -> None:
+        """Kill a bounded command: on the host through the master, then its local client.
+
+        Only a master holds the command's pipes past the client's death. Without one, the
+        client's death ends the connection and sshd ends the session, as for a plain
+        ``ssh``; a new login just to kill would also hang when the host is what hangs.
+        """
+        if await self.master_pid() is not None:
+            argv = [*await self._argv(), "-T", "--", self.destination, stoppable.kill(token)]
+            try:
+                await run_program(
+                    argv, timeout=self.connect_timeout + 5, what=f"ssh {self.destination} (kill)"
+                )
+            except JupysshError as exc:
+                log.warning("could not stop the command on %s: %s", self.destination, exc)
+        runner.cancel()  # run_program kills the local client
+        # asyncio.wait, not wait_for: it gives up after the bound even if the client hangs.
+        await asyncio.wait({runner}, timeout=_STOP_TIMEOUT)
+        if not runner.done():
+            log.warning(
+                "the ssh client for %s did not exit within %g s", self.destination, _STOP_TIMEOUT
+            )
+        elif not runner.cancelled() and runner.exception() is not None:
+            log.debug("the stopped ssh client for %s: %r", self.destination, runner.exception())
 
     # --- control master ------------------------------------------------------------------
 

@@ -249,6 +249,20 @@ class FakeSSH:
         records = sorted((self.state / "calls").iterdir(), key=lambda path: int(path.name))
         return [record.read_bytes().decode().split("\0")[:-1] for record in records]
 
+    def commands(self) -> list[list[str]]:
+        """The words of every remote command run, in order: what the caller passed to
+        ``run``, unwrapped from the pid-recording shell a bounded run adds around it
+        (:mod:`jupyssh.core.ssh.stoppable`). ``-G`` and ``-O`` calls and masters have none."""
+        found = []
+        for argv in self.calls():
+            if "-G" in argv or "-O" in argv or "-N" in argv:
+                continue
+            words = shlex.split(argv[-1])
+            if words[:2] == ["sh", "-c"] and len(words) == 6 and "jupyssh-$1.pid" in words[2]:
+                words = shlex.split(words[5])
+            found.append(words)
+        return found
+
     def count(self, *words: str) -> int:
         """How many calls had ``words`` side by side in their argv (``count("-O", "check")``)."""
         return sum(_holds(argv, words) for argv in self.calls())
