@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 from mcp import Client
 
+from jupyssh.core.errors import OperationTimeoutError
 from jupyssh.core.process import Completed
 from jupyssh.core.ssh import HostConfig
 from jupyssh.mcp.providers.core import register as core_tools
@@ -23,7 +24,8 @@ from jupyssh.mcp.settings import Settings
 @dataclass
 class FakeHost:
     """Answers ``run`` with ``stdout``/``stderr``/``status``; ``hang`` makes a command
-    wait until cancelled (a long command), its remote kill excepted."""
+    run until its timeout (then it raises as AsyncSSHHost, which kills it on the host:
+    core's tests prove that) or until cancelled."""
 
     alias: str
     stdout: bytes = b""
@@ -31,16 +33,15 @@ class FakeHost:
     status: int = 0
     hang: bool = False
     commands: list[list[str]] = field(default_factory=list)
+    timeouts: list[float | None] = field(default_factory=list)
     masters_started: int = 0
     closed: bool = False
     cancelled: bool = False
+    timed_out: bool = False
 
     def user_commands(self) -> list[str]:
-        """The command lines run (the last word of the stoppable wrapper's argv)."""
-        return [argv[-1] for argv in self.commands if "kill" not in argv[2]]
-
-    def kills(self) -> int:
-        return sum("kill" in argv[2] for argv in self.commands)
+        """The shell command lines run (``sh -c LINE``)."""
+        return [argv[-1] for argv in self.commands if argv[:2] == ["sh", "-c"]]
 
     async def config(self) -> HostConfig:
         return HostConfig(
@@ -52,9 +53,15 @@ class FakeHost:
         self, command: Sequence[str], *, timeout: float | None = 60.0, check: bool = True
     ) -> Completed:
         self.commands.append(list(command))
-        if self.hang and "kill" not in command[2]:
+        self.timeouts.append(timeout)
+        if self.hang:
             try:
-                await asyncio.Event().wait()
+                await asyncio.wait_for(asyncio.Event().wait(), timeout)
+            except asyncio.TimeoutError:
+                self.timed_out = True
+                raise OperationTimeoutError(
+                    f"ssh {self.alias} did not finish within {timeout:g} s"
+                ) from None
             except asyncio.CancelledError:
                 self.cancelled = True
                 raise

@@ -12,10 +12,9 @@ import contextlib
 import time
 from typing import Any
 
-from jupyssh.core.errors import ConfigError, JupysshError
+from jupyssh.core.errors import ConfigError, JupysshError, OperationTimeoutError
 from jupyssh.mcp.hosts import config_aliases
 from jupyssh.mcp.output import capped
-from jupyssh.mcp.remote import run_stoppable
 from jupyssh.mcp.tasks import Reporter
 from jupyssh.mcp.toolset import Services, ToolSet
 
@@ -85,7 +84,14 @@ class _CoreTools:
         host = self.services.hosts.get(alias)
         started = time.monotonic()
         await host.start_master()
-        done = await run_stoppable(host, command, timeout)
+        try:
+            # core stops a bounded command on the host too, through the master started here
+            done = await host.run(["sh", "-c", command], timeout=timeout, check=False)
+        except OperationTimeoutError as exc:
+            raise OperationTimeoutError(
+                f"the command did not finish within {timeout:g} s and was killed",
+                hint="raise the timeout, or run it as a task with command_start",
+            ) from exc
         limit = self.services.settings.max_output_bytes
         return {
             "alias": alias,
